@@ -1,0 +1,142 @@
+"""The one JSON shape of each chat object, used by REST bodies, WebSocket events
+and the event log alike.
+
+Plain functions over model instances (no DRF in the hot path); the REST
+serializers call these, so a message looks the same wherever it appears.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.urls import reverse
+
+from . import crypto
+from .models import Attachment, ChatMember, ChatMessage, ChatRoom, MessageReaction
+
+REPLY_PREVIEW_LENGTH = 200
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def user_payload(user) -> dict | None:
+    if user is None:
+        return None
+    return {"id": str(user.pk), "username": user.username, "display_name": user.name}
+
+
+def attachment_payload(attachment: Attachment | None) -> dict | None:
+    if attachment is None:
+        return None
+    return {
+        "id": str(attachment.pk),
+        "name": attachment.original_name,
+        "content_type": attachment.content_type,
+        "size": attachment.size,
+        "width": attachment.width,
+        "height": attachment.height,
+        "url": reverse("attachment-download", kwargs={"attachment_id": attachment.pk}),
+    }
+
+
+def message_content(message: ChatMessage) -> str | None:
+    if message.is_deleted:
+        return None
+    return crypto.decrypt(message.content_encrypted)
+
+
+def _reply_preview(reply: ChatMessage | None) -> dict | None:
+    if reply is None:
+        return None
+    content = message_content(reply)
+    return {
+        "id": str(reply.pk),
+        "seq": reply.seq,
+        "sender": user_payload(reply.sender),
+        "content": content[:REPLY_PREVIEW_LENGTH] if content is not None else None,
+        "is_deleted": reply.is_deleted,
+    }
+
+
+def reaction_summaries(message_ids: Iterable) -> dict:
+    """{message_id: [{"reaction", "count", "user_ids"}]} in one query."""
+    grouped: dict = defaultdict(dict)
+    rows = (
+        MessageReaction.objects.filter(message_id__in=list(message_ids))
+        .order_by("created_at")
+        .values_list("message_id", "reaction", "user_id")
+    )
+    for message_id, reaction, user_id in rows:
+        grouped[message_id].setdefault(reaction, []).append(str(user_id))
+    return {
+        message_id: [
+            {"reaction": reaction, "count": len(users), "user_ids": users}
+            for reaction, users in by_reaction.items()
+        ]
+        for message_id, by_reaction in grouped.items()
+    }
+
+
+def message_payload(message: ChatMessage, *, reactions: list | None = None) -> dict:
+    """A message as clients see it. ``reactions`` defaults to a fresh query (none for a new message)."""
+    if reactions is None:
+        reactions = [] if getattr(message, "_is_new", False) else reaction_summaries([message.pk]).get(message.pk, [])
+    return {
+        "id": str(message.pk),
+        "room": str(message.room_id),
+        "seq": message.seq,
+        "sender": user_payload(message.sender),
+        "message_type": message.message_type,
+        "content": message_content(message),
+        "extra_metadata": message.extra_metadata,
+        "reply_to": _reply_preview(message.reply_to),
+        "forwarded_from": str(message.forwarded_from_id) if message.forwarded_from_id else None,
+        "attachment": None if message.is_deleted else attachment_payload(message.attachment),
+        "client_msg_id": message.client_msg_id,
+        "is_edited": message.is_edited,
+        "edited_at": _iso(message.edited_at),
+        "is_deleted": message.is_deleted,
+        "deleted_at": _iso(message.deleted_at),
+        "created_at": _iso(message.created_at),
+        "reactions": reactions,
+    }
+
+
+def message_payloads(messages: list[ChatMessage]) -> list[dict]:
+    """Many messages with two queries at most beyond the caller's select_related."""
+    summaries = reaction_summaries(m.pk for m in messages) if messages else {}
+    return [message_payload(m, reactions=summaries.get(m.pk, [])) for m in messages]
+
+
+def member_payload(member: ChatMember) -> dict:
+    return {
+        "id": str(member.pk),
+        "room": str(member.room_id),
+        "user": user_payload(member.user),
+        "role": member.role,
+        "is_active": member.is_active,
+        "is_banned": member.is_banned,
+        "muted_until": _iso(member.muted_until),
+        "last_read_seq": member.last_read_seq,
+        "joined_at": _iso(member.joined_at),
+    }
+
+
+def room_payload(room: ChatRoom) -> dict:
+    return {
+        "id": str(room.pk),
+        "room_type": room.room_type,
+        "name": room.name,
+        "description": room.description,
+        "avatar": attachment_payload(room.avatar) if room.avatar_id else None,
+        "company": str(room.company_id) if room.company_id else None,
+        "created_by": str(room.created_by_id) if room.created_by_id else None,
+        "is_active": room.is_active,
+        "is_public": room.is_public,
+        "extra_metadata": room.extra_metadata,
+        "seq": room.seq,
+        "last_message_at": _iso(room.last_message_at),
+        "created_at": _iso(room.created_at),
+    }

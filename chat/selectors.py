@@ -1,0 +1,189 @@
+"""Reads, always scoped to what the asking user may see.
+
+Selectors decide ``select_related`` / ``prefetch_related`` so the edges cannot
+cause N+1 queries.
+"""
+
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
+
+from . import crypto, events
+from .exceptions import Invalid, NotFound
+from .models import ChatMember, ChatMessage, ChatRoom, MessageEdit, MessageType, RoomEvent, SearchToken
+
+MAX_PAGE = 100
+MAX_SEARCH_WORDS = 10
+
+
+def _unread_filter(user_id, last_read_seq):
+    return Q(seq__gt=last_read_seq, is_deleted=False) & ~Q(sender_id=user_id)
+
+
+def room_list_for_user(*, user, room_type: str | None = None):
+    """The user's active rooms, newest activity first, annotated with ``my_role``,
+    ``my_last_read_seq``, ``member_count`` and ``unread_count``; last messages via
+    :func:`last_messages`."""
+    membership = ChatMember.objects.filter(room=OuterRef("pk"), user=user, is_active=True)
+    rooms = (
+        ChatRoom.objects.filter(members__user=user, members__is_active=True)
+        .select_related("avatar")
+        .annotate(
+            my_role=Subquery(membership.values("role")[:1]),
+            my_last_read_seq=Subquery(membership.values("last_read_seq")[:1]),
+            member_count=Coalesce(
+                Subquery(
+                    ChatMember.objects.filter(room=OuterRef("pk"), is_active=True)
+                    .order_by()
+                    .values("room")
+                    .annotate(c=Count("pk"))
+                    .values("c")[:1],
+                    output_field=IntegerField(),
+                ),
+                Value(0),
+            ),
+            unread_count=Coalesce(
+                Subquery(
+                    ChatMessage.objects.filter(
+                        room=OuterRef("pk"),
+                        is_deleted=False,
+                        seq__gt=Subquery(membership.values("last_read_seq")[:1]),
+                    )
+                    .exclude(sender=user)
+                    .order_by()
+                    .values("room")
+                    .annotate(c=Count("pk"))
+                    .values("c")[:1],
+                    output_field=IntegerField(),
+                ),
+                Value(0),
+            ),
+        )
+        .order_by("-last_message_at", "-created_at")
+    )
+    if room_type:
+        rooms = rooms.filter(room_type=room_type)
+    return rooms
+
+
+def last_messages(rooms) -> dict:
+    """{room_id: newest visible message} for ``rooms``, in one query."""
+    ids = [room.pk for room in rooms]
+    if not ids:
+        return {}
+    newest = (
+        ChatMessage.objects.filter(room=OuterRef("room"), is_deleted=False).order_by("-seq").values("pk")[:1]
+    )
+    messages = (
+        ChatMessage.objects.filter(room_id__in=ids, pk=Subquery(newest))
+        .select_related("sender", "attachment", "reply_to__sender")
+    )
+    return {m.room_id: m for m in messages}
+
+
+def room_get_for_member(*, room_id, user) -> ChatRoom:
+    """A room the user is an active member of (NotFound otherwise, so it does not leak)."""
+    room = (
+        ChatRoom.objects.filter(pk=room_id, members__user=user, members__is_active=True)
+        .select_related("avatar")
+        .first()
+    )
+    if room is None:
+        raise NotFound("Room not found.", code="room_not_found")
+    return room
+
+
+def public_rooms_for_user(*, user):
+    """Public groups of the user's company (to find and join)."""
+    if user.company_id is None:
+        return ChatRoom.objects.none()
+    return ChatRoom.objects.filter(
+        room_type="group", is_public=True, is_active=True, company_id=user.company_id
+    ).order_by("name")
+
+
+def member_list(*, room: ChatRoom):
+    return ChatMember.objects.filter(room=room, is_active=True).select_related("user").order_by("joined_at")
+
+
+def message_list(*, room: ChatRoom, before: int | None = None, after: int | None = None, limit: int = 50):
+    """A page of history by seq cursor, oldest first. ``before`` pages back from
+    the newest; ``after`` pages forward. Stable under concurrent sends."""
+    limit = max(1, min(int(limit), MAX_PAGE))
+    messages = ChatMessage.objects.filter(room=room).select_related("sender", "attachment", "reply_to__sender")
+    if after is not None:
+        return list(messages.filter(seq__gt=after).order_by("seq")[:limit])
+    if before is not None:
+        messages = messages.filter(seq__lt=before)
+    page = list(messages.order_by("-seq")[:limit])
+    page.reverse()
+    return page
+
+
+def unread_count(*, room: ChatRoom, user) -> int:
+    member = ChatMember.objects.filter(room=room, user=user, is_active=True).first()
+    if member is None:
+        raise NotFound("Room not found.", code="room_not_found")
+    return ChatMessage.objects.filter(room=room).filter(_unread_filter(user.pk, member.last_read_seq)).count()
+
+
+def message_edit_history(*, message: ChatMessage) -> list[dict]:
+    edits = MessageEdit.objects.filter(message=message).select_related("edited_by").order_by("created_at")
+    return [
+        {
+            "content": crypto.decrypt(edit.previous_content_encrypted) if not message.is_deleted else None,
+            "edited_by": str(edit.edited_by_id) if edit.edited_by_id else None,
+            "replaced_at": edit.created_at,
+        }
+        for edit in edits
+    ]
+
+
+class ResyncRequired(Exception):
+    """The log no longer holds events after the asked seq; refetch the room."""
+
+    def __init__(self, room: ChatRoom):
+        super().__init__(str(room.pk))
+        self.room = room
+
+
+def events_since(*, room: ChatRoom, after: int, limit: int = 500) -> tuple[list[dict], bool]:
+    """Logged events with seq > ``after``, in order: ``(frames, has_more)``.
+
+    Raises :class:`ResyncRequired` when retention purged events the client missed.
+    """
+    if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+        raise Invalid("after must be a non-negative integer.", code="invalid_seq")
+    if after < room.events_purged_through:
+        raise ResyncRequired(room)
+    rows = list(
+        RoomEvent.objects.filter(room=room, seq__gt=after)
+        .select_related("message__sender", "message__attachment", "message__reply_to__sender")
+        .order_by("seq")[: limit + 1]
+    )
+    has_more = len(rows) > limit
+    return events.replay(rows[:limit]), has_more
+
+
+def message_search(*, user, query: str, room: ChatRoom | None = None, limit: int = 50):
+    """Messages in the user's rooms containing every word of ``query``, newest first.
+
+    Matches whole words through the keyed-hash index (no plaintext is searched).
+    """
+    words = list(dict.fromkeys(crypto.normalize_words(query or "")))[:MAX_SEARCH_WORDS]
+    if not words:
+        raise Invalid("Search needs at least one word.", code="query_required", fields={"q": ["Required."]})
+    tokens = [crypto.word_hash(w) for w in words]
+    room_ids = ChatMember.objects.filter(user=user, is_active=True).values("room_id")
+    matches = SearchToken.objects.filter(token__in=tokens, room_id__in=room_ids)
+    if room is not None:
+        matches = matches.filter(room=room)
+    message_ids = (
+        matches.values("message_id").annotate(hits=Count("token", distinct=True)).filter(hits=len(tokens)).values("message_id")
+    )
+    limit = max(1, min(int(limit), MAX_PAGE))
+    return list(
+        ChatMessage.objects.filter(pk__in=message_ids, is_deleted=False)
+        .exclude(message_type=MessageType.SYSTEM)
+        .select_related("sender", "attachment", "reply_to__sender")
+        .order_by("-created_at")[:limit]
+    )

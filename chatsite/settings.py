@@ -1,0 +1,272 @@
+"""chatsite settings, read from the environment.
+
+With no environment at all, chatsite runs as one process on an embedded default:
+SQLite, the in-memory channel layer and a local-memory cache. ``DATABASE_URL``
+switches to PostgreSQL (psycopg 3 with Django's connection pool), ``REDIS_URL``
+to channels_redis and a Redis cache shared by every process. Every variable is
+listed with its default in the README.
+"""
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = env_str(name)
+    if not value:
+        return default
+    if value.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if value.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false), not {value!r}")
+
+
+def env_int(name: str, default: int) -> int:
+    value = env_str(name)
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, not {value!r}") from None
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+# --- Secrets -----------------------------------------------------------------
+# Production sets all three in the environment. A development machine that sets
+# none gets them generated once into LOCAL_SECRETS_FILE (git-ignored, mode 600);
+# ``manage.py check --deploy`` warns while a generated one is in use.
+LOCAL_SECRETS_FILE = Path(env_str("CHAT_LOCAL_SECRETS_FILE", str(BASE_DIR / ".local-secrets.json")))
+GENERATED_SECRETS: set[str] = set()
+
+
+def _local_secret(name: str, make) -> str:
+    stored: dict[str, str] = {}
+    if LOCAL_SECRETS_FILE.exists():
+        stored = json.loads(LOCAL_SECRETS_FILE.read_text())
+    if name not in stored:
+        stored[name] = make()
+        LOCAL_SECRETS_FILE.parent.mkdir(parents=True, exist_ok=True)
+        tmp = LOCAL_SECRETS_FILE.with_suffix(".tmp")
+        tmp.write_text(json.dumps(stored, indent=2))
+        tmp.chmod(0o600)
+        tmp.replace(LOCAL_SECRETS_FILE)
+    GENERATED_SECRETS.add(name)
+    return stored[name]
+
+
+def secret_from_env(name: str, make) -> str:
+    return env_str(name) or _local_secret(name, make)
+
+
+SECRET_KEY = secret_from_env("DJANGO_SECRET_KEY", lambda: secrets.token_urlsafe(50))
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+# Fernet keys, comma separated: the first encrypts, every one decrypts.
+CHAT_ENCRYPTION_KEYS = env_list("CHAT_ENCRYPTION_KEYS") or [
+    _local_secret("CHAT_ENCRYPTION_KEYS", lambda: Fernet.generate_key().decode())
+]
+# HMAC key of the search index (separate from the encryption keys).
+CHAT_SEARCH_KEY = secret_from_env("CHAT_SEARCH_KEY", lambda: secrets.token_urlsafe(32))
+
+# --- Applications ------------------------------------------------------------
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "channels",
+    "rest_framework",
+    "django_ratelimit",
+    "accounts",
+    "chat",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "chatsite.urls"
+WSGI_APPLICATION = "chatsite.wsgi.application"
+ASGI_APPLICATION = "chatsite.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ----------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    # Under ASGI a persistent connection per thread leaks: no CONN_MAX_AGE,
+    # Django's psycopg pool instead.
+    _db = dj_database_url.parse(DATABASE_URL, conn_max_age=0)
+    if _db["ENGINE"] == "django.db.backends.postgresql":
+        _db.setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env_int("DATABASE_POOL_MIN_SIZE", 1),
+            "max_size": env_int("DATABASE_POOL_MAX_SIZE", 20),
+            "timeout": 10,
+        }
+else:
+    _db = {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": BASE_DIR / "db.sqlite3",
+        "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+    }
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: cache and channel layer -------------------------------------------
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env_str("CHAT_CACHE_PREFIX", "chatsite"),
+            "OPTIONS": {
+                "SOCKET_CONNECT_TIMEOUT": 2,
+                "SOCKET_TIMEOUT": 2,
+                "CONNECTION_POOL_KWARGS": {"max_connections": 200, "health_check_interval": 30},
+            },
+        }
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        # redis-py's default cap of 100 fails group_discard when
+                        # hundreds of sockets close at once.
+                        "max_connections": env_int("CHAT_LAYER_MAX_CONNECTIONS", 1000),
+                        "socket_keepalive": True,
+                        "health_check_interval": 30,
+                    }
+                ],
+                "prefix": env_str("CHAT_LAYER_PREFIX", "chatsite"),
+                "capacity": env_int("CHAT_LAYER_CAPACITY", 1000),
+                # At least daphne's socket lifetime (24 h by default).
+                "group_expiry": env_int("CHAT_LAYER_GROUP_EXPIRY", 86400 * 2),
+            },
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # The embedded default is one process by design: a local-memory cache is
+    # shared by everything that process serves.
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+
+RATELIMIT_USE_CACHE = "default"
+
+# --- Auth --------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/admin/login/"
+
+# --- Internationalization ----------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Static and uploaded files -----------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_ROOT = Path(env_str("DJANGO_MEDIA_ROOT", str(BASE_DIR / "media")))
+STORAGES = {
+    # Attachments are never served from a public URL: only through a view
+    # that checks room membership.
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+
+# --- Security ----------------------------------------------------------------
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_TLS_PROXY") else None
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# --- Chat limits and rules ---------------------------------------------------
+CHAT_MAX_MESSAGE_LENGTH = env_int("CHAT_MAX_MESSAGE_LENGTH", 4000)
+CHAT_MAX_ROOM_MEMBERS = env_int("CHAT_MAX_ROOM_MEMBERS", 1000)
+CHAT_MAX_ATTACHMENT_BYTES = env_int("CHAT_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024)
+CHAT_MAX_ROOM_NAME_LENGTH = 200
+# Banned words: "mask" replaces them with asterisks, "reject" refuses the message.
+CHAT_BANNED_WORDS = env_list("CHAT_BANNED_WORDS")
+CHAT_BANNED_WORDS_MODE = env_str("CHAT_BANNED_WORDS_MODE", "mask")
+if CHAT_BANNED_WORDS_MODE not in {"mask", "reject"}:
+    raise ImproperlyConfigured("CHAT_BANNED_WORDS_MODE must be 'mask' or 'reject'")
+# Messages linking to these domains (or their subdomains) are flagged for moderators.
+CHAT_FLAGGED_LINK_DOMAINS = env_list("CHAT_FLAGGED_LINK_DOMAINS")
+# Retention: soft-deleted message content and room events older than this are purged.
+CHAT_DELETED_CONTENT_RETENTION_DAYS = env_int("CHAT_DELETED_CONTENT_RETENTION_DAYS", 30)
+CHAT_EVENT_RETENTION_DAYS = env_int("CHAT_EVENT_RETENTION_DAYS", 30)
+
+# --- Logging -----------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
+}

@@ -1,0 +1,78 @@
+"""Fixtures shared by every app's tests."""
+
+import os
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+
+def _need(what: str, available: bool) -> None:
+    if available:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set but {what} is not configured: this test must not be skipped in CI")
+    pytest.skip(f"needs a real {what} (set {'DATABASE_URL' if what == 'PostgreSQL' else 'REDIS_URL'})")
+
+
+@pytest.fixture(autouse=True)
+def _markers(request):
+    if request.node.get_closest_marker("postgres"):
+        _need("PostgreSQL", connection.vendor == "postgresql")
+    if request.node.get_closest_marker("redis"):
+        _need("Redis", bool(settings.REDIS_URL))
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _media_root(tmp_path, settings):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def company(db):
+    from accounts.tests.factories import CompanyFactory
+
+    return CompanyFactory()
+
+
+@pytest.fixture
+def make_user(db, company):
+    from accounts.tests.factories import UserFactory
+
+    def make(**kwargs):
+        kwargs.setdefault("company", company)
+        return UserFactory(**kwargs)
+
+    return make
+
+
+@pytest.fixture
+def alice(make_user):
+    return make_user(username="alice", display_name="Alice")
+
+
+@pytest.fixture
+def bob(make_user):
+    return make_user(username="bob", display_name="Bob")
+
+
+@pytest.fixture
+def carol(make_user):
+    return make_user(username="carol", display_name="Carol")
+
+
+@pytest.fixture
+def moderator(make_user):
+    from django.contrib.auth.models import Permission
+
+    user = make_user(username="mod", display_name="Moderator", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="moderate_chatroom"))
+    return type(user).objects.get(pk=user.pk)
