@@ -152,6 +152,9 @@ else:
         "NAME": BASE_DIR / "db.sqlite3",
         "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
     }
+if env_str("DATABASE_TEST_NAME"):
+    # Lets several test runs share one server without sharing a test database.
+    _db["TEST"] = {"NAME": env_str("DATABASE_TEST_NAME")}
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
