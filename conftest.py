@@ -32,8 +32,10 @@ def _clean_cache():
 
 
 @pytest.fixture(autouse=True)
-def _media_root(tmp_path, settings):
+def _test_settings(tmp_path, settings):
     settings.MEDIA_ROOT = tmp_path / "media"
+    # Hashing passwords properly costs a quarter second each: not what tests are about.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
@@ -76,3 +78,47 @@ def moderator(make_user):
     user = make_user(username="mod", display_name="Moderator", is_staff=True)
     user.user_permissions.add(Permission.objects.get(codename="moderate_chatroom"))
     return type(user).objects.get(pk=user.pk)
+
+
+class GroupListener:
+    """A channel subscribed to layer groups, to observe what services broadcast."""
+
+    def __init__(self):
+        from channels.layers import get_channel_layer
+
+        self.layer = get_channel_layer()
+        self.channel = None
+
+    def subscribe(self, *groups):
+        from asgiref.sync import async_to_sync
+
+        if self.channel is None:
+            self.channel = async_to_sync(self.layer.new_channel)()
+        for group in groups:
+            async_to_sync(self.layer.group_add)(group, self.channel)
+        return self
+
+    def receive_all(self, timeout=0.3):
+        import asyncio
+
+        from asgiref.sync import async_to_sync
+
+        async def drain():
+            received = []
+            while True:
+                try:
+                    received.append(await asyncio.wait_for(self.layer.receive(self.channel), timeout))
+                except asyncio.TimeoutError:
+                    return received
+
+        return async_to_sync(drain)()
+
+    def frames(self, timeout=0.3):
+        import json
+
+        return [json.loads(m["text"]) for m in self.receive_all(timeout)]
+
+
+@pytest.fixture
+def listener():
+    return GroupListener()

@@ -1,0 +1,227 @@
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import connection
+
+from accounts import services as account_services
+from accounts.models import User
+from chat import events, services
+from chat.exceptions import Conflict, Forbidden, Invalid, NotFound
+from chat.models import ChatMember, ChatMessage, ChatRoom, Role, RoomEvent, RoomType
+from chat.services.common import is_site_moderator
+from chat.tests.factories import group_room, send
+
+
+def active_member_ids(room):
+    return set(ChatMember.objects.filter(room=room, is_active=True).values_list("user_id", flat=True))
+
+
+def kinds(room):
+    return list(RoomEvent.objects.filter(room=room).order_by("seq").values_list("kind", flat=True))
+
+
+def test_group_room_makes_creator_owner_and_logs_members_then_system_message(alice, bob, carol):
+    room = group_room(alice, bob, carol, name="  Falcon  ")
+    assert room.room_type == RoomType.GROUP and room.name == "Falcon"
+    roles = dict(ChatMember.objects.filter(room=room).values_list("user__username", "role"))
+    assert roles == {"alice": Role.OWNER, "bob": Role.MEMBER, "carol": Role.MEMBER}
+    assert kinds(room) == ["member.added"] * 3 + ["message.created"]
+    system = ChatMessage.objects.get(room=room)
+    assert system.message_type == "system" and system.extra_metadata["event"] == "room.created"
+    assert room.seq == 4
+
+
+def test_group_room_rejects_blank_and_overlong_names(alice):
+    with pytest.raises(Invalid) as blank:
+        group_room(alice, name="   ")
+    assert blank.value.code == "name_required"
+    with pytest.raises(Invalid) as long:
+        group_room(alice, name="x" * 201)
+    assert long.value.code == "name_too_long"
+    assert not ChatRoom.objects.exists()
+
+
+def test_group_room_member_limit(alice, bob, carol, settings):
+    settings.CHAT_MAX_ROOM_MEMBERS = 2
+    with pytest.raises(Invalid) as exc:
+        group_room(alice, bob, carol)
+    assert exc.value.code == "room_full"
+    room = group_room(alice, bob)
+    with pytest.raises(Invalid):
+        services.room_member_add(room=room, actor=alice, user=carol)
+
+
+def test_public_group_can_be_joined_within_company_only(alice, bob, make_user):
+    room = group_room(alice, name="Random", is_public=True)
+    member = services.room_join(room=room, user=bob)
+    assert member.is_active and member.role == Role.MEMBER
+    assert services.room_join(room=room, user=bob).pk == member.pk  # joining twice is one membership
+    outsider = make_user(company=None)
+    with pytest.raises(NotFound):
+        services.room_join(room=room, user=outsider)
+
+
+def test_private_group_cannot_be_joined(alice, bob):
+    room = group_room(alice, name="Secret")
+    with pytest.raises(NotFound):
+        services.room_join(room=room, user=bob)
+    assert bob.pk not in active_member_ids(room)
+
+
+def test_public_room_needs_company(make_user):
+    loner = make_user(company=None)
+    with pytest.raises(Invalid) as exc:
+        group_room(loner, is_public=True)
+    assert exc.value.code == "public_needs_company"
+
+
+def test_direct_room_is_one_per_pair(alice, bob):
+    room, created = services.room_get_or_create_direct(user=alice, other=bob)
+    again, created_again = services.room_get_or_create_direct(user=bob, other=alice)
+    assert created and not created_again and again.pk == room.pk
+    assert active_member_ids(room) == {alice.pk, bob.pk}
+    assert ChatRoom.objects.filter(room_type=RoomType.DIRECT).count() == 1
+
+
+def test_direct_room_refuses_self_and_blocked(alice, bob, carol):
+    with pytest.raises(Invalid):
+        services.room_get_or_create_direct(user=alice, other=alice)
+    account_services.user_block(blocker=bob, blocked=alice)
+    with pytest.raises(Forbidden) as exc:
+        services.room_get_or_create_direct(user=alice, other=bob)
+    assert exc.value.code == "blocked"
+    with pytest.raises(Forbidden):
+        services.room_get_or_create_direct(user=bob, other=alice)
+    account_services.user_unblock(blocker=bob, blocked=alice)
+    room, created = services.room_get_or_create_direct(user=alice, other=bob)
+    assert created
+
+
+def test_blocked_user_cannot_send_to_existing_direct_room(alice, bob):
+    room, _ = services.room_get_or_create_direct(user=alice, other=bob)
+    send(room, alice, "hi")
+    account_services.user_block(blocker=bob, blocked=alice)
+    with pytest.raises(Forbidden) as exc:
+        send(room, alice, "are you there?")
+    assert exc.value.code == "blocked"
+    assert ChatMessage.objects.filter(room=room).count() == 1
+
+
+def test_direct_room_membership_is_fixed(alice, bob, carol):
+    room, _ = services.room_get_or_create_direct(user=alice, other=bob)
+    with pytest.raises(Invalid):
+        services.room_member_add(room=room, actor=alice, user=carol)
+    with pytest.raises(Invalid):
+        services.room_leave(room=room, user=alice)
+    bob_member = ChatMember.objects.get(room=room, user=bob)
+    with pytest.raises((Invalid, Forbidden)):
+        services.room_member_remove(room=room, actor=alice, member=bob_member)
+    assert active_member_ids(room) == {alice.pk, bob.pk}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_direct_room_calls_give_one_room(alice, bob):
+    barrier = threading.Barrier(8)
+
+    def open_room(i):
+        barrier.wait()
+        try:
+            a, b = (alice, bob) if i % 2 else (bob, alice)
+            room, created = services.room_get_or_create_direct(user=a, other=b)
+            return room.pk, created
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(open_room, range(8)))
+    assert len({pk for pk, _ in results}) == 1
+    assert sum(created for _, created in results) == 1
+    assert ChatRoom.objects.filter(room_type=RoomType.DIRECT).count() == 1
+    assert ChatMember.objects.filter(room_id=results[0][0]).count() == 2
+
+
+def test_company_room_includes_everyone_and_new_joiners(company, alice, bob, make_user):
+    outsider = make_user(company=None)
+    room = services.room_create_company(company=company, creator=alice, name="General")
+    assert active_member_ids(room) == {alice.pk, bob.pk}
+    assert ChatMember.objects.get(room=room, user=alice).role == Role.OWNER
+    account_services.user_join_company(user=outsider, company=company)
+    assert outsider.pk in active_member_ids(room)
+    assert ChatMessage.objects.filter(room=room, extra_metadata__event="member.joined").count() == 1
+    with pytest.raises(Invalid):
+        services.room_leave(room=room, user=bob)
+
+
+def test_company_room_only_by_people_of_the_company(company, make_user):
+    outsider = make_user(company=None)
+    with pytest.raises(Forbidden):
+        services.room_create_company(company=company, creator=outsider, name="General")
+
+
+def test_support_room_has_requester_and_agents_and_is_one_per_person(alice, make_user):
+    agent = make_user(username="agent", is_support_agent=True)
+    room, created = services.room_open_support(user=alice)
+    again, created_again = services.room_open_support(user=alice)
+    assert created and not created_again and again.pk == room.pk
+    roles = dict(ChatMember.objects.filter(room=room).values_list("user_id", "role"))
+    assert roles == {alice.pk: Role.MEMBER, agent.pk: Role.OWNER}
+    services.room_deactivate(room=room, actor=agent)
+    new_room, created = services.room_open_support(user=alice)
+    assert created and new_room.pk != room.pk
+    with pytest.raises(Conflict):
+        services.room_reactivate(room=room, actor=agent)
+
+
+def test_room_update_by_admin_emits_room_updated(alice, bob, listener):
+    room = group_room(alice, bob)
+    listener.subscribe(events.room_group(room.pk))
+    with pytest.raises(Forbidden):
+        services.room_update(room=room, actor=bob, name="Hijacked")
+    services.room_update(room=room, actor=alice, name="Renamed", description="About")
+    room.refresh_from_db()
+    assert (room.name, room.description) == ("Renamed", "About")
+    assert kinds(room)[-1] == "room.updated"
+
+
+def test_only_owner_deactivates(alice, bob):
+    room = group_room(alice, bob)
+    services.room_member_change_role(room=room, actor=alice, member=ChatMember.objects.get(room=room, user=bob), role=Role.ADMIN)
+    with pytest.raises(Forbidden) as exc:
+        services.room_deactivate(room=room, actor=bob)
+    assert exc.value.code == "not_room_owner"
+    services.room_deactivate(room=room, actor=alice)
+    room.refresh_from_db()
+    assert not room.is_active
+    with pytest.raises(Forbidden) as inactive:
+        send(room, bob, "anyone?")
+    assert inactive.value.code == "room_inactive"
+
+
+def test_site_moderator_can_deactivate_any_room(alice, moderator):
+    assert is_site_moderator(moderator)
+    room = group_room(alice)
+    services.room_deactivate(room=room, actor=moderator, reason="spam")
+    room.refresh_from_db()
+    assert not room.is_active
+
+
+def test_non_member_learns_nothing(alice, bob, carol):
+    room = group_room(alice, bob)
+    for call in (
+        lambda: services.room_update(room=room, actor=carol, name="x"),
+        lambda: send(room, carol, "hi"),
+        lambda: services.room_member_add(room=room, actor=carol, user=carol),
+        lambda: services.room_leave(room=room, user=carol),
+        lambda: services.room_mark_read(room=room, user=carol, seq=1),
+    ):
+        with pytest.raises(NotFound):
+            call()
+
+
+def test_user_count_unchanged_by_failed_services(alice, bob):
+    before = User.objects.count()
+    with pytest.raises(Invalid):
+        group_room(alice, name="")
+    assert User.objects.count() == before
