@@ -81,44 +81,60 @@ def moderator(make_user):
 
 
 class GroupListener:
-    """A channel subscribed to layer groups, to observe what services broadcast."""
+    """A channel subscribed to layer groups, to observe what services broadcast.
+
+    Receives on one event loop of its own (a layer may only receive on one
+    loop), while services broadcast from wherever they run.
+    """
 
     def __init__(self):
+        import asyncio
+        import threading
+
         from channels.layers import get_channel_layer
 
         self.layer = get_channel_layer()
-        self.channel = None
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.channel = self._run(self.layer.new_channel())
+
+    def _run(self, coroutine):
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=10)
 
     def subscribe(self, *groups):
-        from asgiref.sync import async_to_sync
-
-        if self.channel is None:
-            self.channel = async_to_sync(self.layer.new_channel)()
         for group in groups:
-            async_to_sync(self.layer.group_add)(group, self.channel)
+            self._run(self.layer.group_add(group, self.channel))
         return self
 
     def receive_all(self, timeout=0.3):
         import asyncio
 
-        from asgiref.sync import async_to_sync
-
         async def drain():
+            await asyncio.sleep(timeout)
             received = []
             while True:
                 try:
-                    received.append(await asyncio.wait_for(self.layer.receive(self.channel), timeout))
+                    received.append(await asyncio.wait_for(self.layer.receive(self.channel), 0.05))
                 except asyncio.TimeoutError:
                     return received
 
-        return async_to_sync(drain)()
+        return self._run(drain())
 
     def frames(self, timeout=0.3):
         import json
 
         return [json.loads(m["text"]) for m in self.receive_all(timeout)]
 
+    def close(self):
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+
 
 @pytest.fixture
 def listener():
-    return GroupListener()
+    made = GroupListener()
+    yield made
+    made.close()
