@@ -265,6 +265,11 @@ CHAT_FLAGGED_LINK_DOMAINS = env_list("CHAT_FLAGGED_LINK_DOMAINS")
 CHAT_DELETED_CONTENT_RETENTION_DAYS = env_int("CHAT_DELETED_CONTENT_RETENTION_DAYS", 30)
 CHAT_EVENT_RETENTION_DAYS = env_int("CHAT_EVENT_RETENTION_DAYS", 30)
 
+# Rate limits per user and kind of action, e.g. "message.send=30/10s,reaction=60/m"
+# (kinds and defaults in chat/ratelimit.py).
+CHAT_RATE_LIMITS = dict(item.split("=", 1) for item in env_list("CHAT_RATE_LIMITS"))
+CHAT_RATE_LIMITS_ENABLED = env_bool("CHAT_RATE_LIMITS_ENABLED", True)
+
 # --- Logging -----------------------------------------------------------------
 LOGGING = {
     "version": 1,

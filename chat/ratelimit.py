@@ -1,0 +1,87 @@
+"""One rate limiter for REST and WebSocket: django-ratelimit's counters on the
+shared cache, per user (or client address) and per kind of action.
+
+Edges call :func:`check` *before* the service, outside its transaction, so a
+rejection is counted in ``RateLimitLog`` (one row per user, room, kind and
+window) even though the request fails.
+"""
+
+import hashlib
+import time
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.db.models import F
+from django_ratelimit.core import _split_rate, get_usage
+
+from .exceptions import RateLimited
+from .models import RateLimitLog
+
+# Kinds of action and their default rates ("count/period", period like 10s, m, h).
+DEFAULT_RATES = {
+    "message.send": "30/10s",
+    "message.edit": "30/m",
+    "message.delete": "30/m",
+    "reaction": "60/m",
+    "read": "120/m",
+    "typing": "30/10s",
+    "room.create": "20/h",
+    "room.update": "30/m",
+    "member": "60/m",
+    "upload": "20/m",
+    "auth.login": "10/m",
+    "auth.register": "5/h",
+    "ws.connect": "30/m",
+}
+
+
+def rate_for(kind: str) -> str:
+    return {**DEFAULT_RATES, **settings.CHAT_RATE_LIMITS}.get(kind) or DEFAULT_RATES[kind]
+
+
+def _window_start(period: int) -> datetime:
+    now = int(time.time())
+    return datetime.fromtimestamp(now - now % period, tz=UTC)
+
+
+def record_rejection(*, kind: str, period: int, user=None, room=None, client_key: str = "") -> None:
+    window_start = _window_start(period)
+    identity = f"{getattr(user, 'pk', '')}|{getattr(room, 'pk', '')}|{client_key}|{kind}|{window_start.isoformat()}"
+    bucket = hashlib.sha256(identity.encode()).hexdigest()
+    updated = RateLimitLog.objects.filter(bucket=bucket).update(count=F("count") + 1)
+    if not updated:
+        _row, created = RateLimitLog.objects.get_or_create(
+            bucket=bucket,
+            defaults={
+                "user": user if getattr(user, "pk", None) else None,
+                "room": room,
+                "client_key": client_key[:64],
+                "event_type": kind,
+                "window_start": window_start,
+                "window_seconds": period,
+                "count": 1,
+            },
+        )
+        if not created:
+            RateLimitLog.objects.filter(bucket=bucket).update(count=F("count") + 1)
+
+
+def check(*, kind: str, user=None, client_key: str = "", room=None) -> None:
+    """Count one ``kind`` action; raise :class:`RateLimited` past the rate.
+
+    Keyed by ``user`` when authenticated, otherwise by ``client_key`` (an IP).
+    """
+    if not settings.CHAT_RATE_LIMITS_ENABLED:
+        return
+    rate = rate_for(kind)
+    who = str(user.pk) if getattr(user, "is_authenticated", False) else f"anon:{client_key}"
+    usage = get_usage(None, group=f"chat.{kind}", key=lambda _group, _request: who, rate=rate, increment=True)
+    if usage is None or not usage["should_limit"]:
+        return
+    _limit, period = _split_rate(rate)
+    record_rejection(kind=kind, period=period, user=user, room=room, client_key=client_key)
+    retry_after = max(1, int(usage["time_left"]))
+    raise RateLimited(
+        f"Too many {kind} actions: the limit is {rate}. Try again in {retry_after} s.",
+        retry_after=retry_after,
+    )

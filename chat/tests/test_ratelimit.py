@@ -1,0 +1,40 @@
+import pytest
+
+from chat import ratelimit
+from chat.exceptions import RateLimited
+from chat.models import RateLimitLog
+from chat.tests.factories import group_room
+
+
+def test_limit_per_user_and_kind_with_one_log_row_per_window(alice, bob, settings):
+    settings.CHAT_RATE_LIMITS = {"message.send": "3/m"}
+    room = group_room(alice, bob)
+    for _ in range(3):
+        ratelimit.check(kind="message.send", user=alice, room=room)
+    for _ in range(4):
+        with pytest.raises(RateLimited) as exc:
+            ratelimit.check(kind="message.send", user=alice, room=room)
+        assert 1 <= exc.value.retry_after <= 60 and exc.value.code == "rate_limited"
+    ratelimit.check(kind="message.send", user=bob, room=room)  # bob has his own bucket
+    ratelimit.check(kind="reaction", user=alice, room=room)  # and each kind its own
+    row = RateLimitLog.objects.get()
+    assert (row.user_id, row.room_id, row.event_type, row.count, row.window_seconds) == (
+        alice.pk, room.pk, "message.send", 4, 60
+    )
+
+
+def test_anonymous_limits_are_keyed_by_client_address(db, settings):
+    settings.CHAT_RATE_LIMITS = {"auth.login": "1/m"}
+    ratelimit.check(kind="auth.login", client_key="10.0.0.1")
+    ratelimit.check(kind="auth.login", client_key="10.0.0.2")
+    with pytest.raises(RateLimited):
+        ratelimit.check(kind="auth.login", client_key="10.0.0.1")
+    assert RateLimitLog.objects.get().client_key == "10.0.0.1"
+
+
+def test_limits_can_be_switched_off(alice, settings):
+    settings.CHAT_RATE_LIMITS = {"reaction": "1/m"}
+    settings.CHAT_RATE_LIMITS_ENABLED = False
+    for _ in range(3):
+        ratelimit.check(kind="reaction", user=alice)
+    assert not RateLimitLog.objects.exists()
