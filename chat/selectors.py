@@ -30,6 +30,8 @@ def room_list_for_user(*, user, room_type: str | None = None):
         .annotate(
             my_role=Subquery(membership.values("role")[:1]),
             my_last_read_seq=Subquery(membership.values("last_read_seq")[:1]),
+        )
+        .annotate(
             member_count=Coalesce(
                 Subquery(
                     ChatMember.objects.filter(room=OuterRef("pk"), is_active=True)
@@ -46,7 +48,7 @@ def room_list_for_user(*, user, room_type: str | None = None):
                     ChatMessage.objects.filter(
                         room=OuterRef("pk"),
                         is_deleted=False,
-                        seq__gt=Subquery(membership.values("last_read_seq")[:1]),
+                        seq__gt=OuterRef("my_last_read_seq"),
                     )
                     .exclude(sender=user)
                     .order_by()
