@@ -5,15 +5,18 @@ Plain functions over model instances (no DRF in the hot path); the REST
 serializers call these, so a message looks the same wherever it appears.
 """
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 
+from cryptography.fernet import InvalidToken
 from django.urls import reverse
 
 from . import crypto
 from .models import Attachment, ChatMember, ChatMessage, ChatRoom, MessageReaction
 
+logger = logging.getLogger(__name__)
 REPLY_PREVIEW_LENGTH = 200
 
 
@@ -44,7 +47,12 @@ def attachment_payload(attachment: Attachment | None) -> dict | None:
 def message_content(message: ChatMessage) -> str | None:
     if message.is_deleted:
         return None
-    return crypto.decrypt(message.content_encrypted)
+    try:
+        return crypto.decrypt(message.content_encrypted)
+    except InvalidToken:
+        # A key was retired before reencrypt_messages finished: say so, don't fail the page.
+        logger.error("message %s cannot be decrypted with CHAT_ENCRYPTION_KEYS", message.pk)
+        return None
 
 
 def _reply_preview(reply: ChatMessage | None) -> dict | None:

@@ -162,6 +162,10 @@ def events_since(*, room: ChatRoom, after: int, limit: int = 500) -> tuple[list[
         .select_related("message__sender", "message__attachment", "message__reply_to__sender")
         .order_by("seq")[: limit + 1]
     )
+    # A retention purge may have committed since ``room`` was read: the log
+    # must continue right after ``after``, or the client resyncs.
+    if rows and rows[0].seq != after + 1:
+        raise ResyncRequired(room)
     has_more = len(rows) > limit
     return events.replay(rows[:limit]), has_more
 

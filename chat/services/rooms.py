@@ -163,6 +163,7 @@ def room_create_company(*, company: Company, creator, name: str, description: st
     return room
 
 
+@transaction.atomic
 def company_rooms_add_user(*, user) -> list[ChatMember]:
     """Add ``user`` to every active room of their company (called when they join it)."""
     added = []
