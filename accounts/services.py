@@ -2,7 +2,8 @@
 
 from django.db import IntegrityError, transaction
 
-from chat.exceptions import Invalid, NotFound
+from chat import events
+from chat.exceptions import Conflict, Invalid, NotFound
 from chat.services import company_rooms_add_user
 
 from .models import Company, User, UserBlock
@@ -40,3 +41,40 @@ def user_unblock(*, blocker: User, blocked: User) -> None:
     deleted, _ = UserBlock.objects.filter(blocker=blocker, blocked=blocked).delete()
     if not deleted:
         raise NotFound("You have not blocked this user.", code="block_not_found")
+
+
+@transaction.atomic
+def user_register(*, username: str, password: str, email: str = "", display_name: str = "") -> User:
+    """A new account (no company: staff put people in companies)."""
+    if User.objects.filter(username__iexact=username).exists():
+        raise Conflict("This username is taken.", code="username_taken", fields={"username": ["Taken."]})
+    if email and User.objects.filter(email__iexact=email).exists():
+        raise Conflict("This email is already registered.", code="email_taken", fields={"email": ["Taken."]})
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(
+                username=username, password=password, email=email, display_name=display_name
+            )
+    except IntegrityError:
+        raise Conflict("This username or email is taken.", code="username_taken") from None
+
+
+@transaction.atomic
+def user_update_profile(*, user: User, **changes) -> User:
+    fields = []
+    for field in ("display_name", "email"):
+        if field in changes:
+            setattr(user, field, changes[field])
+            fields.append(field)
+    if "email" in changes and changes["email"] and (
+        User.objects.filter(email__iexact=changes["email"]).exclude(pk=user.pk).exists()
+    ):
+        raise Conflict("This email is already registered.", code="email_taken", fields={"email": ["Taken."]})
+    if fields:
+        user.save(update_fields=fields + ["updated_at"])
+    return user
+
+
+def user_logged_out(*, user: User) -> None:
+    """Close the user's WebSockets: an access token or session may have ended."""
+    events.disconnect_user(user.pk, reason="logged_out")

@@ -127,6 +127,11 @@ def send_ephemeral(room_id, frame: dict) -> None:
     send_on_commit(room_group(room_id), {"type": "chat.ephemeral", "text": encode(frame)})
 
 
+def disconnect_user(user_id, *, reason: str) -> None:
+    """Ask every socket of the user to close (logout, deactivation)."""
+    send_on_commit(user_group(user_id), {"type": "chat.disconnect", "reason": reason})
+
+
 def send_to_user(user_id, frame: dict) -> None:
     send_on_commit(user_group(user_id), {"type": "chat.ephemeral", "text": encode(frame)})
 

@@ -45,3 +45,13 @@ class RateLimited(ChatError):
     def __init__(self, detail: str, *, retry_after: int, code: str | None = None):
         super().__init__(detail, code=code)
         self.retry_after = retry_after
+
+
+class TooLarge(ChatError):
+    code = "too_large"
+    status = 413
+
+
+class UnsupportedType(ChatError):
+    code = "unsupported_media_type"
+    status = 415

@@ -40,7 +40,7 @@ def attachment_payload(attachment: Attachment | None) -> dict | None:
         "size": attachment.size,
         "width": attachment.width,
         "height": attachment.height,
-        "url": reverse("attachment-download", kwargs={"attachment_id": attachment.pk}),
+        "url": reverse("attachment-detail", kwargs={"pk": attachment.pk}),
     }
 
 

@@ -193,3 +193,20 @@ def message_search(*, user, query: str, room: ChatRoom | None = None, limit: int
         .select_related("sender", "attachment", "reply_to__sender")
         .order_by("-created_at")[:limit]
     )
+
+
+def attachment_for_user(*, attachment_id, user):
+    """An attachment the user may download: their own upload, or one posted in
+    (or the avatar of) a room they are an active member of."""
+    from .models import Attachment
+
+    attachment = Attachment.objects.filter(pk=attachment_id).first()
+    if attachment is None:
+        raise NotFound("Attachment not found.", code="attachment_not_found")
+    if attachment.uploaded_by_id == user.pk:
+        return attachment
+    my_rooms = ChatMember.objects.filter(user=user, is_active=True).values("room_id")
+    posted = ChatMessage.objects.filter(attachment=attachment, room_id__in=my_rooms, is_deleted=False).exists()
+    if posted or ChatRoom.objects.filter(avatar=attachment, pk__in=my_rooms).exists():
+        return attachment
+    raise NotFound("Attachment not found.", code="attachment_not_found")

@@ -3,5 +3,8 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("", include("chat.urls")),
+    path("api/", include("chat.api.urls")),
 ]
+
+handler404 = "chatsite.views.not_found"
+handler500 = "chatsite.views.server_error"

@@ -4,6 +4,7 @@ REST viewsets, the WebSocket consumer, admin actions and template views call
 these and nothing else to change chat state.
 """
 
+from .attachments import attachment_create
 from .members import (
     room_leave,
     room_member_add,
@@ -41,6 +42,7 @@ from .rooms import (
 
 __all__ = [
     "UNSET",
+    "attachment_create",
     "company_rooms_add_user",
     "message_delete",
     "message_edit",

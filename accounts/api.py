@@ -1,0 +1,208 @@
+"""Auth and user endpoints: register, JWT obtain/refresh/logout, me, directory,
+blocking and single-use WebSocket tickets."""
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth import logout as session_logout
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Q
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+from chat import ratelimit
+from chat.api.serializers import ErrorSerializer, UserSerializer
+from chat.exceptions import Invalid, NotFound
+from chat.models import ChatMember
+
+from . import services, tickets
+
+User = get_user_model()
+
+
+def client_ip(request) -> str:
+    return request.META.get("REMOTE_ADDR") or "unknown"
+
+
+def _err(*codes):
+    return {code: OpenApiResponse(ErrorSerializer) for code in codes}
+
+
+class MeSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    username = serializers.CharField(read_only=True)
+    display_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    email = serializers.EmailField(required=False, allow_blank=True)
+    company = serializers.UUIDField(source="company_id", read_only=True, allow_null=True)
+    is_support_agent = serializers.BooleanField(read_only=True)
+
+
+class RegisterInputSerializer(serializers.Serializer):
+    username = serializers.RegexField(r"^[\w.@+-]+\Z", max_length=150)
+    password = serializers.CharField(write_only=True, max_length=128, trim_whitespace=False)
+    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    display_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class RegisterResponseSerializer(serializers.Serializer):
+    user = MeSerializer()
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class RefreshInputSerializer(serializers.Serializer):
+    refresh = serializers.CharField(max_length=2000)
+
+
+class TicketSerializer(serializers.Serializer):
+    ticket = serializers.CharField()
+    expires_in = serializers.IntegerField()
+
+
+def tokens_for(user) -> dict:
+    refresh = RefreshToken.for_user(user)
+    return {"access": str(refresh.access_token), "refresh": str(refresh)}
+
+
+class RegisterView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    @extend_schema(
+        summary="Create an account (returns a JWT pair)",
+        request=RegisterInputSerializer,
+        responses={201: RegisterResponseSerializer, **_err(400, 429)},
+    )
+    def post(self, request):
+        ratelimit.check(kind="auth.register", client_key=client_ip(request))
+        serializer = RegisterInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        candidate = User(username=data["username"], email=data["email"], display_name=data["display_name"])
+        try:
+            validate_password(data["password"], user=candidate)
+        except DjangoValidationError as exc:
+            raise Invalid("The password is too weak.", code="weak_password", fields={"password": exc.messages}) from None
+        user = services.user_register(
+            username=data["username"], password=data["password"], email=data["email"], display_name=data["display_name"]
+        )
+        return Response({"user": MeSerializer(user).data, **tokens_for(user)}, status=201)
+
+
+class LoginView(TokenObtainPairView):
+    """Obtain a JWT pair; rate-limited per client address."""
+
+    @extend_schema(summary="Obtain a JWT pair", responses={200: TokenPairSerializer, **_err(400, 401, 429)})
+    def post(self, request, *args, **kwargs):
+        ratelimit.check(kind="auth.login", client_key=client_ip(request))
+        return super().post(request, *args, **kwargs)
+
+
+class RefreshView(TokenRefreshView):
+    """Refresh: rotation on, the old refresh token is blacklisted."""
+
+    @extend_schema(summary="Refresh a JWT pair (rotating)", responses={200: TokenPairSerializer, **_err(400, 401, 429)})
+    def post(self, request, *args, **kwargs):
+        ratelimit.check(kind="auth.login", client_key=client_ip(request))
+        return super().post(request, *args, **kwargs)
+
+
+class LogoutView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        summary="Log out: blacklist the refresh token (and end the session); closes your WebSockets",
+        request=RefreshInputSerializer,
+        responses={204: None, **_err(400, 401)},
+    )
+    def post(self, request):
+        refresh = request.data.get("refresh") if hasattr(request.data, "get") else None
+        if refresh:
+            if not isinstance(refresh, str):
+                raise Invalid("refresh must be a string.", code="invalid")
+            try:
+                token = RefreshToken(refresh)
+            except TokenError:
+                raise Invalid("The refresh token is invalid or expired.", code="token_not_valid") from None
+            if str(token.get("user_id")) != str(request.user.pk):
+                raise Invalid("This refresh token belongs to someone else.", code="token_not_valid")
+            token.blacklist()
+        elif not request.session.session_key:
+            raise Invalid("Give the refresh token to log out.", code="refresh_required", fields={"refresh": ["Required."]})
+        services.user_logged_out(user=request.user)
+        if request.session.session_key:
+            session_logout(request._request)
+        return Response(status=204)
+
+
+class MeView(APIView):
+    @extend_schema(summary="Who am I", responses={200: MeSerializer, **_err(401)})
+    def get(self, request):
+        return Response(MeSerializer(request.user).data)
+
+    @extend_schema(summary="Update my profile", request=MeSerializer, responses={200: MeSerializer, **_err(400, 401)})
+    def patch(self, request):
+        serializer = MeSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        user = services.user_update_profile(user=request.user, **serializer.validated_data)
+        return Response(MeSerializer(user).data)
+
+
+class DirectoryView(APIView):
+    @extend_schema(
+        summary="People I can see: my company and anyone I share a room with",
+        parameters=[OpenApiParameter("q", str, description="Part of a username or display name")],
+        responses={200: UserSerializer(many=True), **_err(400, 401)},
+    )
+    def get(self, request):
+        q = request.query_params.get("q", "")
+        if len(q) > 100 or "\x00" in q:
+            raise Invalid("q is limited to 100 characters.", code="invalid", fields={"q": ["At most 100 characters."]})
+        shared_rooms = ChatMember.objects.filter(user=request.user, is_active=True).values("room_id")
+        visible = Q(chat_memberships__room_id__in=shared_rooms, chat_memberships__is_active=True)
+        if request.user.company_id:
+            visible |= Q(company_id=request.user.company_id)
+        users = User.objects.filter(is_active=True).filter(visible)
+        if q:
+            users = users.filter(Q(username__icontains=q) | Q(display_name__icontains=q))
+        users = users.exclude(pk=request.user.pk).distinct().order_by("username")[:50]
+        return Response(UserSerializer(users, many=True).data)
+
+
+class BlockView(APIView):
+    @extend_schema(summary="Block a user", request=None, responses={204: None, **_err(400, 401, 404)})
+    def post(self, request, user_id):
+        other = User.objects.filter(pk=user_id, is_active=True).first()
+        if other is None:
+            raise NotFound("User not found.", code="user_not_found")
+        services.user_block(blocker=request.user, blocked=other)
+        return Response(status=204)
+
+    @extend_schema(summary="Unblock a user", request=None, responses={204: None, **_err(401, 404)})
+    def delete(self, request, user_id):
+        other = User.objects.filter(pk=user_id).first()
+        if other is None:
+            raise NotFound("User not found.", code="user_not_found")
+        services.user_unblock(blocker=request.user, blocked=other)
+        return Response(status=204)
+
+
+class WsTicketView(APIView):
+    @extend_schema(
+        summary="A single-use WebSocket ticket, valid 30 s (connect with /ws/chat/?ticket=…)",
+        request=None,
+        responses={201: TicketSerializer, **_err(401, 429)},
+    )
+    def post(self, request):
+        ratelimit.check(kind="ws.connect", user=request.user)
+        return Response({"ticket": tickets.issue(request.user), "expires_in": tickets.TTL_SECONDS}, status=201)

@@ -1,0 +1,93 @@
+"""Every API error is JSON: ``{"code": "...", "detail": "...", "fields": {...}}``.
+
+Service exceptions (chat.exceptions) carry their own code and status; DRF's
+and Django's are given stable codes here.
+"""
+
+import logging
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions as drf
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from chat.exceptions import ChatError, RateLimited
+
+logger = logging.getLogger(__name__)
+
+STATUS_CODES = {
+    400: "invalid",
+    401: "not_authenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "request_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+def error_body(code: str, detail: str, fields: dict | None = None) -> dict:
+    body = {"code": code, "detail": detail}
+    if fields:
+        body["fields"] = fields
+    return body
+
+
+def _flatten(detail) -> dict:
+    if isinstance(detail, dict):
+        return {key: [str(item) for item in (value if isinstance(value, list) else [value])] for key, value in detail.items()}
+    if isinstance(detail, list):
+        return {"non_field_errors": [str(item) for item in detail]}
+    return {"non_field_errors": [str(detail)]}
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, RateLimited):
+        body = error_body(exc.code, exc.detail)
+        body["retry_after"] = exc.retry_after
+        return Response(body, status=429, headers={"Retry-After": str(exc.retry_after)})
+    if isinstance(exc, ChatError):
+        return Response(error_body(exc.code, exc.detail, exc.fields), status=exc.status)
+    if isinstance(exc, RequestDataTooBig):
+        return Response(error_body("request_too_large", "The request body is too large."), status=413)
+    if isinstance(exc, TooManyFieldsSent):
+        return Response(error_body("invalid", "Too many fields in the request."), status=400)
+    if isinstance(exc, DjangoValidationError):
+        return Response(error_body("invalid", "; ".join(exc.messages)), status=400)
+    if isinstance(exc, Http404):
+        exc = drf.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = drf.PermissionDenied()
+    if isinstance(exc, drf.ValidationError):
+        return Response(error_body("invalid", "Invalid input.", _flatten(exc.detail)), status=400)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, drf.APIException):
+        code = exc.get_codes() if isinstance(exc.get_codes(), str) else STATUS_CODES.get(response.status_code, "error")
+        if isinstance(exc, (drf.NotAuthenticated, drf.AuthenticationFailed)):
+            response.status_code = 401
+            code = "not_authenticated" if isinstance(exc, drf.NotAuthenticated) else "authentication_failed"
+        detail = exc.detail
+        if isinstance(detail, dict):
+            message = str(detail.get("detail", "Authentication failed."))
+            code = str(detail.get("code", code))
+        else:
+            message = str(detail)
+        response.data = error_body(code, message)
+        if isinstance(exc, drf.Throttled) and exc.wait:
+            response.data["retry_after"] = int(exc.wait)
+    return response
+
+
+def json_404(request, exception=None):
+    return JsonResponse(error_body("not_found", "Not found."), status=404)
+
+
+def json_500(request):
+    return JsonResponse(error_body("server_error", "Internal server error."), status=500)

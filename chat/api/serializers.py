@@ -1,0 +1,285 @@
+"""Input serializers validate requests; output serializers describe (for the
+OpenAPI schema) and render the one JSON shape of each object, from
+chat.payloads — the same functions the WebSocket events use."""
+
+from django.conf import settings
+from rest_framework import serializers
+
+from chat import payloads
+from chat.models import MessageType, Role, RoomType
+
+
+# --- Output ------------------------------------------------------------------
+class UserSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    username = serializers.CharField()
+    display_name = serializers.CharField()
+
+    def to_representation(self, instance):
+        return payloads.user_payload(instance)
+
+
+class AttachmentSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    content_type = serializers.CharField()
+    size = serializers.IntegerField()
+    width = serializers.IntegerField(allow_null=True)
+    height = serializers.IntegerField(allow_null=True)
+    url = serializers.CharField()
+
+    def to_representation(self, instance):
+        return payloads.attachment_payload(instance)
+
+
+class ReplyPreviewSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    seq = serializers.IntegerField()
+    sender = UserSerializer(allow_null=True)
+    content = serializers.CharField(allow_null=True)
+    is_deleted = serializers.BooleanField()
+
+
+class ReactionSummarySerializer(serializers.Serializer):
+    reaction = serializers.CharField()
+    count = serializers.IntegerField()
+    user_ids = serializers.ListField(child=serializers.UUIDField())
+
+
+class MessageListSerializer(serializers.ListSerializer):
+    def to_representation(self, data):
+        return payloads.message_payloads(list(data))
+
+
+class MessageSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    room = serializers.UUIDField()
+    seq = serializers.IntegerField()
+    sender = UserSerializer(allow_null=True)
+    message_type = serializers.ChoiceField(choices=MessageType.choices)
+    content = serializers.CharField(allow_null=True)
+    extra_metadata = serializers.DictField()
+    reply_to = ReplyPreviewSerializer(allow_null=True)
+    forwarded_from = serializers.UUIDField(allow_null=True)
+    attachment = AttachmentSerializer(allow_null=True)
+    client_msg_id = serializers.CharField(allow_null=True)
+    is_edited = serializers.BooleanField()
+    edited_at = serializers.DateTimeField(allow_null=True)
+    is_deleted = serializers.BooleanField()
+    deleted_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    reactions = ReactionSummarySerializer(many=True)
+
+    class Meta:
+        list_serializer_class = MessageListSerializer
+
+    def to_representation(self, instance):
+        return payloads.message_payload(instance)
+
+
+class MemberSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    room = serializers.UUIDField()
+    user = UserSerializer()
+    role = serializers.ChoiceField(choices=Role.choices)
+    is_active = serializers.BooleanField()
+    is_banned = serializers.BooleanField()
+    muted_until = serializers.DateTimeField(allow_null=True)
+    last_read_seq = serializers.IntegerField()
+    joined_at = serializers.DateTimeField(allow_null=True)
+
+    def to_representation(self, instance):
+        return payloads.member_payload(instance)
+
+
+class RoomSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    room_type = serializers.ChoiceField(choices=RoomType.choices)
+    name = serializers.CharField()
+    description = serializers.CharField()
+    avatar = AttachmentSerializer(allow_null=True)
+    company = serializers.UUIDField(allow_null=True)
+    created_by = serializers.UUIDField(allow_null=True)
+    is_active = serializers.BooleanField()
+    is_public = serializers.BooleanField()
+    extra_metadata = serializers.DictField()
+    seq = serializers.IntegerField()
+    last_message_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+    def to_representation(self, instance):
+        return payloads.room_payload(instance)
+
+
+class RoomListItemSerializer(RoomSerializer):
+    """A room in the caller's room list: the room plus the caller's view of it."""
+
+    my_role = serializers.ChoiceField(choices=Role.choices)
+    unread_count = serializers.IntegerField()
+    member_count = serializers.IntegerField()
+    last_read_seq = serializers.IntegerField()
+    last_message = MessageSerializer(allow_null=True)
+
+    def to_representation(self, instance):
+        last = self.context.get("last_messages", {}).get(instance.pk)
+        return {
+            **payloads.room_payload(instance),
+            "my_role": instance.my_role,
+            "unread_count": instance.unread_count,
+            "member_count": instance.member_count,
+            "last_read_seq": instance.my_last_read_seq,
+            "last_message": self.context["rendered_last"].get(last.pk) if last is not None else None,
+        }
+
+
+class ReactionCountSerializer(serializers.Serializer):
+    reaction = serializers.CharField()
+    count = serializers.IntegerField()
+    me = serializers.BooleanField()
+    user_ids = serializers.ListField(child=serializers.UUIDField())
+
+
+class EditHistorySerializer(serializers.Serializer):
+    content = serializers.CharField(allow_null=True)
+    edited_by = serializers.UUIDField(allow_null=True)
+    replaced_at = serializers.DateTimeField()
+
+
+class EventSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    room = serializers.UUIDField()
+    seq = serializers.IntegerField()
+
+
+class EventsPageSerializer(serializers.Serializer):
+    events = serializers.ListField(child=serializers.DictField())
+    has_more = serializers.BooleanField()
+    seq = serializers.IntegerField(help_text="The room's current seq.")
+
+
+class ResyncRequiredSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    detail = serializers.CharField()
+    room = serializers.UUIDField()
+    seq = serializers.IntegerField()
+    events_purged_through = serializers.IntegerField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    detail = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+    retry_after = serializers.IntegerField(required=False)
+
+
+class ReadResultSerializer(serializers.Serializer):
+    room = serializers.UUIDField()
+    last_read_seq = serializers.IntegerField()
+    unread_count = serializers.IntegerField()
+
+
+# --- Input -------------------------------------------------------------------
+class RoomCreateInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, trim_whitespace=False)
+    description = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    is_public = serializers.BooleanField(required=False, default=False)
+    member_ids = serializers.ListField(child=serializers.UUIDField(), required=False, default=list, max_length=1000)
+
+
+class RoomUpdateInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    is_public = serializers.BooleanField(required=False)
+    avatar_id = serializers.UUIDField(required=False, allow_null=True)
+    extra_metadata = serializers.DictField(required=False)
+
+
+class UserIdInputSerializer(serializers.Serializer):
+    user_id = serializers.UUIDField()
+
+
+class MemberAddInputSerializer(serializers.Serializer):
+    user_id = serializers.UUIDField()
+    role = serializers.ChoiceField(choices=Role.choices, required=False, default=Role.MEMBER)
+
+
+class RoleInputSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class MuteInputSerializer(serializers.Serializer):
+    until = serializers.DateTimeField(required=False)
+    minutes = serializers.IntegerField(required=False, min_value=1, max_value=60 * 24 * 366)
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+    def validate(self, attrs):
+        if ("until" in attrs) == ("minutes" in attrs):
+            raise serializers.ValidationError("Give exactly one of until or minutes.")
+        return attrs
+
+
+class ReasonInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+
+class MessageSendInputSerializer(serializers.Serializer):
+    content = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, default="")
+    message_type = serializers.ChoiceField(
+        choices=[MessageType.TEXT, MessageType.IMAGE, MessageType.FILE, MessageType.ACTION], required=False
+    )
+    client_msg_id = serializers.CharField(required=False, max_length=64, allow_null=True)
+    reply_to = serializers.UUIDField(required=False, allow_null=True)
+    attachment_id = serializers.UUIDField(required=False, allow_null=True)
+    extra_metadata = serializers.DictField(required=False)
+
+
+class MessageEditInputSerializer(serializers.Serializer):
+    content = serializers.CharField(allow_blank=True, trim_whitespace=False)
+
+
+class ForwardInputSerializer(serializers.Serializer):
+    room = serializers.UUIDField()
+    client_msg_id = serializers.CharField(required=False, max_length=64, allow_null=True)
+
+
+class ReactionInputSerializer(serializers.Serializer):
+    reaction = serializers.CharField(max_length=32, trim_whitespace=False)
+
+
+class ReadInputSerializer(serializers.Serializer):
+    seq = serializers.IntegerField(min_value=0, max_value=2**62)
+
+
+class HistoryQuerySerializer(serializers.Serializer):
+    before = serializers.IntegerField(required=False, min_value=0, max_value=2**62)
+    after = serializers.IntegerField(required=False, min_value=0, max_value=2**62)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=50)
+
+    def validate(self, attrs):
+        if "before" in attrs and "after" in attrs:
+            raise serializers.ValidationError("Give before or after, not both.")
+        return attrs
+
+
+class EventsQuerySerializer(serializers.Serializer):
+    after = serializers.IntegerField(min_value=0, max_value=2**62)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=500)
+
+
+class RoomListQuerySerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=RoomType.choices, required=False)
+
+
+class SearchQuerySerializer(serializers.Serializer):
+    q = serializers.CharField(max_length=500)
+    room = serializers.UUIDField(required=False)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=50)
+
+
+class UploadInputSerializer(serializers.Serializer):
+    file = serializers.FileField(max_length=255)
+    room = serializers.UUIDField(required=False, help_text="The room it will be posted in (checks you may post files there).")
+
+
+def max_message_length() -> int:
+    return settings.CHAT_MAX_MESSAGE_LENGTH

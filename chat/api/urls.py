@@ -1,0 +1,34 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from accounts import api as accounts_api
+
+from . import views
+
+router = SimpleRouter()
+router.register("rooms", views.RoomViewSet, basename="room")
+router.register("messages", views.MessageViewSet, basename="message")
+router.register("search", views.SearchViewSet, basename="search")
+router.register("attachments", views.AttachmentViewSet, basename="attachment")
+
+room_router = SimpleRouter()
+room_router.register("messages", views.RoomMessageViewSet, basename="room-message")
+room_router.register("members", views.RoomMemberViewSet, basename="room-member")
+
+UUID = "<uuid:room_pk>"
+
+urlpatterns = [
+    path("auth/register/", accounts_api.RegisterView.as_view(), name="auth-register"),
+    path("auth/token/", accounts_api.LoginView.as_view(), name="auth-token"),
+    path("auth/token/refresh/", accounts_api.RefreshView.as_view(), name="auth-token-refresh"),
+    path("auth/logout/", accounts_api.LogoutView.as_view(), name="auth-logout"),
+    path("auth/me/", accounts_api.MeView.as_view(), name="auth-me"),
+    path("auth/ws-ticket/", accounts_api.WsTicketView.as_view(), name="auth-ws-ticket"),
+    path("users/", accounts_api.DirectoryView.as_view(), name="user-directory"),
+    path("users/<uuid:user_id>/block/", accounts_api.BlockView.as_view(), name="user-block"),
+    path(f"rooms/{UUID}/", include(room_router.urls)),
+    path("", include(router.urls)),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]

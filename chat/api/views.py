@@ -1,0 +1,503 @@
+"""REST viewsets: parse input, rate-limit, call a service or selector, render output.
+
+No view writes a model or talks to the channel layer itself.
+"""
+
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.http import FileResponse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from chat import payloads, ratelimit, selectors, services
+from chat.exceptions import NotFound
+from chat.models import Attachment, ChatMember, ChatMessage
+
+from . import serializers as s
+
+User = get_user_model()
+
+ERRORS = {
+    400: OpenApiResponse(s.ErrorSerializer, description="Invalid input"),
+    401: OpenApiResponse(s.ErrorSerializer, description="Not authenticated"),
+    403: OpenApiResponse(s.ErrorSerializer, description="Not allowed for your role"),
+    404: OpenApiResponse(s.ErrorSerializer, description="Not found (or not visible to you)"),
+    409: OpenApiResponse(s.ErrorSerializer, description="Conflict"),
+    413: OpenApiResponse(s.ErrorSerializer, description="Request too large"),
+    415: OpenApiResponse(s.ErrorSerializer, description="Unsupported media type"),
+    429: OpenApiResponse(s.ErrorSerializer, description="Rate limited (see Retry-After)"),
+}
+
+
+def errors(*codes) -> dict:
+    return {code: ERRORS[code] for code in (400, 401, 404, 429, *codes)}
+
+
+def parse(serializer_class, data):
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def get_user(user_id):
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        raise NotFound("User not found.", code="user_not_found")
+    return user
+
+
+def room_list_response(request, rooms):
+    latest = selectors.last_messages(rooms)
+    rendered = dict(zip((m.pk for m in latest.values()), payloads.message_payloads(list(latest.values())), strict=True))
+    context = {"last_messages": latest, "rendered_last": rendered}
+    return s.RoomListItemSerializer(rooms, many=True, context=context).data
+
+
+def room_item(request, room):
+    (item,) = room_list_response(request, list(selectors.room_list_for_user(user=request.user).filter(pk=room.pk)))
+    return item
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="My rooms, newest activity first",
+        parameters=[OpenApiParameter("type", str, enum=["direct", "group", "company", "support"])],
+        responses={200: s.RoomListItemSerializer(many=True), **errors()},
+    ),
+    retrieve=extend_schema(summary="One of my rooms", responses={200: s.RoomListItemSerializer, **errors()}),
+    create=extend_schema(
+        summary="Create a group room",
+        request=s.RoomCreateInputSerializer,
+        responses={201: s.RoomListItemSerializer, **errors(403)},
+    ),
+    partial_update=extend_schema(
+        summary="Update room settings (owners and admins)",
+        request=s.RoomUpdateInputSerializer,
+        responses={200: s.RoomListItemSerializer, **errors(403)},
+    ),
+)
+class RoomViewSet(viewsets.ViewSet):
+    lookup_value_regex = "[0-9a-fA-F-]{32,36}"
+
+    def get_room(self, pk):
+        return selectors.room_get_for_member(room_id=pk, user=self.request.user)
+
+    def list(self, request):
+        query = parse(s.RoomListQuerySerializer, request.query_params)
+        rooms = list(selectors.room_list_for_user(user=request.user, room_type=query.get("type")))
+        return Response(room_list_response(request, rooms))
+
+    def retrieve(self, request, pk=None):
+        return Response(room_item(request, self.get_room(pk)))
+
+    def create(self, request):
+        ratelimit.check(kind="room.create", user=request.user)
+        data = parse(s.RoomCreateInputSerializer, request.data)
+        members = list(User.objects.filter(pk__in=data["member_ids"], is_active=True))
+        if len(members) != len(set(data["member_ids"])):
+            raise NotFound("One of member_ids is not a user.", code="user_not_found")
+        room = services.room_create_group(
+            creator=request.user,
+            name=data["name"],
+            description=data["description"],
+            members=members,
+            is_public=data["is_public"],
+        )
+        return Response(room_item(request, room), status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, pk=None):
+        ratelimit.check(kind="room.update", user=request.user)
+        room = self.get_room(pk)
+        data = parse(s.RoomUpdateInputSerializer, request.data)
+        changes = {key: data[key] for key in ("name", "description", "is_public", "extra_metadata") if key in data}
+        if "avatar_id" in data:
+            avatar = None
+            if data["avatar_id"] is not None:
+                avatar = Attachment.objects.filter(pk=data["avatar_id"], uploaded_by=request.user).first()
+                if avatar is None:
+                    raise NotFound("Attachment not found.", code="attachment_not_found")
+            changes["avatar"] = avatar
+        room = services.room_update(room=room, actor=request.user, **changes)
+        return Response(room_item(request, room))
+
+    @extend_schema(
+        summary="Get or create the direct room with a user (200 existing, 201 new)",
+        request=s.UserIdInputSerializer,
+        responses={200: s.RoomListItemSerializer, 201: s.RoomListItemSerializer, **errors(403)},
+    )
+    @action(detail=False, methods=["post"])
+    def direct(self, request):
+        ratelimit.check(kind="room.create", user=request.user)
+        data = parse(s.UserIdInputSerializer, request.data)
+        other = User.objects.filter(pk=data["user_id"]).first()
+        room, created = services.room_get_or_create_direct(user=request.user, other=other)
+        return Response(room_item(request, room), status=201 if created else 200)
+
+    @extend_schema(
+        summary="Open (or get) my support room (200 existing, 201 new)",
+        request=None,
+        responses={200: s.RoomListItemSerializer, 201: s.RoomListItemSerializer, **errors()},
+    )
+    @action(detail=False, methods=["post"])
+    def support(self, request):
+        ratelimit.check(kind="room.create", user=request.user)
+        room, created = services.room_open_support(user=request.user)
+        return Response(room_item(request, room), status=201 if created else 200)
+
+    @extend_schema(summary="Public rooms of my company (to join)", responses={200: s.RoomSerializer(many=True), **errors()})
+    @action(detail=False, methods=["get"])
+    def public(self, request):
+        return Response(s.RoomSerializer(selectors.public_rooms_for_user(user=request.user), many=True).data)
+
+    @extend_schema(summary="Join a public room of my company", request=None, responses={200: s.RoomListItemSerializer, **errors(403)})
+    @action(detail=True, methods=["post"])
+    def join(self, request, pk=None):
+        ratelimit.check(kind="member", user=request.user)
+        room = selectors.public_rooms_for_user(user=request.user).filter(pk=pk).first()
+        if room is None:
+            raise NotFound("Room not found.", code="room_not_found")
+        services.room_join(room=room, user=request.user)
+        return Response(room_item(request, room))
+
+    @extend_schema(summary="Leave a room", request=None, responses={204: None, **errors(403)})
+    @action(detail=True, methods=["post"])
+    def leave(self, request, pk=None):
+        ratelimit.check(kind="member", user=request.user)
+        services.room_leave(room=self.get_room(pk), user=request.user)
+        return Response(status=204)
+
+    @extend_schema(
+        summary="Deactivate a room (owner)", request=s.ReasonInputSerializer, responses={200: s.RoomSerializer, **errors(403)}
+    )
+    @action(detail=True, methods=["post"])
+    def deactivate(self, request, pk=None):
+        ratelimit.check(kind="room.update", user=request.user)
+        data = parse(s.ReasonInputSerializer, request.data)
+        room = services.room_deactivate(room=self.get_room(pk), actor=request.user, reason=data["reason"])
+        return Response(s.RoomSerializer(room).data)
+
+    @extend_schema(
+        summary="Mark read up to a seq", request=s.ReadInputSerializer, responses={200: s.ReadResultSerializer, **errors()}
+    )
+    @action(detail=True, methods=["post"])
+    def read(self, request, pk=None):
+        ratelimit.check(kind="read", user=request.user)
+        room = self.get_room(pk)
+        data = parse(s.ReadInputSerializer, request.data)
+        member = services.room_mark_read(room=room, user=request.user, seq=data["seq"])
+        unread = selectors.unread_count(room=room, user=request.user)
+        return Response({"room": str(room.pk), "last_read_seq": member.last_read_seq, "unread_count": unread})
+
+    @extend_schema(
+        summary="Room events since a seq (the WebSocket's events, for resuming over HTTP)",
+        parameters=[
+            OpenApiParameter("after", int, required=True),
+            OpenApiParameter("limit", int),
+        ],
+        responses={
+            200: s.EventsPageSerializer,
+            410: OpenApiResponse(s.ResyncRequiredSerializer, description="resync_required: refetch the room"),
+            **errors(),
+        },
+    )
+    @action(detail=True, methods=["get"])
+    def events(self, request, pk=None):
+        room = self.get_room(pk)
+        query = parse(s.EventsQuerySerializer, request.query_params)
+        try:
+            frames, has_more = selectors.events_since(room=room, after=query["after"], limit=query["limit"])
+        except selectors.ResyncRequired:
+            return Response(
+                {
+                    "code": "resync_required",
+                    "detail": "Events after this seq are no longer kept; refetch the room over REST.",
+                    "room": str(room.pk),
+                    "seq": room.seq,
+                    "events_purged_through": room.events_purged_through,
+                },
+                status=410,
+            )
+        return Response({"events": frames, "has_more": has_more, "seq": room.seq})
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="History of a room, oldest first within the page",
+        parameters=[OpenApiParameter("before", int), OpenApiParameter("after", int), OpenApiParameter("limit", int)],
+        responses={200: s.MessageSerializer(many=True), **errors()},
+    ),
+    create=extend_schema(
+        summary="Send a message (a retry with the same client_msg_id answers 200 with the original)",
+        request=s.MessageSendInputSerializer,
+        responses={201: s.MessageSerializer, 200: s.MessageSerializer, **errors(403, 409)},
+    ),
+)
+class RoomMessageViewSet(viewsets.ViewSet):
+    def list(self, request, room_pk=None):
+        room = selectors.room_get_for_member(room_id=room_pk, user=request.user)
+        query = parse(s.HistoryQuerySerializer, request.query_params)
+        messages = selectors.message_list(
+            room=room, before=query.get("before"), after=query.get("after"), limit=query["limit"]
+        )
+        return Response(payloads.message_payloads(messages))
+
+    def create(self, request, room_pk=None):
+        room = selectors.room_get_for_member(room_id=room_pk, user=request.user)
+        ratelimit.check(kind="message.send", user=request.user, room=room)
+        data = parse(s.MessageSendInputSerializer, request.data)
+        reply_to = attachment = None
+        if data.get("reply_to"):
+            reply_to = ChatMessage.objects.filter(pk=data["reply_to"], room=room).first()
+            if reply_to is None:
+                raise NotFound("The message replied to is not in this room.", code="reply_not_found")
+        if data.get("attachment_id"):
+            attachment = Attachment.objects.filter(pk=data["attachment_id"]).first()
+            if attachment is None:
+                raise NotFound("Attachment not found.", code="attachment_not_found")
+        message, created = services.message_send(
+            room=room,
+            sender=request.user,
+            content=data["content"],
+            message_type=data.get("message_type"),
+            client_msg_id=data.get("client_msg_id"),
+            reply_to=reply_to,
+            attachment=attachment,
+            extra_metadata=data.get("extra_metadata"),
+        )
+        return Response(payloads.message_payload(message), status=201 if created else 200)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Active members of a room", responses={200: s.MemberSerializer(many=True), **errors()}),
+    create=extend_schema(
+        summary="Add a member", request=s.MemberAddInputSerializer, responses={201: s.MemberSerializer, **errors(403, 409)}
+    ),
+    partial_update=extend_schema(
+        summary="Change a member's role", request=s.RoleInputSerializer, responses={200: s.MemberSerializer, **errors(403)}
+    ),
+    destroy=extend_schema(summary="Remove a member", request=None, responses={204: None, **errors(403)}),
+)
+class RoomMemberViewSet(viewsets.ViewSet):
+    lookup_field = "user_id"
+    lookup_value_regex = "[0-9a-fA-F-]{32,36}"
+
+    def get_room(self, room_pk):
+        return selectors.room_get_for_member(room_id=room_pk, user=self.request.user)
+
+    def get_member(self, room, user_id):
+        member = ChatMember.objects.select_related("user").filter(room=room, user_id=user_id).first()
+        if member is None:
+            raise NotFound("Member not found.", code="member_not_found")
+        return member
+
+    def list(self, request, room_pk=None):
+        room = self.get_room(room_pk)
+        return Response([payloads.member_payload(m) for m in selectors.member_list(room=room)])
+
+    def create(self, request, room_pk=None):
+        ratelimit.check(kind="member", user=request.user)
+        room = self.get_room(room_pk)
+        data = parse(s.MemberAddInputSerializer, request.data)
+        member = services.room_member_add(room=room, actor=request.user, user=get_user(data["user_id"]), role=data["role"])
+        return Response(payloads.member_payload(member), status=201)
+
+    def partial_update(self, request, room_pk=None, user_id=None):
+        ratelimit.check(kind="member", user=request.user)
+        room = self.get_room(room_pk)
+        data = parse(s.RoleInputSerializer, request.data)
+        member = services.room_member_change_role(
+            room=room, actor=request.user, member=self.get_member(room, user_id), role=data["role"]
+        )
+        return Response(payloads.member_payload(member))
+
+    def destroy(self, request, room_pk=None, user_id=None):
+        ratelimit.check(kind="member", user=request.user)
+        room = self.get_room(room_pk)
+        services.room_member_remove(room=room, actor=request.user, member=self.get_member(room, user_id))
+        return Response(status=204)
+
+    @extend_schema(summary="Mute a member (until a time, or for minutes)", request=s.MuteInputSerializer, responses={200: s.MemberSerializer, **errors(403)})
+    @action(detail=True, methods=["post"])
+    def mute(self, request, room_pk=None, user_id=None):
+        ratelimit.check(kind="member", user=request.user)
+        room = self.get_room(room_pk)
+        data = parse(s.MuteInputSerializer, request.data)
+        until = data.get("until") or timezone.now() + timedelta(minutes=data["minutes"])
+        member = services.room_member_mute(
+            room=room, actor=request.user, member=self.get_member(room, user_id), until=until, reason=data["reason"]
+        )
+        return Response(payloads.member_payload(member))
+
+    @extend_schema(summary="Unmute a member", request=s.ReasonInputSerializer, responses={200: s.MemberSerializer, **errors(403)})
+    @action(detail=True, methods=["post"])
+    def unmute(self, request, room_pk=None, user_id=None):
+        ratelimit.check(kind="member", user=request.user)
+        room = self.get_room(room_pk)
+        data = parse(s.ReasonInputSerializer, request.data)
+        member = services.room_member_unmute(
+            room=room, actor=request.user, member=self.get_member(room, user_id), reason=data["reason"]
+        )
+        return Response(payloads.member_payload(member))
+
+    @extend_schema(summary="Ban a member", request=s.ReasonInputSerializer, responses={200: s.MemberSerializer, **errors(403)})
+    @action(detail=True, methods=["post"])
+    def ban(self, request, room_pk=None, user_id=None):
+        ratelimit.check(kind="member", user=request.user)
+        room = self.get_room(room_pk)
+        data = parse(s.ReasonInputSerializer, request.data)
+        member = services.room_member_ban(
+            room=room, actor=request.user, member=self.get_member(room, user_id), reason=data["reason"]
+        )
+        return Response(payloads.member_payload(member))
+
+    @extend_schema(summary="Lift a ban", request=s.ReasonInputSerializer, responses={200: s.MemberSerializer, **errors(403)})
+    @action(detail=True, methods=["post"])
+    def unban(self, request, room_pk=None, user_id=None):
+        ratelimit.check(kind="member", user=request.user)
+        room = self.get_room(room_pk)
+        data = parse(s.ReasonInputSerializer, request.data)
+        member = services.room_member_unban(
+            room=room, actor=request.user, member=self.get_member(room, user_id), reason=data["reason"]
+        )
+        return Response(payloads.member_payload(member))
+
+
+@extend_schema_view(
+    retrieve=extend_schema(summary="One message", responses={200: s.MessageSerializer, **errors()}),
+    partial_update=extend_schema(
+        summary="Edit my message", request=s.MessageEditInputSerializer, responses={200: s.MessageSerializer, **errors(403)}
+    ),
+    destroy=extend_schema(summary="Delete a message (soft)", request=None, responses={200: s.MessageSerializer, **errors(403)}),
+)
+class MessageViewSet(viewsets.ViewSet):
+    lookup_value_regex = "[0-9a-fA-F-]{32,36}"
+
+    def get_message(self, pk):
+        return services.message_get_for_member(message_id=pk, user=self.request.user)
+
+    def retrieve(self, request, pk=None):
+        return Response(payloads.message_payload(self.get_message(pk)))
+
+    def partial_update(self, request, pk=None):
+        message = self.get_message(pk)
+        ratelimit.check(kind="message.edit", user=request.user, room=message.room)
+        data = parse(s.MessageEditInputSerializer, request.data)
+        message = services.message_edit(message=message, actor=request.user, content=data["content"])
+        return Response(payloads.message_payload(self.get_message(message.pk)))
+
+    def destroy(self, request, pk=None):
+        message = self.get_message(pk)
+        ratelimit.check(kind="message.delete", user=request.user, room=message.room)
+        services.message_delete(message=message, actor=request.user)
+        return Response(payloads.message_payload(self.get_message(message.pk)))
+
+    @extend_schema(summary="Edit history (earlier versions)", responses={200: s.EditHistorySerializer(many=True), **errors()})
+    @action(detail=True, methods=["get"])
+    def history(self, request, pk=None):
+        message = self.get_message(pk)
+        return Response(s.EditHistorySerializer(selectors.message_edit_history(message=message), many=True).data)
+
+    @extend_schema(
+        summary="Forward into a room where I am a member",
+        request=s.ForwardInputSerializer,
+        responses={201: s.MessageSerializer, 200: s.MessageSerializer, **errors(403, 409)},
+    )
+    @action(detail=True, methods=["post"])
+    def forward(self, request, pk=None):
+        message = self.get_message(pk)
+        data = parse(s.ForwardInputSerializer, request.data)
+        to_room = selectors.room_get_for_member(room_id=data["room"], user=request.user)
+        ratelimit.check(kind="message.send", user=request.user, room=to_room)
+        forwarded, created = services.message_forward(
+            message=message, to_room=to_room, actor=request.user, client_msg_id=data.get("client_msg_id")
+        )
+        return Response(payloads.message_payload(forwarded), status=201 if created else 200)
+
+    @extend_schema(
+        methods=["GET"], summary="Reaction counts, with whether I reacted", responses={200: s.ReactionCountSerializer(many=True), **errors()}
+    )
+    @extend_schema(
+        methods=["POST"], summary="Add a reaction", request=s.ReactionInputSerializer,
+        responses={201: s.ReactionCountSerializer(many=True), 200: s.ReactionCountSerializer(many=True), **errors()},
+    )
+    @action(detail=True, methods=["get", "post"])
+    def reactions(self, request, pk=None):
+        message = self.get_message(pk)
+        created = False
+        if request.method == "POST":
+            ratelimit.check(kind="reaction", user=request.user, room=message.room)
+            data = parse(s.ReactionInputSerializer, request.data)
+            _reaction, created = services.reaction_add(message=message, user=request.user, reaction=data["reaction"])
+        return Response(self._counts(message), status=201 if created else 200)
+
+    @extend_schema(
+        summary="Remove my reaction", request=s.ReactionInputSerializer,
+        responses={200: s.ReactionCountSerializer(many=True), **errors()},
+    )
+    @action(detail=True, methods=["post"], url_path="reactions/remove")
+    def remove_reaction(self, request, pk=None):
+        message = self.get_message(pk)
+        ratelimit.check(kind="reaction", user=request.user, room=message.room)
+        data = parse(s.ReactionInputSerializer, request.data)
+        services.reaction_remove(message=message, user=request.user, reaction=data["reaction"])
+        return Response(self._counts(message))
+
+    def _counts(self, message):
+        me = str(self.request.user.pk)
+        summary = payloads.reaction_summaries([message.pk]).get(message.pk, [])
+        return [{**item, "me": me in item["user_ids"]} for item in summary]
+
+
+class SearchViewSet(viewsets.ViewSet):
+    @extend_schema(
+        summary="Search my messages by words (all words must match)",
+        parameters=[OpenApiParameter("q", str, required=True), OpenApiParameter("room", OpenApiTypes.UUID), OpenApiParameter("limit", int)],
+        responses={200: s.MessageSerializer(many=True), **errors()},
+    )
+    def list(self, request):
+        query = parse(s.SearchQuerySerializer, request.query_params)
+        room = None
+        if query.get("room"):
+            room = selectors.room_get_for_member(room_id=query["room"], user=request.user)
+        messages = selectors.message_search(user=request.user, query=query["q"], room=room, limit=query["limit"])
+        return Response(payloads.message_payloads(messages))
+
+
+class AttachmentViewSet(viewsets.ViewSet):
+    lookup_value_regex = "[0-9a-fA-F-]{32,36}"
+
+    @extend_schema(
+        summary="Upload a file (multipart, field 'file')",
+        request={"multipart/form-data": s.UploadInputSerializer},
+        responses={201: s.AttachmentSerializer, **errors(403, 413, 415)},
+    )
+    def create(self, request):
+        ratelimit.check(kind="upload", user=request.user)
+        data = parse(s.UploadInputSerializer, request.data)
+        room = None
+        if data.get("room"):
+            room = selectors.room_get_for_member(room_id=data["room"], user=request.user)
+        attachment = services.attachment_create(uploader=request.user, upload=data["file"], room=room)
+        return Response(payloads.attachment_payload(attachment), status=201)
+
+    @extend_schema(
+        summary="Download (members of a room it was posted in)",
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **errors()},
+    )
+    def retrieve(self, request, pk=None):
+        attachment = selectors.attachment_for_user(attachment_id=pk, user=request.user)
+        response = FileResponse(
+            attachment.file.open("rb"),
+            as_attachment=not attachment.is_image,
+            filename=attachment.original_name,
+            content_type=attachment.content_type,
+        )
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        response["Cache-Control"] = "private, max-age=3600"
+        return response
