@@ -36,6 +36,11 @@ def _test_settings(tmp_path, settings):
     settings.MEDIA_ROOT = tmp_path / "media"
     # Hashing passwords properly costs a quarter second each: not what tests are about.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Without DEBUG the manifest storage needs collectstatic; pages under test only need URLs.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 
 @pytest.fixture

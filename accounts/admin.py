@@ -1,3 +1,117 @@
-from django.contrib import admin
+"""Admin for companies, people and blocks.
 
-# Register your models here.
+Company membership changes go through ``accounts.services.user_join_company``,
+so a person moved into a company joins its company rooms at once (and the
+rooms' members see ``member.added`` live), exactly as when it happens elsewhere.
+"""
+
+from django import forms
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.db.models import Count
+
+from .models import Company, User, UserBlock
+from .services import user_join_company
+
+CHAT_FIELDS = ("display_name", "company", "is_support_agent")
+
+
+class CompanyChoiceMixin:
+    """Refuses moving someone into an inactive company (the service would refuse it too,
+    but only after the form was accepted)."""
+
+    def clean_company(self):
+        company = self.cleaned_data.get("company")
+        if company is not None and "company" in self.changed_data and not company.is_active:
+            raise forms.ValidationError("This company is inactive; nobody can join it.")
+        return company
+
+
+class ChatUserChangeForm(CompanyChoiceMixin, UserChangeForm):
+    class Meta(UserChangeForm.Meta):
+        model = User
+
+
+class ChatUserCreationForm(CompanyChoiceMixin, AdminUserCreationForm):
+    class Meta(AdminUserCreationForm.Meta):
+        model = User
+        fields = ("username", "email", *CHAT_FIELDS)
+
+
+@admin.register(Company)
+class CompanyAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "is_active", "user_count", "created_at")
+    list_filter = ("is_active",)
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+    readonly_fields = ("created_at", "updated_at")
+    ordering = ("name",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(user_count=Count("users"))
+
+    @admin.display(description="people", ordering="user_count")
+    def user_count(self, obj):
+        return obj.user_count
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    form = ChatUserChangeForm
+    add_form = ChatUserCreationForm
+    fieldsets = (
+        *DjangoUserAdmin.fieldsets,
+        ("Chat", {"fields": CHAT_FIELDS}),
+    )
+    add_fieldsets = (
+        *DjangoUserAdmin.add_fieldsets,
+        ("Chat", {"classes": ("wide",), "fields": ("email", *CHAT_FIELDS)}),
+    )
+    list_display = (
+        "username",
+        "display_name",
+        "email",
+        "company",
+        "is_support_agent",
+        "is_staff",
+        "is_active",
+        "date_joined",
+    )
+    list_filter = ("is_support_agent", "is_staff", "is_superuser", "is_active", "company", "groups")
+    search_fields = ("username", "display_name", "first_name", "last_name", "email", "company__name")
+    list_select_related = ("company",)
+    ordering = ("username",)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if "company" in form.changed_data and obj.company_id is not None:
+            # Joins the company's rooms, announced to their members after commit.
+            user_join_company(user=obj, company=obj.company)
+
+
+@admin.register(UserBlock)
+class UserBlockAdmin(admin.ModelAdmin):
+    """Blocks are each person's own decision: moderators can see them, not make or lift them."""
+
+    list_display = ("blocker", "blocked", "created_at")
+    list_filter = ("created_at",)
+    search_fields = (
+        "blocker__username",
+        "blocker__display_name",
+        "blocked__username",
+        "blocked__display_name",
+    )
+    list_select_related = ("blocker", "blocked")
+    fields = ("blocker", "blocked", "created_at")
+    readonly_fields = fields
+    ordering = ("-created_at",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -4,7 +4,7 @@ from django.db import IntegrityError, transaction
 
 from chat import events
 from chat.exceptions import Conflict, Invalid, NotFound
-from chat.services import company_rooms_add_user
+from chat.services import company_rooms_add_user, company_rooms_remove_user
 
 from .models import Company, User, UserBlock
 
@@ -14,9 +14,12 @@ def user_join_company(*, user: User, company: Company) -> User:
     """Put ``user`` in ``company``; they join every active company room of it at once."""
     if not company.is_active:
         raise Invalid("This company is inactive.", code="company_inactive")
-    if user.company_id != company.pk:
+    previous = user.company_id
+    if previous != company.pk:
         user.company = company
         user.save(update_fields=["company", "updated_at"])
+        if previous is not None:
+            company_rooms_remove_user(user=user, company_id=previous)
     company_rooms_add_user(user=user)
     return user
 

@@ -1,3 +1,777 @@
-from django.contrib import admin
+"""The moderators' tool.
 
-# Register your models here.
+Admin is an edge like the REST API and the WebSocket: every change it makes goes
+through ``chat.services`` (which check permission, log the room event, write the
+audit log and broadcast after commit), so clients see a moderator's action live.
+Nothing here writes a chat model directly.
+
+Who may do what:
+
+- Staff with ``chat.moderate_chatroom`` (site moderators, see
+  ``chat.services.common.is_site_moderator``) can view every chat model and run
+  the moderation actions. Other staff need the usual view/change permissions;
+  the services still decide whether their action is allowed.
+- Message content is shown decrypted, read-only; it is never editable here and
+  admin never stores plaintext.
+- Rooms, members and messages are never deleted outright (deactivate, remove,
+  soft-delete instead); the event log, search index, rate-limit log and audit
+  log are read-only for everyone.
+"""
+
+from datetime import timedelta
+
+from cryptography.fernet import InvalidToken
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.text import Truncator
+from django.utils.translation import ngettext
+
+from . import crypto, services
+from .exceptions import ChatError
+from .models import (
+    Attachment,
+    AuditLog,
+    ChatMember,
+    ChatMessage,
+    ChatRoom,
+    MessageEdit,
+    MessageReaction,
+    RateLimitLog,
+    RoomEvent,
+    RoomType,
+    SearchToken,
+)
+from .payloads import message_content
+from .selectors import MAX_SEARCH_WORDS
+from .services.common import is_site_moderator
+
+PREVIEW_LENGTH = 80
+MAX_MUTE_MINUTES = 366 * 24 * 60
+UNREADABLE = "(cannot be decrypted with the configured keys)"
+PURGED = "(content purged by retention)"
+
+
+# --- Decrypted content -------------------------------------------------------
+
+
+def _decrypt(token: str) -> str:
+    try:
+        return crypto.decrypt(token)
+    except InvalidToken:
+        return UNREADABLE
+
+
+def message_text(message: ChatMessage) -> str:
+    """The message's plaintext for moderators, including soft-deleted messages
+    (so they can decide to restore them) until retention purges the content."""
+    if message.content_purged_at is not None:
+        return PURGED
+    if not message.is_deleted:
+        try:
+            return message_content(message)
+        except InvalidToken:
+            return UNREADABLE
+    return _decrypt(message.content_encrypted)
+
+
+# --- Permissions -------------------------------------------------------------
+
+
+class ModeratorViewMixin:
+    """Site moderators see every chat model, whatever their model permissions."""
+
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) or is_site_moderator(request.user)
+
+
+class ReadOnlyAdmin(ModeratorViewMixin, admin.ModelAdmin):
+    """Viewable, never added, changed or deleted through admin (also not by superusers)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# --- Moderation actions ------------------------------------------------------
+
+
+class ModerationActionForm(ActionForm):
+    reason = forms.CharField(
+        label="Reason",
+        required=False,
+        max_length=1000,
+        widget=forms.TextInput(attrs={"size": 40, "placeholder": "kept in the audit log"}),
+    )
+
+
+class MemberActionForm(ModerationActionForm):
+    mute_minutes = forms.IntegerField(
+        label="Mute for (minutes)",
+        required=False,
+        initial=60,
+        min_value=1,
+        max_value=MAX_MUTE_MINUTES,
+        widget=forms.NumberInput(attrs={"style": "width: 6em"}),
+    )
+
+
+class RoomActionForm(ModerationActionForm):
+    announcement = forms.CharField(
+        label="Announcement",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60, "placeholder": "text of the announcement"}),
+    )
+
+
+class ModerationActionsMixin:
+    """Actions that call a service per selected object and report each refusal."""
+
+    def has_moderate_permission(self, request):
+        return is_site_moderator(request.user)
+
+    def response_action(self, request, queryset):
+        # Django reports an invalid action form as "No action selected";
+        # say what is wrong with the reason, duration or text instead.
+        form = self.action_form(request.POST, auto_id=None)
+        problems = [
+            f"{form.fields[name].label}: {' '.join(errors)}"
+            for name, errors in form.errors.items()
+            if name not in ActionForm.base_fields
+        ]
+        if problems:
+            for problem in problems:
+                self.message_user(request, problem, messages.ERROR)
+            return None
+        return super().response_action(request, queryset)
+
+    def action_options(self, request) -> dict:
+        """The extra fields of the action form (already validated by response_action)."""
+        form = self.action_form(request.POST, auto_id=None)
+        form.is_valid()
+        return form.cleaned_data
+
+    def apply_each(self, request, objects, call, *, done, skip=None, skipped=None) -> int:
+        """``call(obj)`` for each object; a ChatError is reported and the others go on.
+
+        ``done(n)`` and ``skipped(n)`` word the summary; ``skip(obj)`` leaves out
+        objects already in the wanted state. Returns how many succeeded.
+        """
+        succeeded = left_out = 0
+        for obj in objects:
+            if skip is not None and skip(obj):
+                left_out += 1
+                continue
+            try:
+                call(obj)
+            except ChatError as exc:
+                self.message_user(request, f"{obj}: {exc.detail}", messages.ERROR)
+            else:
+                succeeded += 1
+        if succeeded:
+            self.message_user(request, done(succeeded), messages.SUCCESS)
+        if left_out and skipped is not None:
+            self.message_user(request, skipped(left_out), messages.INFO)
+        return succeeded
+
+
+def _count(n: int, singular: str, plural: str) -> str:
+    return f"{n} {ngettext(singular, plural, n)}"
+
+
+# --- Rooms -------------------------------------------------------------------
+
+
+def _changelist_link(model_name: str, label: str, **filters) -> str:
+    url = reverse(f"admin:chat_{model_name}_changelist")
+    query = "&".join(f"{key}={value}" for key, value in filters.items())
+    return format_html('<a href="{}?{}">{}</a>', url, query, label)
+
+
+@admin.register(ChatRoom)
+class ChatRoomAdmin(ModerationActionsMixin, ModeratorViewMixin, admin.ModelAdmin):
+    """Name, description and public flag are edited through ``services.room_update``;
+    rooms are created by people (or the API), and closed by deactivating them."""
+
+    EDITABLE = ("name", "description", "is_public")
+
+    action_form = RoomActionForm
+    actions = ("deactivate_rooms", "reactivate_rooms", "post_announcement")
+    list_display = (
+        "__str__",
+        "room_type",
+        "company",
+        "is_active",
+        "is_public",
+        "member_count",
+        "seq",
+        "last_message_at",
+        "created_at",
+    )
+    list_filter = ("room_type", "is_active", "is_public", "company")
+    search_fields = ("name", "description", "company__name", "created_by__username")
+    list_select_related = ("company", "created_by")
+    ordering = ("-created_at",)
+    fieldsets = (
+        (None, {"fields": ("room_type", "name", "description", "is_public", "is_active", "company")}),
+        (
+            "People",
+            {
+                "fields": (
+                    "member_count",
+                    "related_links",
+                    "created_by",
+                    "direct_user_low",
+                    "direct_user_high",
+                    "support_requester",
+                )
+            },
+        ),
+        (
+            "Event log",
+            {"fields": ("seq", "events_purged_through", "last_message_at", "created_at", "updated_at")},
+        ),
+        ("Other", {"classes": ("collapse",), "fields": ("avatar", "extra_metadata")}),
+    )
+
+    def get_queryset(self, request):
+        active_members = (
+            ChatMember.objects.filter(room=OuterRef("pk"), is_active=True)
+            .order_by()
+            .values("room")
+            .annotate(count=Count("pk"))
+            .values("count")[:1]
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(active_member_count=Coalesce(Subquery(active_members, output_field=IntegerField()), Value(0)))
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        editable = set(self.EDITABLE)
+        if obj is None or not obj.is_active or obj.room_type == RoomType.DIRECT:
+            editable = set()
+        elif obj.room_type != RoomType.GROUP:
+            editable.discard("is_public")  # only groups can be public
+        fields = [name for fieldset in self.fieldsets for name in fieldset[1]["fields"]]
+        return [name for name in fields if name not in editable]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        allowed = super().has_change_permission(request, obj) or is_site_moderator(request.user)
+        # A direct room has no settings and an inactive one cannot be changed.
+        return allowed and (obj is None or (obj.is_active and obj.room_type != RoomType.DIRECT))
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="members", ordering="active_member_count")
+    def member_count(self, obj):
+        return getattr(obj, "active_member_count", None)
+
+    @admin.display(description="see")
+    def related_links(self, obj):
+        if obj.pk is None:
+            return "-"
+        return format_html(
+            "{} · {} · {}",
+            _changelist_link("chatmember", "members", room__id__exact=obj.pk),
+            _changelist_link("chatmessage", "messages", room__id__exact=obj.pk),
+            _changelist_link("roomevent", "event log", room__id__exact=obj.pk),
+        )
+
+    def save_model(self, request, obj, form, change):
+        updates = {name: form.cleaned_data[name] for name in self.EDITABLE if name in form.changed_data}
+        if updates:
+            # Raises ChatError when refused; changeform_view rolls back and reports it.
+            services.room_update(room=obj, actor=request.user, **updates)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ChatError as exc:
+            self.message_user(request, f"Not saved: {exc.detail}", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    @admin.action(description="Deactivate selected rooms (history stays, nothing new can be posted)", permissions=["moderate"])
+    def deactivate_rooms(self, request, queryset):
+        reason = self.action_options(request)["reason"]
+        self.apply_each(
+            request,
+            queryset,
+            lambda room: services.room_deactivate(room=room, actor=request.user, reason=reason),
+            skip=lambda room: not room.is_active,
+            done=lambda n: f"Deactivated {_count(n, 'room', 'rooms')}.",
+            skipped=lambda n: f"{_count(n, 'room was', 'rooms were')} already inactive.",
+        )
+
+    @admin.action(description="Reactivate selected rooms", permissions=["moderate"])
+    def reactivate_rooms(self, request, queryset):
+        reason = self.action_options(request)["reason"]
+        self.apply_each(
+            request,
+            queryset,
+            lambda room: services.room_reactivate(room=room, actor=request.user, reason=reason),
+            skip=lambda room: room.is_active,
+            done=lambda n: f"Reactivated {_count(n, 'room', 'rooms')}.",
+            skipped=lambda n: f"{_count(n, 'room was', 'rooms were')} already active.",
+        )
+
+    @admin.action(description="Post the announcement to selected rooms", permissions=["moderate"])
+    def post_announcement(self, request, queryset):
+        text = self.action_options(request)["announcement"]
+        if not text.strip():
+            self.message_user(request, "Write the announcement's text first.", messages.ERROR)
+            return
+        self.apply_each(
+            request,
+            queryset,
+            lambda room: services.room_post_announcement(
+                room=room, actor=request.user, content=text, reason=self.action_options(request)["reason"]
+            ),
+            done=lambda n: f"Posted the announcement in {_count(n, 'room', 'rooms')}.",
+        )
+
+
+# --- Members -----------------------------------------------------------------
+
+
+class MutedFilter(admin.SimpleListFilter):
+    title = "muted now"
+    parameter_name = "muted"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "Yes"), ("no", "No"))
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "yes":
+            return queryset.filter(muted_until__gt=now)
+        if self.value() == "no":
+            return queryset.filter(Q(muted_until__isnull=True) | Q(muted_until__lte=now))
+        return queryset
+
+
+@admin.register(ChatMember)
+class ChatMemberAdmin(ModerationActionsMixin, ModeratorViewMixin, admin.ModelAdmin):
+    """Read-only rows; mute, unmute, ban, unban and remove are actions through the services."""
+
+    action_form = MemberActionForm
+    actions = ("mute_members", "unmute_members", "ban_members", "unban_members", "remove_members")
+    list_display = ("user", "room", "role", "is_active", "is_banned", "muted_until", "joined_at", "left_at")
+    list_filter = ("role", "is_active", "is_banned", MutedFilter, "room__room_type")
+    search_fields = ("user__username", "user__display_name", "user__email", "room__name")
+    list_select_related = ("user", "room")
+    ordering = ("-created_at",)
+    fields = (
+        "room",
+        "user",
+        "role",
+        "is_active",
+        "is_banned",
+        "muted_until",
+        "last_read_seq",
+        "joined_at",
+        "left_at",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def _members(self, queryset):
+        return queryset.select_related("room", "user")
+
+    @admin.action(description="Mute selected members (for the minutes given)", permissions=["moderate"])
+    def mute_members(self, request, queryset):
+        options = self.action_options(request)
+        minutes = options["mute_minutes"] or MemberActionForm.base_fields["mute_minutes"].initial
+        until = timezone.now() + timedelta(minutes=minutes)
+        self.apply_each(
+            request,
+            self._members(queryset),
+            lambda member: services.room_member_mute(
+                room=member.room, actor=request.user, member=member, until=until, reason=options["reason"]
+            ),
+            done=lambda n: f"Muted {_count(n, 'member', 'members')} for {_count(minutes, 'minute', 'minutes')}.",
+        )
+
+    @admin.action(description="Unmute selected members", permissions=["moderate"])
+    def unmute_members(self, request, queryset):
+        reason = self.action_options(request)["reason"]
+        self.apply_each(
+            request,
+            self._members(queryset),
+            lambda member: services.room_member_unmute(
+                room=member.room, actor=request.user, member=member, reason=reason
+            ),
+            skip=lambda member: member.muted_until is None,
+            done=lambda n: f"Unmuted {_count(n, 'member', 'members')}.",
+            skipped=lambda n: f"{_count(n, 'member was', 'members were')} not muted.",
+        )
+
+    @admin.action(description="Ban selected members (removed, cannot rejoin)", permissions=["moderate"])
+    def ban_members(self, request, queryset):
+        reason = self.action_options(request)["reason"]
+        self.apply_each(
+            request,
+            self._members(queryset),
+            lambda member: services.room_member_ban(room=member.room, actor=request.user, member=member, reason=reason),
+            skip=lambda member: member.is_banned,
+            done=lambda n: f"Banned {_count(n, 'member', 'members')}.",
+            skipped=lambda n: f"{_count(n, 'member was', 'members were')} already banned.",
+        )
+
+    @admin.action(description="Lift the ban of selected members", permissions=["moderate"])
+    def unban_members(self, request, queryset):
+        reason = self.action_options(request)["reason"]
+        self.apply_each(
+            request,
+            self._members(queryset),
+            lambda member: services.room_member_unban(
+                room=member.room, actor=request.user, member=member, reason=reason
+            ),
+            skip=lambda member: not member.is_banned,
+            done=lambda n: f"Lifted the ban of {_count(n, 'member', 'members')}.",
+            skipped=lambda n: f"{_count(n, 'member was', 'members were')} not banned.",
+        )
+
+    @admin.action(description="Remove selected members from their rooms", permissions=["moderate"])
+    def remove_members(self, request, queryset):
+        reason = self.action_options(request)["reason"]
+        self.apply_each(
+            request,
+            self._members(queryset),
+            lambda member: services.room_member_remove(
+                room=member.room, actor=request.user, member=member, reason=reason
+            ),
+            skip=lambda member: not member.is_active,
+            done=lambda n: f"Removed {_count(n, 'member', 'members')}.",
+            skipped=lambda n: f"{_count(n, 'member was', 'members were')} no longer in the room.",
+        )
+
+
+# --- Messages ----------------------------------------------------------------
+
+
+class FlaggedFilter(admin.SimpleListFilter):
+    title = "flagged by content rules"
+    parameter_name = "flagged"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "Flagged"), ("no", "Not flagged"))
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(is_flagged=True)
+        if self.value() == "no":
+            return queryset.filter(is_flagged=False)
+        return queryset
+
+
+class MessageEditInline(admin.TabularInline):
+    """The message's earlier versions, decrypted, read-only."""
+
+    model = MessageEdit
+    fk_name = "message"
+    verbose_name = "earlier version"
+    verbose_name_plural = "edit history"
+    fields = ("created_at", "edited_by", "previous_content")
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("edited_by").order_by("created_at")
+
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) or is_site_moderator(request.user)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="text before the edit")
+    def previous_content(self, obj):
+        return _decrypt(obj.previous_content_encrypted)
+
+
+@admin.register(ChatMessage)
+class ChatMessageAdmin(ModerationActionsMixin, ModeratorViewMixin, admin.ModelAdmin):
+    """Messages are read-only here; delete (soft) and restore are actions through the services.
+
+    Search matches room, sender and flag reason, and message words through the
+    keyed-hash index (the same way as the API's search: no plaintext is searched).
+    """
+
+    action_form = ModerationActionForm
+    actions = ("delete_messages", "restore_messages")
+    inlines = (MessageEditInline,)
+    list_display = (
+        "seq",
+        "room",
+        "sender",
+        "message_type",
+        "content_preview",
+        "is_flagged",
+        "flag_reason",
+        "is_edited",
+        "is_deleted",
+        "created_at",
+    )
+    list_display_links = ("seq", "content_preview")
+    list_filter = (FlaggedFilter, "is_deleted", "is_edited", "message_type", "room__room_type", "created_at")
+    search_fields = ("room__name", "sender__username", "sender__display_name", "flag_reason")
+    list_select_related = ("room", "sender")
+    ordering = ("-created_at",)
+    show_full_result_count = False
+    fieldsets = (
+        (None, {"fields": ("room", "seq", "sender", "message_type", "content", "attachment")}),
+        ("Moderation", {"fields": ("is_flagged", "flag_reason", "is_deleted", "deleted_at", "deleted_by")}),
+        (
+            "Details",
+            {
+                "fields": (
+                    "reply_to",
+                    "forwarded_from",
+                    "client_msg_id",
+                    "is_edited",
+                    "edited_at",
+                    "content_purged_at",
+                    "extra_metadata",
+                    "created_at",
+                    "updated_at",
+                )
+            },
+        ),
+    )
+    readonly_fields = tuple(name for fieldset in fieldsets for name in fieldset[1]["fields"])
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_search_results(self, request, queryset, search_term):
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        words = list(dict.fromkeys(crypto.normalize_words(search_term or "")))[:MAX_SEARCH_WORDS]
+        if not words:
+            return found, may_have_duplicates
+        tokens = [crypto.word_hash(word) for word in words]
+        containing_every_word = (
+            SearchToken.objects.filter(token__in=tokens)
+            .values("message_id")
+            .annotate(hits=Count("token", distinct=True))
+            .filter(hits=len(tokens))
+            .values("message_id")
+        )
+        return found | queryset.filter(pk__in=containing_every_word), may_have_duplicates
+
+    @admin.display(description="content")
+    def content_preview(self, obj):
+        text = message_text(obj)
+        if obj.is_deleted and obj.content_purged_at is None:
+            text = f"[deleted] {text}"
+        return Truncator(text).chars(PREVIEW_LENGTH) or "-"
+
+    @admin.display(description="content (decrypted)")
+    def content(self, obj):
+        return message_text(obj)
+
+    def _messages(self, queryset):
+        return queryset.select_related("room", "sender")
+
+    @admin.action(description="Delete selected messages (soft: can be restored)", permissions=["moderate"])
+    def delete_messages(self, request, queryset):
+        reason = self.action_options(request)["reason"]
+        self.apply_each(
+            request,
+            self._messages(queryset),
+            lambda message: services.message_delete(message=message, actor=request.user, reason=reason),
+            skip=lambda message: message.is_deleted,
+            done=lambda n: f"Deleted {_count(n, 'message', 'messages')}.",
+            skipped=lambda n: f"{_count(n, 'message was', 'messages were')} already deleted.",
+        )
+
+    @admin.action(description="Restore selected deleted messages", permissions=["moderate"])
+    def restore_messages(self, request, queryset):
+        reason = self.action_options(request)["reason"]
+        self.apply_each(
+            request,
+            self._messages(queryset),
+            lambda message: services.message_restore(message=message, actor=request.user, reason=reason),
+            skip=lambda message: not message.is_deleted,
+            done=lambda n: f"Restored {_count(n, 'message', 'messages')}.",
+            skipped=lambda n: f"{_count(n, 'message was', 'messages were')} not deleted.",
+        )
+
+
+@admin.register(MessageEdit)
+class MessageEditAdmin(ReadOnlyAdmin):
+    list_display = ("message", "edited_by", "previous_content_preview", "created_at")
+    list_filter = ("created_at",)
+    search_fields = ("edited_by__username", "edited_by__display_name", "message__room__name")
+    list_select_related = ("message", "edited_by")
+    ordering = ("-created_at",)
+    fields = ("message", "edited_by", "previous_content", "created_at")
+    readonly_fields = fields
+
+    @admin.display(description="text before the edit")
+    def previous_content_preview(self, obj):
+        return Truncator(_decrypt(obj.previous_content_encrypted)).chars(PREVIEW_LENGTH)
+
+    @admin.display(description="text before the edit")
+    def previous_content(self, obj):
+        return _decrypt(obj.previous_content_encrypted)
+
+
+@admin.register(MessageReaction)
+class MessageReactionAdmin(ReadOnlyAdmin):
+    list_display = ("reaction", "user", "message", "created_at")
+    list_filter = ("created_at",)
+    search_fields = ("reaction", "user__username", "user__display_name", "message__room__name")
+    list_select_related = ("user", "message")
+    ordering = ("-created_at",)
+    fields = ("message", "user", "reaction", "created_at")
+    readonly_fields = fields
+
+
+@admin.register(Attachment)
+class AttachmentAdmin(ReadOnlyAdmin):
+    """Uploaded through the API only. The stored file is named, never linked: files
+    are served only through the view that checks room membership."""
+
+    list_display = ("original_name", "content_type", "size", "dimensions", "uploaded_by", "created_at")
+    list_filter = ("content_type", "created_at")
+    search_fields = ("original_name", "sha256", "uploaded_by__username", "uploaded_by__display_name")
+    list_select_related = ("uploaded_by",)
+    ordering = ("-created_at",)
+    fields = (
+        "original_name",
+        "content_type",
+        "size",
+        "width",
+        "height",
+        "sha256",
+        "stored_as",
+        "uploaded_by",
+        "created_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="size (w×h)")
+    def dimensions(self, obj):
+        return f"{obj.width}×{obj.height}" if obj.width and obj.height else "-"
+
+    @admin.display(description="stored as")
+    def stored_as(self, obj):
+        return obj.file.name
+
+
+# --- Logs (read-only) ------------------------------------------------------------
+
+
+@admin.register(RoomEvent)
+class RoomEventAdmin(ReadOnlyAdmin):
+    list_display = ("room", "seq", "kind", "message", "created_at")
+    list_filter = ("kind", "created_at")
+    search_fields = ("room__name", "kind")
+    list_select_related = ("room", "message")
+    show_full_result_count = False
+    fields = ("room", "seq", "kind", "message", "payload", "created_at")
+    readonly_fields = fields
+
+
+@admin.register(SearchToken)
+class SearchTokenAdmin(ReadOnlyAdmin):
+    """Keyed hashes only. Searching hashes the words typed, as message search does."""
+
+    list_display = ("token", "room", "message", "created_at")
+    list_select_related = ("room", "message")
+    search_fields = ("room__name",)
+    search_help_text = "Words are hashed with the search key and matched against the tokens."
+    show_full_result_count = False
+    fields = ("token", "room", "message", "created_at")
+    readonly_fields = fields
+
+    def get_search_results(self, request, queryset, search_term):
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        words = list(dict.fromkeys(crypto.normalize_words(search_term or "")))[:MAX_SEARCH_WORDS]
+        if not words:
+            return found, may_have_duplicates
+        tokens = [crypto.word_hash(word) for word in words]
+        return found | queryset.filter(token__in=tokens), may_have_duplicates
+
+
+@admin.register(RateLimitLog)
+class RateLimitLogAdmin(ReadOnlyAdmin):
+    list_display = ("event_type", "user", "room", "client_key", "count", "window_start", "window_seconds")
+    list_filter = ("event_type", "window_start")
+    search_fields = ("event_type", "client_key", "user__username", "user__display_name", "room__name")
+    list_select_related = ("user", "room")
+    ordering = ("-window_start",)
+    fields = ("event_type", "user", "room", "client_key", "count", "window_start", "window_seconds", "bucket")
+    readonly_fields = fields
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(ReadOnlyAdmin):
+    """Append-only: every staff member can read it, nobody can change or delete it."""
+
+    list_display = ("created_at", "action", "actor", "room", "target_user", "target_message", "reason_preview")
+    list_filter = ("action", "created_at")
+    search_fields = (
+        "reason",
+        "actor__username",
+        "actor__display_name",
+        "target_user__username",
+        "target_user__display_name",
+        "room__name",
+    )
+    list_select_related = ("actor", "room", "target_user", "target_message")
+    date_hierarchy = "created_at"
+    fields = ("created_at", "action", "actor", "room", "target_user", "target_message", "reason", "details")
+    readonly_fields = fields
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_staff
+
+    @admin.display(description="reason")
+    def reason_preview(self, obj):
+        return Truncator(obj.reason).chars(PREVIEW_LENGTH)

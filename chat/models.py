@@ -234,6 +234,9 @@ class MessageEdit(BaseModel):
     class Meta:
         indexes = [models.Index(fields=["message", "created_at"], name="chat_edit_message_idx")]
 
+    def __str__(self) -> str:
+        return f"Version replaced {self.created_at:%Y-%m-%d %H:%M:%S}" if self.created_at else "Earlier version"
+
 
 class MessageReaction(BaseModel):
     message = models.ForeignKey(ChatMessage, on_delete=models.CASCADE, related_name="reactions")

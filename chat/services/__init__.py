@@ -30,6 +30,7 @@ from .messages import (
 from .rooms import (
     UNSET,
     company_rooms_add_user,
+    company_rooms_remove_user,
     room_create_company,
     room_create_group,
     room_deactivate,
@@ -44,6 +45,7 @@ __all__ = [
     "UNSET",
     "attachment_create",
     "company_rooms_add_user",
+    "company_rooms_remove_user",
     "message_delete",
     "message_edit",
     "message_forward",

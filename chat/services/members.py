@@ -215,14 +215,22 @@ def room_member_unmute(*, room: ChatRoom, actor, member: ChatMember, reason: str
 
 @transaction.atomic
 def room_member_ban(*, room: ChatRoom, actor, member: ChatMember, reason: str = "") -> ChatMember:
-    """Ban a member: removed at once and cannot rejoin or be added until unbanned."""
+    """Ban a member (or someone who left): removed at once, and cannot rejoin or be
+    added until unbanned. Emits ``member.removed`` (``member.updated`` if they had left)."""
     room = _lock_room(room)
     _fixed_membership(room)
-    target = _target(room, member)
+    target = ChatMember.objects.select_related("user").filter(pk=member.pk, room=room).first()
+    if target is None or target.is_banned:
+        raise NotFound("Member not found.", code="member_not_found")
     require_moderator(room, actor, target)
-    target.is_banned, target.is_active, target.left_at = True, False, timezone.now()
+    was_active = target.is_active
+    target.is_banned, target.is_active = True, False
+    if was_active:
+        target.left_at = timezone.now()
     target.save(update_fields=["is_banned", "is_active", "left_at", "updated_at"])
-    _log_member(room, target, events.MEMBER_REMOVED, reason="banned")
+    # Someone who already left is banned too (they cannot rejoin); only a
+    # present member is removed from the room's sockets.
+    _log_member(room, target, events.MEMBER_REMOVED if was_active else events.MEMBER_UPDATED, reason="banned")
     post_system_message(
         room=room, actor=actor, text=f"{target.user.name} was banned", event="member.banned", user=target.user_id
     )
@@ -240,5 +248,6 @@ def room_member_unban(*, room: ChatRoom, actor, member: ChatMember, reason: str 
     require_moderator(room, actor)
     target.is_banned = False
     target.save(update_fields=["is_banned", "updated_at"])
+    _log_member(room, target, events.MEMBER_UPDATED)
     audit(actor=actor, action=ModerationAction.MEMBER_UNBAN, room=room, target_user=target.user, reason=reason)
     return target

@@ -246,10 +246,10 @@ def message_edit(*, message: ChatMessage, actor, content: str) -> ChatMessage:
 
 
 def _can_moderate_messages(room: ChatRoom, actor) -> bool:
+    if is_site_moderator(actor):
+        return True
     member = get_membership(room, actor)
-    if member is not None:
-        return member.role in MODERATOR_ROLES
-    return is_site_moderator(actor)
+    return member is not None and member.role in MODERATOR_ROLES
 
 
 @transaction.atomic
@@ -313,7 +313,7 @@ def message_restore(*, message: ChatMessage, actor, reason: str = "") -> ChatMes
 
 
 @transaction.atomic
-def room_post_announcement(*, room: ChatRoom, actor, content: str) -> ChatMessage:
+def room_post_announcement(*, room: ChatRoom, actor, content: str, reason: str = "") -> ChatMessage:
     """A system announcement from staff or the room's owners and admins."""
     if not _can_moderate_messages(room, actor):
         if get_membership(room, actor) is None:
@@ -323,7 +323,7 @@ def room_post_announcement(*, room: ChatRoom, actor, content: str) -> ChatMessag
     require_active_room(room)
     content = _clean_content(content, has_attachment=False)
     message = post_system_message(room=room, actor=actor, text=content, event="announcement")
-    audit(actor=actor, action=ModerationAction.ROOM_ANNOUNCE, room=room, target_message=message)
+    audit(actor=actor, action=ModerationAction.ROOM_ANNOUNCE, room=room, target_message=message, reason=reason)
     return message
 
 

@@ -179,6 +179,25 @@ def company_rooms_add_user(*, user) -> list[ChatMember]:
 
 
 @transaction.atomic
+def company_rooms_remove_user(*, user, company_id) -> int:
+    """Take ``user`` out of the company rooms of a company they left. Emits ``member.removed``."""
+    from .members import _log_member
+
+    memberships = ChatMember.objects.select_related("room", "user").filter(
+        user=user, is_active=True, room__company_id=company_id, room__room_type=RoomType.COMPANY
+    )
+    removed = 0
+    for member in memberships:
+        room = ChatRoom.objects.select_for_update().get(pk=member.room_id)
+        member.is_active, member.left_at = False, timezone.now()
+        member.save(update_fields=["is_active", "left_at", "updated_at"])
+        _log_member(room, member, events.MEMBER_REMOVED, reason="left_company")
+        post_system_message(room=room, actor=user, text=f"{user.name} left the company", event="member.left")
+        removed += 1
+    return removed
+
+
+@transaction.atomic
 def room_open_support(*, user) -> tuple[ChatRoom, bool]:
     """The user's open support room with every active support agent: ``(room, created)``.
 

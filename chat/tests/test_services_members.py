@@ -193,3 +193,25 @@ def test_removed_member_can_be_added_back(team):
     services.room_member_remove(room=room, actor=people["owner"], member=target)
     again = services.room_member_add(room=room, actor=people["owner"], user=people["member"])
     assert again.pk == target.pk and again.is_active
+
+
+def test_site_moderator_moderates_even_as_a_plain_member(team, moderator):
+    room, people = team
+    services.room_member_add(room=room, actor=people["owner"], user=moderator)
+    target = member(room, people["admin"])
+    services.room_member_mute(room=room, actor=moderator, member=target, until=later())
+    target.refresh_from_db()
+    assert target.muted_until is not None
+
+
+def test_someone_who_left_can_still_be_banned_and_unban_is_announced(team):
+    room, people = team
+    services.room_leave(room=room, user=people["member"])
+    target = member(room, people["member"])
+    services.room_member_ban(room=room, actor=people["owner"], member=target, reason="abuse")
+    target.refresh_from_db()
+    assert target.is_banned and not target.is_active
+    assert RoomEvent.objects.filter(room=room).latest("seq").kind in ("member.updated", "message.created")
+    services.room_member_unban(room=room, actor=people["owner"], member=target)
+    assert RoomEvent.objects.filter(room=room).latest("seq").kind == "member.updated"
+    assert not member(room, people["member"]).is_banned

