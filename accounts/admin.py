@@ -1,6 +1,6 @@
 """Admin for companies, people and blocks.
 
-Company membership changes go through ``accounts.services.user_join_company``,
+Company membership changes go through ``accounts.services.user_set_company`` and ``user_set_support_agent``,
 so a person moved into a company joins its company rooms at once (and the
 rooms' members see ``member.added`` live), exactly as when it happens elsewhere.
 """
@@ -12,7 +12,7 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.db.models import Count
 
 from .models import Company, User, UserBlock
-from .services import user_join_company
+from .services import user_set_company, user_set_support_agent
 
 CHAT_FIELDS = ("display_name", "company", "is_support_agent")
 
@@ -84,10 +84,20 @@ class UserAdmin(DjangoUserAdmin):
     ordering = ("username",)
 
     def save_model(self, request, obj, form, change):
+        # Company and support-agent changes go through services: the person
+        # leaves and joins rooms, announced to their members after commit.
+        company_changed = "company" in form.changed_data
+        agent_changed = "is_support_agent" in form.changed_data
+        new_company, new_agent = obj.company, obj.is_support_agent
+        if change and company_changed:
+            obj.company_id = form.initial.get("company")
+        if change and agent_changed:
+            obj.is_support_agent = not new_agent
         super().save_model(request, obj, form, change)
-        if "company" in form.changed_data and obj.company_id is not None:
-            # Joins the company's rooms, announced to their members after commit.
-            user_join_company(user=obj, company=obj.company)
+        if company_changed or (not change and new_company is not None):
+            user_set_company(user=obj, company=new_company)
+        if agent_changed:
+            user_set_support_agent(user=obj, is_support_agent=new_agent)
 
 
 @admin.register(UserBlock)

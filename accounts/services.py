@@ -4,23 +4,42 @@ from django.db import IntegrityError, transaction
 
 from chat import events
 from chat.exceptions import Conflict, Invalid, NotFound
-from chat.services import company_rooms_add_user, company_rooms_remove_user
+from chat.services import company_rooms_add_user, company_rooms_remove_user, support_rooms_add_agent
 
 from .models import Company, User, UserBlock
 
 
 @transaction.atomic
-def user_join_company(*, user: User, company: Company) -> User:
-    """Put ``user`` in ``company``; they join every active company room of it at once."""
-    if not company.is_active:
+def user_set_company(*, user: User, company: Company | None) -> User:
+    """Move ``user`` into ``company`` (or out of any): they leave the old company's
+    rooms and join every active company room of the new one, announced live."""
+    if company is not None and not company.is_active:
         raise Invalid("This company is inactive.", code="company_inactive")
-    previous = user.company_id
-    if previous != company.pk:
+    previous = User.objects.filter(pk=user.pk).values_list("company_id", flat=True).first()
+    new_id = company.pk if company is not None else None
+    if previous != new_id:
         user.company = company
         user.save(update_fields=["company", "updated_at"])
         if previous is not None:
             company_rooms_remove_user(user=user, company_id=previous)
     company_rooms_add_user(user=user)
+    return user
+
+
+def user_join_company(*, user: User, company: Company) -> User:
+    return user_set_company(user=user, company=company)
+
+
+@transaction.atomic
+def user_set_support_agent(*, user: User, is_support_agent: bool) -> User:
+    """Make ``user`` a support agent (they join every open support room) or not."""
+    if user.is_support_agent != is_support_agent or (
+        User.objects.filter(pk=user.pk, is_support_agent=is_support_agent).count() == 0
+    ):
+        user.is_support_agent = is_support_agent
+        user.save(update_fields=["is_support_agent", "updated_at"])
+    if is_support_agent:
+        support_rooms_add_agent(user=user)
     return user
 
 

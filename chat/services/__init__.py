@@ -39,6 +39,7 @@ from .rooms import (
     room_open_support,
     room_reactivate,
     room_update,
+    support_rooms_add_agent,
 )
 
 __all__ = [
@@ -72,4 +73,5 @@ __all__ = [
     "room_post_announcement",
     "room_reactivate",
     "room_update",
+    "support_rooms_add_agent",
 ]

@@ -198,6 +198,24 @@ def company_rooms_remove_user(*, user, company_id) -> int:
 
 
 @transaction.atomic
+def support_rooms_add_agent(*, user) -> list[ChatMember]:
+    """A new support agent joins every open support room as an owner."""
+    added = []
+    if not user.is_active:
+        return added
+    rooms = ChatRoom.objects.filter(room_type=RoomType.SUPPORT, is_active=True).exclude(
+        members__user=user, members__is_active=True
+    )
+    for room in rooms:
+        room = ChatRoom.objects.select_for_update().get(pk=room.pk)
+        if ChatMember.objects.filter(room=room, user=user, is_banned=True).exists():
+            continue
+        added += _add_members(room, [(user, Role.OWNER)])
+        post_system_message(room=room, actor=user, text=f"{user.name} joined", event="member.joined")
+    return added
+
+
+@transaction.atomic
 def room_open_support(*, user) -> tuple[ChatRoom, bool]:
     """The user's open support room with every active support agent: ``(room, created)``.
 

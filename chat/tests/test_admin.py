@@ -865,3 +865,22 @@ def test_user_created_in_admin_joins_company_rooms(superuser_client, alice, comp
     dave = User.objects.get(username="dave")
     assert (dave.display_name, dave.company) == ("Dave", company)
     assert ChatMember.objects.filter(room=company_room, user=dave, is_active=True).exists()
+
+
+def test_user_admin_company_change_goes_through_the_service(superuser_client, company, alice, bob):
+    from accounts.tests.factories import CompanyFactory
+
+    general = services.room_create_company(company=company, creator=alice, name="General")
+    other = CompanyFactory()
+    url = reverse("admin:accounts_user_change", args=[bob.pk])
+    form = superuser_client.get(url).context["adminform"].form
+    data = {key: value for key, value in form.initial.items() if value is not None and key not in ("groups", "user_permissions", "password")}
+    data.update(company=str(other.pk), date_joined_0=bob.date_joined.strftime("%Y-%m-%d"), date_joined_1=bob.date_joined.strftime("%H:%M:%S"))
+    data.pop("date_joined", None)
+    data.pop("last_login", None)
+    response = superuser_client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
+    bob.refresh_from_db()
+    assert bob.company_id == other.pk
+    assert not ChatMember.objects.get(room=general, user=bob).is_active
+    assert RoomEvent.objects.filter(room=general, kind="member.removed", payload__reason="left_company").exists()

@@ -237,3 +237,12 @@ def test_moving_company_leaves_the_old_company_rooms(company, alice, bob):
     assert bob.pk not in active_member_ids(old_room)
     assert RoomEvent.objects.filter(room=old_room, kind="member.removed", payload__reason="left_company").exists()
     assert new_room is None
+
+
+def test_new_support_agent_joins_open_support_rooms(alice, make_user):
+    room, _ = services.room_open_support(user=alice)
+    newcomer = make_user(username="newagent")
+    account_services.user_set_support_agent(user=newcomer, is_support_agent=True)
+    member = ChatMember.objects.get(room=room, user=newcomer)
+    assert member.is_active and member.role == Role.OWNER
+    assert RoomEvent.objects.filter(room=room, kind="member.added", payload__member__user__id=str(newcomer.pk)).exists()
