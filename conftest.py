@@ -23,6 +23,18 @@ def _markers(request):
         _need("Redis", bool(settings.REDIS_URL))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _close_connection_pools(django_db_setup):
+    """Return pooled connections before the test database is dropped (consumer
+    tests use connections from worker threads, which the pool keeps open)."""
+    yield
+    from django.db import connections
+
+    for connection_ in connections.all(initialized_only=True):
+        if getattr(connection_, "pool", None) is not None:
+            connection_.close_pool()
+
+
 @pytest.fixture(autouse=True)
 def _clean_cache():
     from django.core.cache import cache

@@ -162,6 +162,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache and channel layer -------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
+CHAT_LAYER_PREFIX = env_str("CHAT_LAYER_PREFIX", "chatsite")
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -189,7 +190,7 @@ if REDIS_URL:
                         "health_check_interval": 30,
                     }
                 ],
-                "prefix": env_str("CHAT_LAYER_PREFIX", "chatsite"),
+                "prefix": CHAT_LAYER_PREFIX,
                 "capacity": env_int("CHAT_LAYER_CAPACITY", 1000),
                 # At least daphne's socket lifetime (24 h by default).
                 "group_expiry": env_int("CHAT_LAYER_GROUP_EXPIRY", 86400 * 2),
@@ -301,6 +302,9 @@ CHAT_MAX_MESSAGE_LENGTH = env_int("CHAT_MAX_MESSAGE_LENGTH", 4000)
 CHAT_MAX_ROOM_MEMBERS = env_int("CHAT_MAX_ROOM_MEMBERS", 1000)
 CHAT_MAX_ATTACHMENT_BYTES = env_int("CHAT_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024)
 CHAT_MAX_ROOM_NAME_LENGTH = 200
+# WebSocket: sockets per user (across processes) and the largest client frame.
+CHAT_MAX_SOCKETS_PER_USER = env_int("CHAT_MAX_SOCKETS_PER_USER", 10)
+CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", 64 * 1024)
 # Banned words: "mask" replaces them with asterisks, "reject" refuses the message.
 CHAT_BANNED_WORDS = env_list("CHAT_BANNED_WORDS")
 CHAT_BANNED_WORDS_MODE = env_str("CHAT_BANNED_WORDS_MODE", "mask")

@@ -233,6 +233,10 @@ class MessageSendInputSerializer(serializers.Serializer):
     extra_metadata = serializers.DictField(required=False)
 
 
+class MessageRefInputSerializer(serializers.Serializer):
+    message_id = serializers.UUIDField()
+
+
 class MessageEditInputSerializer(serializers.Serializer):
     content = serializers.CharField(allow_blank=True, trim_whitespace=False)
 

@@ -1,0 +1,179 @@
+"""Who is connected, shared across processes.
+
+With ``REDIS_URL`` each user has a Redis hash ``<prefix>:presence:<user>`` of
+their sockets (channel name -> expiry time); every process refreshes the
+sockets it holds on a timer, so a crashed process's sockets expire on their
+own. Without Redis the same lives in this process's memory.
+
+A user is online while at least one unexpired socket exists; ``away`` is a
+status the client sets and is kept beside it.
+"""
+
+import asyncio
+import logging
+import time
+import weakref
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+SOCKET_TTL = 60  # seconds a socket counts without a refresh
+REFRESH_EVERY = 20
+STATUSES = ("online", "away")
+
+
+class _Memory:
+    def __init__(self):
+        self.sockets: dict[str, dict[str, float]] = {}
+        self.status: dict[str, str] = {}
+
+    async def add(self, user_id, channel, expiry):
+        self.sockets.setdefault(user_id, {})[channel] = expiry
+
+    async def remove(self, user_id, channel):
+        self.sockets.get(user_id, {}).pop(channel, None)
+
+    async def live(self, user_id, now) -> int:
+        sockets = self.sockets.get(user_id, {})
+        for channel in [c for c, expiry in sockets.items() if expiry <= now]:
+            sockets.pop(channel, None)
+        return len(sockets)
+
+    async def refresh(self, entries, expiry):
+        for user_id, channel in entries:
+            self.sockets.setdefault(user_id, {})[channel] = expiry
+
+    async def set_status(self, user_id, status):
+        self.status[user_id] = status
+
+    async def get_status(self, user_id):
+        return self.status.get(user_id, "online")
+
+
+class _Redis:
+    def __init__(self, url: str, prefix: str):
+        self.url = url
+        self.prefix = prefix
+        self._clients: dict = {}
+
+    def _client(self):
+        import redis.asyncio as redis
+
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = redis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
+            self._clients = {lp: c for lp, c in self._clients.items() if not lp.is_closed()}
+            self._clients[loop] = client
+        return client
+
+    def _key(self, user_id):
+        return f"{self.prefix}:presence:{user_id}"
+
+    async def add(self, user_id, channel, expiry):
+        async with self._client().pipeline(transaction=False) as pipe:
+            pipe.hset(self._key(user_id), channel, expiry)
+            pipe.expire(self._key(user_id), SOCKET_TTL * 2)
+            await pipe.execute()
+
+    async def remove(self, user_id, channel):
+        await self._client().hdel(self._key(user_id), channel)
+
+    async def live(self, user_id, now) -> int:
+        sockets = await self._client().hgetall(self._key(user_id))
+        stale = [c for c, expiry in sockets.items() if float(expiry) <= now]
+        if stale:
+            await self._client().hdel(self._key(user_id), *stale)
+        return len(sockets) - len(stale)
+
+    async def refresh(self, entries, expiry):
+        async with self._client().pipeline(transaction=False) as pipe:
+            for user_id, channel in entries:
+                pipe.hset(self._key(user_id), channel, expiry)
+                pipe.expire(self._key(user_id), SOCKET_TTL * 2)
+            await pipe.execute()
+
+    async def set_status(self, user_id, status):
+        await self._client().set(f"{self.prefix}:presence_status:{user_id}", status, ex=86400)
+
+    async def get_status(self, user_id):
+        value = await self._client().get(f"{self.prefix}:presence_status:{user_id}")
+        return value.decode() if value else "online"
+
+
+_backend = None
+_connected: "weakref.WeakSet" = weakref.WeakSet()
+_refresher: dict = {}
+
+
+def backend():
+    global _backend
+    if _backend is None:
+        if settings.REDIS_URL:
+            _backend = _Redis(settings.REDIS_URL, settings.CHAT_LAYER_PREFIX)
+        else:
+            _backend = _Memory()
+    return _backend
+
+
+def reset_backend() -> None:
+    """For tests that switch settings."""
+    global _backend
+    _backend = None
+
+
+async def _refresh_forever():
+    while True:
+        await asyncio.sleep(REFRESH_EVERY)
+        entries = [(c.user_id, c.channel_name) for c in list(_connected) if getattr(c, "user_id", None)]
+        if not entries:
+            continue
+        try:
+            await backend().refresh(entries, time.time() + SOCKET_TTL)
+        except Exception:  # noqa: BLE001 - Redis away: sockets will be closed by the layer anyway
+            logger.warning("presence refresh failed", exc_info=True)
+
+
+def _ensure_refresher():
+    loop = asyncio.get_running_loop()
+    task = _refresher.get(loop)
+    if task is None or task.done():
+        _refresher.clear() if any(lp.is_closed() for lp in _refresher) else None
+        _refresher[loop] = loop.create_task(_refresh_forever())
+
+
+async def socket_opened(consumer) -> int:
+    """Register a socket; returns how many live sockets the user now has."""
+    _ensure_refresher()
+    await backend().add(consumer.user_id, consumer.channel_name, time.time() + SOCKET_TTL)
+    _connected.add(consumer)
+    return await backend().live(consumer.user_id, time.time())
+
+
+async def socket_closed(consumer) -> int:
+    """Unregister a socket; returns how many live sockets the user still has."""
+    _connected.discard(consumer)
+    await backend().remove(consumer.user_id, consumer.channel_name)
+    return await backend().live(consumer.user_id, time.time())
+
+
+async def live_sockets(user_id) -> int:
+    return await backend().live(str(user_id), time.time())
+
+
+async def set_status(user_id, status: str) -> None:
+    await backend().set_status(str(user_id), status)
+
+
+async def statuses(user_ids) -> dict[str, str]:
+    """{user_id: "online" | "away" | "offline"}."""
+    result = {}
+    now = time.time()
+    for user_id in user_ids:
+        user_id = str(user_id)
+        if await backend().live(user_id, now):
+            result[user_id] = await backend().get_status(user_id)
+        else:
+            result[user_id] = "offline"
+    return result

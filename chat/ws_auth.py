@@ -1,0 +1,65 @@
+"""WebSocket handshake authentication.
+
+- Browsers: the Django session cookie, only with an ``Origin`` this site
+  serves (``ALLOWED_HOSTS`` / ``CSRF_TRUSTED_ORIGINS``), against cross-site
+  WebSocket hijacking.
+- API clients: ``?ticket=`` from ``POST /api/auth/ws-ticket/``, single use,
+  30 seconds; an ``Origin``, if sent, must be one of ours too.
+
+Anything else is refused before the socket is accepted (HTTP 403).
+"""
+
+from urllib.parse import parse_qs, urlsplit
+
+from channels.auth import AuthMiddlewareStack
+from channels.db import database_sync_to_async
+from channels.security.websocket import WebsocketDenier
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.http.request import validate_host
+
+from accounts import tickets
+
+
+def origin_allowed(origin: str) -> bool:
+    if origin in settings.CSRF_TRUSTED_ORIGINS:
+        return True
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return False
+    allowed = list(settings.ALLOWED_HOSTS)
+    if settings.DEBUG and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]
+    return validate_host(parts.hostname, allowed)
+
+
+@database_sync_to_async
+def _ticket_user(ticket: str):
+    user_id = tickets.consume(ticket)
+    if user_id is None:
+        return None
+    return get_user_model().objects.filter(pk=user_id, is_active=True).first()
+
+
+class ChatAuthMiddleware:
+    def __init__(self, inner):
+        self.inner = inner
+        self.session_app = AuthMiddlewareStack(inner)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "websocket":
+            return await self.inner(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        origin = headers.get(b"origin", b"").decode("latin1")
+        if origin and not origin_allowed(origin):
+            return await WebsocketDenier()(scope, receive, send)
+        query = parse_qs(scope.get("query_string", b"").decode("latin1"))
+        if "ticket" in query:
+            user = await _ticket_user(query["ticket"][0])
+            if user is None:
+                return await WebsocketDenier()(scope, receive, send)
+            return await self.inner({**scope, "user": user, "auth": "ticket"}, receive, send)
+        if not origin:
+            # A session cookie is ambient: only a page of ours may use it.
+            return await WebsocketDenier()(scope, receive, send)
+        return await self.session_app({**scope, "auth": "session"}, receive, send)
