@@ -134,3 +134,220 @@ async def test_added_member_hears_the_room_at_once(alice, bob, carol):
     await sync_to_async(send)(room, bob, "welcome carol")
     seen = await frames_until(ws_c, lambda f: f["type"] == "message.created" and f["message"]["content"] == "welcome carol")
     await ws_c.disconnect()
+
+
+async def room_with(alice, bob):
+    return await sync_to_async(group_room)(alice, bob)
+
+
+async def test_edit_delete_and_reactions_over_the_socket(alice, bob):
+    room = await room_with(alice, bob)
+    message = await sync_to_async(send)(room, alice, "first draft")
+    ws_a, _ = await connect(alice)
+    ws_b, _ = await connect(bob)
+    await ws_a.send_json_to({"type": "message.edit", "ref": "e", "message_id": str(message.pk), "content": "final"})
+    ack = (await frames_until(ws_a, lambda f: f["type"] == "ack"))[-1]
+    assert ack["result"]["message"]["content"] == "final" and ack["result"]["message"]["is_edited"]
+    updated = (await frames_until(ws_b, lambda f: f["type"] == "message.updated"))[-1]
+    assert updated["message"]["content"] == "final"
+
+    await ws_b.send_json_to({"type": "reaction.add", "ref": "r", "message_id": str(message.pk), "reaction": "👍"})
+    ack = (await frames_until(ws_b, lambda f: f["type"] == "ack"))[-1]
+    assert ack["result"]["reactions"] == [{"reaction": "👍", "count": 1, "user_ids": [str(bob.pk)], "me": True}]
+    added = (await frames_until(ws_a, lambda f: f["type"] == "reaction.added"))[-1]
+    assert added["user_id"] == str(bob.pk) and added["count"] == 1
+    await ws_b.send_json_to({"type": "reaction.remove", "ref": "rr", "message_id": str(message.pk), "reaction": "👍"})
+    removed = (await frames_until(ws_a, lambda f: f["type"] == "reaction.removed"))[-1]
+    assert removed["count"] == 0
+
+    await ws_b.send_json_to({"type": "message.delete", "ref": "d", "message_id": str(message.pk)})
+    error = (await frames_until(ws_b, lambda f: f["type"] == "error"))[-1]
+    assert error["code"] == "not_sender" and error["ref"] == "d"
+    await ws_a.send_json_to({"type": "message.delete", "ref": "d2", "message_id": str(message.pk)})
+    deleted = (await frames_until(ws_b, lambda f: f["type"] == "message.deleted"))[-1]
+    assert deleted["message"]["content"] is None and deleted["message"]["is_deleted"]
+    await ws_a.disconnect()
+    await ws_b.disconnect()
+
+
+async def test_read_typing_presence_and_ping(alice, bob):
+    room = await room_with(alice, bob)
+    await sync_to_async(send)(room, alice, "read me")
+    ws_b, _ = await connect(bob)
+    ws_a, _ = await connect(alice)
+    presence = (await frames_until(ws_b, lambda f: f["type"] == "presence" and f["user"]["id"] == str(alice.pk)))[-1]
+    assert presence == {"type": "presence", "user": {"id": str(alice.pk), "username": "alice", "display_name": "Alice"}, "status": "online"}
+
+    await ws_b.send_json_to({"type": "read", "ref": 7, "room": str(room.pk), "seq": room.seq + 1})
+    ack = (await frames_until(ws_b, lambda f: f["type"] == "ack"))[-1]
+    assert ack["result"]["unread_count"] == 0 and ack["ref"] == 7
+    read = (await frames_until(ws_a, lambda f: f["type"] == "read"))[-1]
+    assert read["user_id"] == str(bob.pk) and read["seq"] == ack["result"]["last_read_seq"]
+
+    await ws_a.send_json_to({"type": "typing", "room": str(room.pk), "is_typing": True})
+    typing = (await frames_until(ws_b, lambda f: f["type"] == "typing"))[-1]
+    assert typing["is_typing"] is True and typing["user"]["id"] == str(alice.pk) and typing["expires_in"] > 0
+
+    await ws_a.send_json_to({"type": "presence", "ref": "p", "status": "away"})
+    away = (await frames_until(ws_b, lambda f: f["type"] == "presence" and f["status"] == "away"))[-1]
+    assert away["status"] == "away"
+
+    await ws_a.send_json_to({"type": "ping", "ref": "x"})
+    assert (await frames_until(ws_a, lambda f: f["type"] == "pong"))[-1] == {"type": "pong", "ref": "x"}
+
+    await ws_a.disconnect()
+    offline = (await frames_until(ws_b, lambda f: f["type"] == "presence" and f["status"] == "offline"))[-1]
+    assert offline["user"]["id"] == str(alice.pk)
+    await ws_b.disconnect()
+
+
+async def test_typing_expires_on_its_own(alice, bob, monkeypatch):
+    from chat import consumers
+
+    monkeypatch.setattr(consumers, "TYPING_TTL", 0.3)
+    room = await room_with(alice, bob)
+    ws_b, _ = await connect(bob)
+    ws_a, _ = await connect(alice)
+    await ws_a.send_json_to({"type": "typing", "room": str(room.pk), "is_typing": True})
+    await frames_until(ws_b, lambda f: f["type"] == "typing" and f["is_typing"])
+    stopped = (await frames_until(ws_b, lambda f: f["type"] == "typing" and not f["is_typing"], timeout=3))[-1]
+    assert stopped["user"]["id"] == str(alice.pk)
+    await ws_a.disconnect()
+    await ws_b.disconnect()
+
+
+@pytest.mark.parametrize(
+    "frame,code",
+    [
+        ("not json", "invalid_json"),
+        ("[1, 2]", "invalid_frame"),
+        ('{"type": "launch.missiles"}', "unknown_type"),
+        ('{"type": "message.send", "room": "nope", "content": "x"}', "invalid"),
+        ('{"type": "read", "room": "00000000-0000-0000-0000-000000000000", "seq": -1}', "invalid"),
+        ('{"type": "presence", "status": "dancing"}', "invalid"),
+        ('{"type": "sync", "rooms": [1]}', "invalid"),
+        ('{"type": "typing", "room": "00000000-0000-0000-0000-000000000000", "is_typing": "yes"}', "room_not_found"),
+        ('{"type": "ping", "ref": {"a": 1}}', "invalid_ref"),
+    ],
+)
+async def test_bad_frames_get_error_events(alice, frame, code):
+    ws, _ = await connect(alice)
+    await ws.send_to(text_data=frame)
+    error = await ws.receive_json_from(timeout=3)
+    assert error["type"] == "error" and error["code"] == code, error
+    await ws.send_json_to({"type": "ping"})
+    assert (await frames_until(ws, lambda f: f["type"] == "pong"))  # the socket lives on
+    await ws.disconnect()
+
+
+async def test_oversized_frame_is_refused(alice, bob, settings):
+    settings.CHAT_MAX_FRAME_BYTES = 200
+    room = await room_with(alice, bob)
+    ws, _ = await connect(alice)
+    await ws.send_json_to({"type": "message.send", "room": str(room.pk), "content": "x" * 300})
+    assert (await frames_until(ws, lambda f: f["type"] == "error"))[-1]["code"] == "frame_too_large"
+    assert await sync_to_async(ChatMessage.objects.filter(room=room).count)() == 1
+    await ws.disconnect()
+
+
+async def test_too_long_message_names_the_limit(alice, bob, settings):
+    settings.CHAT_MAX_MESSAGE_LENGTH = 5
+    room = await room_with(alice, bob)
+    ws, _ = await connect(alice)
+    await ws.send_json_to({"type": "message.send", "ref": "l", "room": str(room.pk), "content": "too long"})
+    error = (await frames_until(ws, lambda f: f["type"] == "error"))[-1]
+    assert error["code"] == "content_too_long" and "5" in error["detail"]
+    await ws.disconnect()
+
+
+async def test_rate_limit_over_the_socket_is_counted(alice, bob, settings):
+    from chat.models import RateLimitLog
+
+    settings.CHAT_RATE_LIMITS = {"message.send": "2/m"}
+    room = await room_with(alice, bob)
+    ws, _ = await connect(alice)
+    for n in range(3):
+        await ws.send_json_to({"type": "message.send", "ref": n, "room": str(room.pk), "content": f"m{n}"})
+    seen = await frames_until(ws, lambda f: f["type"] == "error")
+    error = seen[-1]
+    assert error["code"] == "rate_limited" and error["ref"] == 2 and error["retry_after"] >= 1
+    log = await sync_to_async(RateLimitLog.objects.get)()
+    assert (log.event_type, log.count, log.room_id) == ("message.send", 1, room.pk)
+    await ws.disconnect()
+
+
+async def test_same_client_msg_id_twice_makes_one_message(alice, bob):
+    room = await room_with(alice, bob)
+    ws, _ = await connect(alice)
+    ids = []
+    for ref in ("a", "b"):
+        await ws.send_json_to({"type": "message.send", "ref": ref, "room": str(room.pk), "content": "once", "client_msg_id": "dup"})
+        ack = (await frames_until(ws, lambda f: f["type"] == "ack"))[-1]
+        ids.append((ack["result"]["message"]["id"], ack["result"]["created"]))
+    assert ids[0][0] == ids[1][0] and [c for _, c in ids] == [True, False]
+    assert await sync_to_async(ChatMessage.objects.filter(client_msg_id="dup").count)() == 1
+    await ws.disconnect()
+
+
+async def test_sockets_per_user_are_limited(alice, settings):
+    settings.CHAT_MAX_SOCKETS_PER_USER = 2
+    first, _ = await connect(alice)
+    second, _ = await connect(alice)
+    ticket = await sync_to_async(tickets.issue)(alice)
+    third = WebsocketCommunicator(application, f"/ws/chat/?ticket={ticket}")
+    assert (await third.connect(timeout=5))[0]
+    assert (await third.receive_json_from(timeout=3))["code"] == "too_many_sockets"
+    assert (await third.receive_output(timeout=3))["code"] == 4429
+    await first.disconnect()
+    await second.disconnect()
+
+
+async def test_logout_closes_the_users_sockets(alice):
+    from accounts import services as account_services
+
+    ws, _ = await connect(alice)
+    await sync_to_async(account_services.user_logged_out)(user=alice)
+    assert (await ws.receive_json_from(timeout=3)) == {"type": "disconnected", "reason": "logged_out"}
+    assert (await ws.receive_output(timeout=3))["code"] == 4001
+
+
+async def test_session_cookie_needs_our_origin(alice, client):
+    from django.conf import settings as django_settings
+
+    await sync_to_async(client.force_login)(alice)
+    cookie = f"{django_settings.SESSION_COOKIE_NAME}={client.cookies[django_settings.SESSION_COOKIE_NAME].value}".encode()
+    ours = WebsocketCommunicator(application, "/ws/chat/", headers=[(b"cookie", cookie), (b"origin", b"http://127.0.0.1:8000"), (b"host", b"127.0.0.1:8000")])
+    assert (await ours.connect(timeout=5))[0]
+    assert (await ours.receive_json_from(timeout=3))["user"]["id"] == str(alice.pk)
+    await ours.disconnect()
+    theirs = WebsocketCommunicator(application, "/ws/chat/", headers=[(b"cookie", cookie), (b"origin", b"https://evil.example")])
+    assert not (await theirs.connect(timeout=5))[0]
+    no_origin = WebsocketCommunicator(application, "/ws/chat/", headers=[(b"cookie", cookie)])
+    assert not (await no_origin.connect(timeout=5))[0]
+
+
+async def test_events_arrive_in_seq_order_when_the_layer_drops_one(alice, bob):
+    """A lost group message is filled from the room log before the next one."""
+    room = await room_with(alice, bob)
+    ws, _ = await connect(alice)
+    from unittest import mock
+
+    from chat import events as chat_events
+
+    real = chat_events._group_send
+    dropped = []
+
+    def lossy(group, message):
+        if message.get("type") == "chat.event" and not dropped:
+            dropped.append(message["seq"])
+            return
+        real(group, message)
+
+    with mock.patch.object(chat_events, "_group_send", lossy):
+        await sync_to_async(send)(room, bob, "lost on the layer")
+    await sync_to_async(send)(room, bob, "next one")
+    seen = await frames_until(ws, lambda f: f["type"] == "message.created" and f["message"]["content"] == "next one")
+    contents = [f["message"]["content"] for f in seen if f["type"] == "message.created"]
+    assert contents == ["lost on the layer", "next one"]
+    assert [f["seq"] for f in seen if f["type"] == "message.created"] == [dropped[0], dropped[0] + 1]
+    await ws.disconnect()
