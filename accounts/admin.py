@@ -12,7 +12,7 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.db.models import Count
 
 from .models import Company, User, UserBlock
-from .services import user_set_company, user_set_support_agent
+from .services import user_set_active, user_set_company, user_set_support_agent
 
 CHAT_FIELDS = ("display_name", "company", "is_support_agent")
 
@@ -88,6 +88,7 @@ class UserAdmin(DjangoUserAdmin):
         # leaves and joins rooms, announced to their members after commit.
         company_changed = "company" in form.changed_data
         agent_changed = "is_support_agent" in form.changed_data
+        active_changed = change and "is_active" in form.changed_data
         new_company, new_agent = obj.company, obj.is_support_agent
         if change and company_changed:
             obj.company_id = form.initial.get("company")
@@ -98,6 +99,8 @@ class UserAdmin(DjangoUserAdmin):
             user_set_company(user=obj, company=new_company)
         if agent_changed:
             user_set_support_agent(user=obj, is_support_agent=new_agent)
+        if active_changed:
+            user_set_active(user=obj, is_active=obj.is_active)
 
 
 @admin.register(UserBlock)

@@ -100,3 +100,14 @@ def user_update_profile(*, user: User, **changes) -> User:
 def user_logged_out(*, user: User) -> None:
     """Close the user's WebSockets: an access token or session may have ended."""
     events.disconnect_user(user.pk, reason="logged_out")
+
+
+@transaction.atomic
+def user_set_active(*, user: User, is_active: bool) -> User:
+    """Activate or deactivate an account; a deactivated user's sockets are closed at once."""
+    if user.is_active != is_active or not User.objects.filter(pk=user.pk, is_active=is_active).exists():
+        user.is_active = is_active
+        user.save(update_fields=["is_active", "updated_at"])
+    if not is_active:
+        events.disconnect_user(user.pk, reason="deactivated")
+    return user

@@ -351,3 +351,15 @@ async def test_events_arrive_in_seq_order_when_the_layer_drops_one(alice, bob):
     assert contents == ["lost on the layer", "next one"]
     assert [f["seq"] for f in seen if f["type"] == "message.created"] == [dropped[0], dropped[0] + 1]
     await ws.disconnect()
+
+
+async def test_deactivated_user_is_disconnected(alice):
+    from accounts import services as account_services
+
+    ws, _ = await connect(alice)
+    await sync_to_async(account_services.user_set_active)(user=alice, is_active=False)
+    assert (await ws.receive_json_from(timeout=3)) == {"type": "disconnected", "reason": "deactivated"}
+    assert (await ws.receive_output(timeout=3))["code"] == 4001
+    ticket = await sync_to_async(tickets.issue)(alice)
+    refused = WebsocketCommunicator(application, f"/ws/chat/?ticket={ticket}")
+    assert not (await refused.connect(timeout=5))[0]
