@@ -60,7 +60,9 @@ def room_list_for_user(*, user, room_type: str | None = None):
                 Value(0),
             ),
         )
-        .order_by("-last_message_at", "-created_at")
+        # Newest activity first; a room without messages counts from its creation.
+        .annotate(activity_at=Coalesce("last_message_at", "created_at"))
+        .order_by("-activity_at", "-created_at")
     )
     if room_type:
         rooms = rooms.filter(room_type=room_type)

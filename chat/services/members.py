@@ -184,7 +184,11 @@ def room_member_mute(
     target = _target(room, member)
     require_moderator(room, actor, target)
     if until is None or timezone.is_naive(until) or until <= timezone.now():
-        raise Invalid("Mute until a time in the future (with a time zone).", code="invalid_mute_until")
+        raise Invalid(
+            "Mute until a time in the future (with a time zone).",
+            code="invalid_mute_until",
+            fields={"until": ["A future time with a time zone."]},
+        )
     target.muted_until = until
     target.save(update_fields=["muted_until", "updated_at"])
     _log_member(room, target, events.MEMBER_UPDATED)

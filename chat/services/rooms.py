@@ -265,7 +265,7 @@ def room_join(*, room: ChatRoom, user) -> ChatMember:
 
 def _announce_room(room: ChatRoom) -> None:
     seq = allocate_seq(room)
-    events.append(room=room, seq=seq, kind=events.ROOM_UPDATED, body={"room": room_payload(room)})
+    events.append(room=room, seq=seq, kind=events.ROOM_UPDATED, body={"room_data": room_payload(room)})
 
 
 @transaction.atomic

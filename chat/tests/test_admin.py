@@ -613,7 +613,7 @@ def test_deactivate_and_reactivate_actions(
         (other.pk, "project over"),
     }
     frame = listener.frames(1)[0]
-    assert (frame["type"], frame["room"]["is_active"]) == ("room.updated", False)
+    assert (frame["type"], frame["room_data"]["is_active"]) == ("room.updated", False)
     assert (messages.SUCCESS, "Deactivated 2 rooms.") in shown
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -623,7 +623,7 @@ def test_deactivate_and_reactivate_actions(
     assert room.is_active is True
     assert AuditLog.objects.get(action=ModerationAction.ROOM_REACTIVATE).reason == "back on"
     frame = listener.frames(1)[0]
-    assert (frame["type"], frame["room"]["is_active"]) == ("room.updated", True)
+    assert (frame["type"], frame["room_data"]["is_active"]) == ("room.updated", True)
     assert (messages.SUCCESS, "Reactivated 1 room.") in shown
 
 
@@ -696,9 +696,9 @@ def test_room_edit_goes_through_room_update(
     room.refresh_from_db()
     assert (room.name, room.room_type, room.seq) == ("Renamed", "group", seq + 1)
     (logged,) = new_events(room, seq)
-    assert (logged.kind, logged.payload["room"]["name"]) == (events.ROOM_UPDATED, "Renamed")
+    assert (logged.kind, logged.payload["room_data"]["name"]) == (events.ROOM_UPDATED, "Renamed")
     frame = listener.frames(1)[0]
-    assert (frame["type"], frame["room"]["name"]) == ("room.updated", "Renamed")
+    assert (frame["type"], frame["room_data"]["name"]) == ("room.updated", "Renamed")
 
 
 def test_room_edit_refused_by_the_service_reports_and_changes_nothing(moderator_client, room):

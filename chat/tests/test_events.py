@@ -151,7 +151,7 @@ def test_room_updated_payload(room, alice, listener, django_capture_on_commit_ca
         lambda: services.room_update(room=room, actor=alice, name="New name"),
         events.room_group(room.pk),
     )
-    assert _only(frames, "room.updated")["room"]["name"] == "New name"
+    assert _only(frames, "room.updated")["room_data"]["name"] == "New name"
 
 
 def test_read_notice_is_ephemeral(room, alice, bob, listener, django_capture_on_commit_callbacks):
