@@ -21,7 +21,7 @@ import uuid
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
 from . import events, inputs, presence, ratelimit, selectors
@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_TOO_MANY_SOCKETS = 4429
 CLOSE_LOGGED_OUT = 4001
-CLOSE_LAYER_LOST = 1012  # service restart: reconnect and sync
+CLOSE_LAYER_LOST = 4012  # the server lost Redis: reconnect and sync (1012 cannot be sent by daphne)
 TYPING_TTL = 6.0
 MAX_REF_LENGTH = 64
 SYNC_HOLD_SECONDS = 10.0
@@ -134,7 +134,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 *(self.channel_layer.group_discard(events.room_group(r), self.channel_name) for r in self.cursors),
                 return_exceptions=True,
             )
-        except (RedisConnectionError, OSError):
+        except (RedisError, OSError):
             logger.info("cleanup of socket %s skipped: Redis unreachable", self.channel_name)
 
     async def __call__(self, scope, receive, send):
@@ -142,12 +142,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # cleanly (1012, "service restart") so the client reconnects and syncs.
         try:
             await super().__call__(scope, receive, send)
-        except (RedisConnectionError, OSError, ConnectionError):
+        except (RedisError, OSError):
             logger.warning("channel layer lost; closing socket %s", getattr(self, "channel_name", "?"))
             try:
                 await send({"type": "websocket.close", "code": CLOSE_LAYER_LOST})
             except Exception:  # noqa: BLE001 - the client may be gone already
-                pass
+                logger.info("could not close socket %s", getattr(self, "channel_name", "?"), exc_info=True)
 
     async def dispatch(self, message):
         # Layer events carry pre-encoded frames and need no database: skip

@@ -63,7 +63,18 @@ class _Redis:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
-            client = redis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
+            from redis.asyncio.retry import Retry
+            from redis.backoff import ExponentialBackoff
+            from redis.exceptions import ConnectionError, TimeoutError
+
+            client = redis.Redis.from_url(
+                self.url,
+                socket_timeout=2,
+                socket_connect_timeout=2,
+                health_check_interval=30,
+                retry=Retry(ExponentialBackoff(cap=1, base=0.05), 2),
+                retry_on_error=[ConnectionError, TimeoutError],
+            )
             self._clients = {lp: c for lp, c in self._clients.items() if not lp.is_closed()}
             self._clients[loop] = client
         return client

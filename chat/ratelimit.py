@@ -7,15 +7,20 @@ window) even though the request fails.
 """
 
 import hashlib
+import logging
 import time
 from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db.models import F
 from django_ratelimit.core import _split_rate, get_usage
+from django_redis.exceptions import ConnectionInterrupted
+from redis.exceptions import RedisError
 
 from .exceptions import RateLimited
 from .models import RateLimitLog
+
+logger = logging.getLogger(__name__)
 
 # Kinds of action and their default rates ("count/period", period like 10s, m, h).
 DEFAULT_RATES = {
@@ -75,7 +80,12 @@ def check(*, kind: str, user=None, client_key: str = "", room=None) -> None:
         return
     rate = rate_for(kind)
     who = str(user.pk) if getattr(user, "is_authenticated", False) else f"anon:{client_key}"
-    usage = get_usage(None, group=f"chat.{kind}", key=lambda _group, _request: who, rate=rate, increment=True)
+    try:
+        usage = get_usage(None, group=f"chat.{kind}", key=lambda _group, _request: who, rate=rate, increment=True)
+    except (ConnectionInterrupted, RedisError):
+        # The shared cache is away: keep chatting (writes persist), unmetered.
+        logger.warning("rate limit %s not checked: cache unreachable", kind)
+        return
     if usage is None or not usage["should_limit"]:
         return
     _limit, period = _split_rate(rate)

@@ -108,6 +108,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "chatsite.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -188,6 +189,7 @@ if REDIS_URL:
                         "max_connections": env_int("CHAT_LAYER_MAX_CONNECTIONS", 1000),
                         "socket_keepalive": True,
                         "health_check_interval": 30,
+                        "retry_on_timeout": True,
                     }
                 ],
                 "prefix": CHAT_LAYER_PREFIX,
@@ -214,7 +216,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+# The browser UI's pages (accounts/views.py); admin keeps its own login page.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
 
 # --- REST API ----------------------------------------------------------------
 from datetime import timedelta  # noqa: E402
