@@ -494,3 +494,30 @@ async def test_redis_restart_closes_sockets_cleanly_and_sync_fills_the_gap(own_r
         print("failed attempts on the way back:", [r.failures for r in resumed])
     finally:
         await close_all(*sockets)
+
+
+async def test_presence_is_shared_across_processes(servers, alice, bob):
+    """Online while any socket of the user is open on any process; offline after the last."""
+    room = await in_db(group_room)(alice, bob)
+    bob_a = await open_socket(servers.a.ws_url, bob, "bob@A")
+    alice_a = alice_b = None
+    try:
+        alice_a = await open_socket(servers.a.ws_url, alice, "alice@A")
+        online = (await bob_a.until(lambda f: f["type"] == "presence" and f["user"]["id"] == str(alice.pk)))[-1]
+        assert online["status"] == "online"
+        alice_b = await open_socket(servers.b.ws_url, alice, "alice@B")
+        await alice_a.close()
+        alice_a = None
+        # alice is still connected through process B: no "offline" for her.
+        quiet = await bob_a.quiet_for(1.0)
+        assert not [f for f in quiet if f["type"] == "presence" and f["user"]["id"] == str(alice.pk) and f["status"] == "offline"]
+        ack = await alice_b.request({"type": "presence", "ref": "away", "status": "away"})
+        assert ack["result"] == {"status": "away"}
+        away = (await bob_a.until(lambda f: f["type"] == "presence" and f["status"] == "away"))[-1]
+        assert away["user"]["id"] == str(alice.pk)
+        await alice_b.close()
+        alice_b = None
+        offline = (await bob_a.until(lambda f: f["type"] == "presence" and f["status"] == "offline"))[-1]
+        assert offline["user"]["id"] == str(alice.pk) and room.pk
+    finally:
+        await close_all(bob_a, alice_a, alice_b)
