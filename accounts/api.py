@@ -1,7 +1,7 @@
 """Auth and user endpoints: register, JWT obtain/refresh/logout, me, directory,
 blocking and single-use WebSocket tickets."""
 
-from django.contrib.auth import get_user_model
+from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.auth import logout as session_logout
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -37,7 +37,7 @@ class MeSerializer(serializers.Serializer):
     id = serializers.UUIDField(read_only=True)
     username = serializers.CharField(read_only=True)
     display_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
-    email = serializers.EmailField(required=False, allow_blank=True)
+    email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
     company = serializers.UUIDField(source="company_id", read_only=True, allow_null=True)
     is_support_agent = serializers.BooleanField(read_only=True)
 
@@ -45,7 +45,7 @@ class MeSerializer(serializers.Serializer):
 class RegisterInputSerializer(serializers.Serializer):
     username = serializers.RegexField(r"^[\w.@+-]+\Z", max_length=150)
     password = serializers.CharField(write_only=True, max_length=128, trim_whitespace=False)
-    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    email = serializers.EmailField(max_length=254, required=False, allow_blank=True, default="")
     display_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
 
 
@@ -81,7 +81,7 @@ class RegisterView(APIView):
     @extend_schema(
         summary="Create an account (returns a JWT pair)",
         request=RegisterInputSerializer,
-        responses={201: RegisterResponseSerializer, **_err(400, 429)},
+        responses={201: RegisterResponseSerializer, **_err(400, 409, 413, 415, 429)},
     )
     def post(self, request):
         ratelimit.check(kind="auth.register", client_key=client_ip(request))
@@ -102,7 +102,7 @@ class RegisterView(APIView):
 class LoginView(TokenObtainPairView):
     """Obtain a JWT pair; rate-limited per client address."""
 
-    @extend_schema(summary="Obtain a JWT pair", responses={200: TokenPairSerializer, **_err(400, 401, 429)})
+    @extend_schema(summary="Obtain a JWT pair", responses={200: TokenPairSerializer, **_err(400, 401, 413, 415, 429)})
     def post(self, request, *args, **kwargs):
         ratelimit.check(kind="auth.login", client_key=client_ip(request))
         return super().post(request, *args, **kwargs)
@@ -111,7 +111,9 @@ class LoginView(TokenObtainPairView):
 class RefreshView(TokenRefreshView):
     """Refresh: rotation on, the old refresh token is blacklisted."""
 
-    @extend_schema(summary="Refresh a JWT pair (rotating)", responses={200: TokenPairSerializer, **_err(400, 401, 429)})
+    @extend_schema(
+        summary="Refresh a JWT pair (rotating)", responses={200: TokenPairSerializer, **_err(400, 401, 413, 415, 429)}
+    )
     def post(self, request, *args, **kwargs):
         ratelimit.check(kind="auth.login", client_key=client_ip(request))
         return super().post(request, *args, **kwargs)
@@ -123,24 +125,30 @@ class LogoutView(APIView):
     @extend_schema(
         summary="Log out: blacklist the refresh token (and end the session); closes your WebSockets",
         request=RefreshInputSerializer,
-        responses={204: None, **_err(400, 401)},
+        responses={204: None, **_err(400, 401, 413, 415)},
     )
     def post(self, request):
+        # A session cookie alone (even a stale one) must not stand in for the refresh token.
+        signed_in_by_session = str(request.session.get(SESSION_KEY, "")) == str(request.user.pk)
         refresh = request.data.get("refresh") if hasattr(request.data, "get") else None
         if refresh:
             if not isinstance(refresh, str):
-                raise Invalid("refresh must be a string.", code="invalid")
+                raise Invalid("refresh must be a string.", code="invalid", fields={"refresh": ["Must be a string."]})
             try:
                 token = RefreshToken(refresh)
             except TokenError:
-                raise Invalid("The refresh token is invalid or expired.", code="token_not_valid") from None
+                raise Invalid(
+                    "The refresh token is invalid or expired.", code="token_not_valid", fields={"refresh": ["Invalid."]}
+                ) from None
             if str(token.get("user_id")) != str(request.user.pk):
-                raise Invalid("This refresh token belongs to someone else.", code="token_not_valid")
+                raise Invalid(
+                    "This refresh token belongs to someone else.", code="token_not_valid", fields={"refresh": ["Invalid."]}
+                )
             token.blacklist()
-        elif not request.session.session_key:
+        elif not signed_in_by_session:
             raise Invalid("Give the refresh token to log out.", code="refresh_required", fields={"refresh": ["Required."]})
         services.user_logged_out(user=request.user)
-        if request.session.session_key:
+        if signed_in_by_session:
             session_logout(request._request)
         return Response(status=204)
 
@@ -150,7 +158,9 @@ class MeView(APIView):
     def get(self, request):
         return Response(MeSerializer(request.user).data)
 
-    @extend_schema(summary="Update my profile", request=MeSerializer, responses={200: MeSerializer, **_err(400, 401)})
+    @extend_schema(
+        summary="Update my profile", request=MeSerializer, responses={200: MeSerializer, **_err(400, 401, 409, 413, 415)}
+    )
     def patch(self, request):
         serializer = MeSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)

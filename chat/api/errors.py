@@ -5,6 +5,7 @@ and Django's are given stable codes here.
 """
 
 import logging
+import traceback
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
@@ -46,6 +47,10 @@ def _flatten(detail) -> dict:
     return {"non_field_errors": [str(detail)]}
 
 
+def _raised_by_parser(exc: BaseException) -> bool:
+    return any(frame.f_globals.get("__name__") == "rest_framework.parsers" for frame, _ in traceback.walk_tb(exc.__traceback__))
+
+
 def exception_handler(exc, context):
     if isinstance(exc, RateLimited):
         body = error_body(exc.code, exc.detail)
@@ -57,6 +62,9 @@ def exception_handler(exc, context):
         return Response(error_body("request_too_large", "The request body is too large."), status=413)
     if isinstance(exc, TooManyFieldsSent):
         return Response(error_body("invalid", "Too many fields in the request."), status=400)
+    if isinstance(exc, RecursionError) and _raised_by_parser(exc):
+        # json's decoder gives up on nesting deeper than the interpreter's recursion limit.
+        return Response(error_body("parse_error", "JSON parse error - the body is nested too deeply."), status=400)
     if isinstance(exc, DjangoValidationError):
         return Response(error_body("invalid", "; ".join(exc.messages)), status=400)
     if isinstance(exc, Http404):

@@ -2,6 +2,8 @@
 OpenAPI schema) and render the one JSON shape of each object, from
 chat.payloads — the same functions the WebSocket events use."""
 
+import math
+
 from django.conf import settings
 from rest_framework import serializers
 
@@ -179,6 +181,45 @@ class ReadResultSerializer(serializers.Serializer):
 
 
 # --- Input -------------------------------------------------------------------
+class JSONObjectField(serializers.DictField):
+    """A free-form JSON object that every store and client can take back.
+
+    JSON allows what PostgreSQL's jsonb, SQLite's JSON check and UTF-8 do not:
+    a NUL character, lone surrogates (``"\\ud800"``), numbers that overflow to
+    infinity (``1e999``). Deep nesting is refused before it can exhaust the
+    recursion limit of whoever encodes it next.
+    """
+
+    MAX_DEPTH = 20
+    default_error_messages = {
+        "nul": "Strings may not contain the NUL character.",
+        "surrogate": "Strings may not contain unpaired surrogates.",
+        "not_finite": "Numbers must be finite.",
+        "too_deep": "Nested more than {max_depth} levels deep.",
+    }
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        pending = [(value, 1)]
+        while pending:
+            item, depth = pending.pop()
+            if depth > self.MAX_DEPTH:
+                self.fail("too_deep", max_depth=self.MAX_DEPTH)
+            if isinstance(item, dict):
+                pending.extend((key, depth) for key in item)
+                pending.extend((child, depth + 1) for child in item.values())
+            elif isinstance(item, list):
+                pending.extend((child, depth + 1) for child in item)
+            elif isinstance(item, str):
+                if "\x00" in item:
+                    self.fail("nul")
+                if any("\ud800" <= ch <= "\udfff" for ch in item):
+                    self.fail("surrogate")
+            elif isinstance(item, float) and not math.isfinite(item):
+                self.fail("not_finite")
+        return value
+
+
 class RoomCreateInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, trim_whitespace=False)
     description = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
@@ -191,7 +232,7 @@ class RoomUpdateInputSerializer(serializers.Serializer):
     description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
     is_public = serializers.BooleanField(required=False)
     avatar_id = serializers.UUIDField(required=False, allow_null=True)
-    extra_metadata = serializers.DictField(required=False)
+    extra_metadata = JSONObjectField(required=False)
 
 
 class UserIdInputSerializer(serializers.Serializer):
@@ -230,7 +271,7 @@ class MessageSendInputSerializer(serializers.Serializer):
     client_msg_id = serializers.CharField(required=False, max_length=64, allow_null=True)
     reply_to = serializers.UUIDField(required=False, allow_null=True)
     attachment_id = serializers.UUIDField(required=False, allow_null=True)
-    extra_metadata = serializers.DictField(required=False)
+    extra_metadata = JSONObjectField(required=False)
 
 
 class MessageRefInputSerializer(serializers.Serializer):

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from chat import payloads, ratelimit, selectors, services
 from chat.exceptions import NotFound
 from chat.models import Attachment, ChatMember, ChatMessage
+from chat.services.attachments import FILE_TYPES, IMAGE_TYPES, TEXT_TYPE
 
 from . import serializers as s
 
@@ -34,8 +35,17 @@ ERRORS = {
 }
 
 
+# A download answers with the content type detected at upload: one of the allowlist.
+DOWNLOAD_TYPES = sorted(IMAGE_TYPES | FILE_TYPES | {TEXT_TYPE})
+
+
 def errors(*codes) -> dict:
     return {code: ERRORS[code] for code in (400, 401, 404, 429, *codes)}
+
+
+def body_errors(*codes) -> dict:
+    """errors() of an operation that reads a body: it can also be too large or of a type not parsed."""
+    return errors(413, 415, *codes)
 
 
 def parse(serializer_class, data):
@@ -73,12 +83,12 @@ def room_item(request, room):
     create=extend_schema(
         summary="Create a group room",
         request=s.RoomCreateInputSerializer,
-        responses={201: s.RoomListItemSerializer, **errors(403)},
+        responses={201: s.RoomListItemSerializer, **body_errors(403)},
     ),
     partial_update=extend_schema(
         summary="Update room settings (owners and admins)",
         request=s.RoomUpdateInputSerializer,
-        responses={200: s.RoomListItemSerializer, **errors(403)},
+        responses={200: s.RoomListItemSerializer, **body_errors(403)},
     ),
 )
 class RoomViewSet(viewsets.ViewSet):
@@ -128,7 +138,7 @@ class RoomViewSet(viewsets.ViewSet):
     @extend_schema(
         summary="Get or create the direct room with a user (200 existing, 201 new)",
         request=s.UserIdInputSerializer,
-        responses={200: s.RoomListItemSerializer, 201: s.RoomListItemSerializer, **errors(403)},
+        responses={200: s.RoomListItemSerializer, 201: s.RoomListItemSerializer, **body_errors(403)},
     )
     @action(detail=False, methods=["post"])
     def direct(self, request):
@@ -172,7 +182,7 @@ class RoomViewSet(viewsets.ViewSet):
         return Response(status=204)
 
     @extend_schema(
-        summary="Deactivate a room (owner)", request=s.ReasonInputSerializer, responses={200: s.RoomSerializer, **errors(403)}
+        summary="Deactivate a room (owner)", request=s.ReasonInputSerializer, responses={200: s.RoomSerializer, **body_errors(403)}
     )
     @action(detail=True, methods=["post"])
     def deactivate(self, request, pk=None):
@@ -182,7 +192,7 @@ class RoomViewSet(viewsets.ViewSet):
         return Response(s.RoomSerializer(room).data)
 
     @extend_schema(
-        summary="Mark read up to a seq", request=s.ReadInputSerializer, responses={200: s.ReadResultSerializer, **errors()}
+        summary="Mark read up to a seq", request=s.ReadInputSerializer, responses={200: s.ReadResultSerializer, **body_errors()}
     )
     @action(detail=True, methods=["post"])
     def read(self, request, pk=None):
@@ -234,7 +244,7 @@ class RoomViewSet(viewsets.ViewSet):
     create=extend_schema(
         summary="Send a message (a retry with the same client_msg_id answers 200 with the original)",
         request=s.MessageSendInputSerializer,
-        responses={201: s.MessageSerializer, 200: s.MessageSerializer, **errors(403, 409)},
+        responses={201: s.MessageSerializer, 200: s.MessageSerializer, **body_errors(403, 409)},
     ),
 )
 class RoomMessageViewSet(viewsets.ViewSet):
@@ -275,10 +285,10 @@ class RoomMessageViewSet(viewsets.ViewSet):
 @extend_schema_view(
     list=extend_schema(summary="Active members of a room", responses={200: s.MemberSerializer(many=True), **errors()}),
     create=extend_schema(
-        summary="Add a member", request=s.MemberAddInputSerializer, responses={201: s.MemberSerializer, **errors(403, 409)}
+        summary="Add a member", request=s.MemberAddInputSerializer, responses={201: s.MemberSerializer, **body_errors(403, 409)}
     ),
     partial_update=extend_schema(
-        summary="Change a member's role", request=s.RoleInputSerializer, responses={200: s.MemberSerializer, **errors(403)}
+        summary="Change a member's role", request=s.RoleInputSerializer, responses={200: s.MemberSerializer, **body_errors(403)}
     ),
     destroy=extend_schema(summary="Remove a member", request=None, responses={204: None, **errors(403)}),
 )
@@ -321,7 +331,7 @@ class RoomMemberViewSet(viewsets.ViewSet):
         services.room_member_remove(room=room, actor=request.user, member=self.get_member(room, user_id))
         return Response(status=204)
 
-    @extend_schema(summary="Mute a member (until a time, or for minutes)", request=s.MuteInputSerializer, responses={200: s.MemberSerializer, **errors(403)})
+    @extend_schema(summary="Mute a member (until a time, or for minutes)", request=s.MuteInputSerializer, responses={200: s.MemberSerializer, **body_errors(403)})
     @action(detail=True, methods=["post"])
     def mute(self, request, room_pk=None, user_id=None):
         ratelimit.check(kind="member", user=request.user)
@@ -333,7 +343,7 @@ class RoomMemberViewSet(viewsets.ViewSet):
         )
         return Response(payloads.member_payload(member))
 
-    @extend_schema(summary="Unmute a member", request=s.ReasonInputSerializer, responses={200: s.MemberSerializer, **errors(403)})
+    @extend_schema(summary="Unmute a member", request=s.ReasonInputSerializer, responses={200: s.MemberSerializer, **body_errors(403)})
     @action(detail=True, methods=["post"])
     def unmute(self, request, room_pk=None, user_id=None):
         ratelimit.check(kind="member", user=request.user)
@@ -344,7 +354,7 @@ class RoomMemberViewSet(viewsets.ViewSet):
         )
         return Response(payloads.member_payload(member))
 
-    @extend_schema(summary="Ban a member", request=s.ReasonInputSerializer, responses={200: s.MemberSerializer, **errors(403)})
+    @extend_schema(summary="Ban a member", request=s.ReasonInputSerializer, responses={200: s.MemberSerializer, **body_errors(403)})
     @action(detail=True, methods=["post"])
     def ban(self, request, room_pk=None, user_id=None):
         ratelimit.check(kind="member", user=request.user)
@@ -355,7 +365,7 @@ class RoomMemberViewSet(viewsets.ViewSet):
         )
         return Response(payloads.member_payload(member))
 
-    @extend_schema(summary="Lift a ban", request=s.ReasonInputSerializer, responses={200: s.MemberSerializer, **errors(403)})
+    @extend_schema(summary="Lift a ban", request=s.ReasonInputSerializer, responses={200: s.MemberSerializer, **body_errors(403)})
     @action(detail=True, methods=["post"])
     def unban(self, request, room_pk=None, user_id=None):
         ratelimit.check(kind="member", user=request.user)
@@ -370,7 +380,7 @@ class RoomMemberViewSet(viewsets.ViewSet):
 @extend_schema_view(
     retrieve=extend_schema(summary="One message", responses={200: s.MessageSerializer, **errors()}),
     partial_update=extend_schema(
-        summary="Edit my message", request=s.MessageEditInputSerializer, responses={200: s.MessageSerializer, **errors(403)}
+        summary="Edit my message", request=s.MessageEditInputSerializer, responses={200: s.MessageSerializer, **body_errors(403)}
     ),
     destroy=extend_schema(summary="Delete a message (soft)", request=None, responses={200: s.MessageSerializer, **errors(403)}),
 )
@@ -405,7 +415,7 @@ class MessageViewSet(viewsets.ViewSet):
     @extend_schema(
         summary="Forward into a room where I am a member",
         request=s.ForwardInputSerializer,
-        responses={201: s.MessageSerializer, 200: s.MessageSerializer, **errors(403, 409)},
+        responses={201: s.MessageSerializer, 200: s.MessageSerializer, **body_errors(403, 409)},
     )
     @action(detail=True, methods=["post"])
     def forward(self, request, pk=None):
@@ -423,7 +433,7 @@ class MessageViewSet(viewsets.ViewSet):
     )
     @extend_schema(
         methods=["POST"], summary="Add a reaction", request=s.ReactionInputSerializer,
-        responses={201: s.ReactionCountSerializer(many=True), 200: s.ReactionCountSerializer(many=True), **errors()},
+        responses={201: s.ReactionCountSerializer(many=True), 200: s.ReactionCountSerializer(many=True), **body_errors()},
     )
     @action(detail=True, methods=["get", "post"])
     def reactions(self, request, pk=None):
@@ -437,7 +447,7 @@ class MessageViewSet(viewsets.ViewSet):
 
     @extend_schema(
         summary="Remove my reaction", request=s.ReactionInputSerializer,
-        responses={200: s.ReactionCountSerializer(many=True), **errors()},
+        responses={200: s.ReactionCountSerializer(many=True), **body_errors()},
     )
     @action(detail=True, methods=["post"], url_path="reactions/remove")
     def remove_reaction(self, request, pk=None):
@@ -474,7 +484,7 @@ class AttachmentViewSet(viewsets.ViewSet):
     @extend_schema(
         summary="Upload a file (multipart, field 'file')",
         request={"multipart/form-data": s.UploadInputSerializer},
-        responses={201: s.AttachmentSerializer, **errors(403, 413, 415)},
+        responses={201: s.AttachmentSerializer, **body_errors(403)},
     )
     def create(self, request):
         ratelimit.check(kind="upload", user=request.user)
@@ -486,8 +496,8 @@ class AttachmentViewSet(viewsets.ViewSet):
         return Response(payloads.attachment_payload(attachment), status=201)
 
     @extend_schema(
-        summary="Download (members of a room it was posted in)",
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **errors()},
+        summary="Download (members of a room it was posted in), served with the type detected at upload",
+        responses={**{(200, content_type): OpenApiTypes.BINARY for content_type in DOWNLOAD_TYPES}, **errors()},
     )
     def retrieve(self, request, pk=None):
         attachment = selectors.attachment_for_user(attachment_id=pk, user=request.user)

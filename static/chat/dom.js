@@ -1,0 +1,112 @@
+// DOM helpers. User data only ever becomes text nodes (textContent) or
+// attribute values; nothing here parses HTML.
+
+const PROPERTIES = new Set(["hidden", "disabled", "checked", "value", "selected", "multiple", "required"]);
+
+export function h(tag, props, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(props || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") el.className = value;
+    else if (key === "text") el.textContent = value;
+    else if (key === "dataset") Object.assign(el.dataset, value);
+    else if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), value);
+    else if (PROPERTIES.has(key)) el[key] = value;
+    else if (key === "innerHTML" || key === "style") throw new Error(`h(): ${key} is not allowed`);
+    else el.setAttribute(key, value === true ? "" : String(value));
+  }
+  append(el, children);
+  return el;
+}
+
+export function append(el, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+export const $ = (selector, root = document) => root.querySelector(selector);
+
+const URL_PATTERN = /\bhttps?:\/\/[^\s<>"']+/gi;
+
+// Text with its http(s) links as anchors; everything else stays text.
+export function linkified(text) {
+  const nodes = [];
+  let last = 0;
+  for (const match of text.matchAll(URL_PATTERN)) {
+    let url = match[0];
+    const trailing = url.match(/[.,;:!?)\]]+$/);
+    if (trailing) url = url.slice(0, -trailing[0].length);
+    let href = null;
+    try {
+      const parsed = new URL(url);
+      if (parsed.protocol === "http:" || parsed.protocol === "https:") href = parsed.href;
+    } catch (_error) {
+      href = null;
+    }
+    if (!href) continue;
+    if (match.index > last) nodes.push(text.slice(last, match.index));
+    nodes.push(h("a", { href, target: "_blank", rel: "noopener noreferrer nofollow", text: url }));
+    last = match.index + url.length;
+  }
+  if (last < text.length) nodes.push(text.slice(last));
+  return nodes;
+}
+
+export function initials(name) {
+  const words = String(name || "?").trim().split(/\s+/).filter((word) => /^[\p{L}\p{N}]/u.test(word));
+  if (!words.length) return "#";
+  const letters = words.length > 1 ? [...words[0]][0] + [...words[1]][0] : [...words[0]][0];
+  return letters.toUpperCase();
+}
+
+const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+const dayFormat = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" });
+const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+
+export function shortTime(iso) {
+  if (!iso) return "";
+  const date = new Date(iso);
+  const now = new Date();
+  return date.toDateString() === now.toDateString() ? timeFormat.format(date) : dayFormat.format(date);
+}
+
+export function messageTime(iso) {
+  if (!iso) return "";
+  const date = new Date(iso);
+  const now = new Date();
+  if (date.toDateString() === now.toDateString()) return timeFormat.format(date);
+  return `${dayFormat.format(date)}, ${timeFormat.format(date)}`;
+}
+
+export function fullTime(iso) {
+  return iso ? fullFormat.format(new Date(iso)) : "";
+}
+
+export function fileSize(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(bytes < 10240 ? 1 : 0)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+export function uuid4() {
+  if (window.crypto && typeof window.crypto.randomUUID === "function") return window.crypto.randomUUID();
+  // crypto.randomUUID needs a secure context; getRandomValues does not.
+  const bytes = window.crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+export function debounce(fn, wait) {
+  let timer = null;
+  const wrapped = (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fn(...args), wait);
+  };
+  wrapped.cancel = () => clearTimeout(timer);
+  return wrapped;
+}

@@ -1,0 +1,207 @@
+// One message as a list item. Every piece of user data goes in as text.
+
+import { fileSize, fullTime, h, initials, linkified, messageTime } from "./dom.js";
+import { canModerate, displayName, state } from "./state.js";
+
+export const QUICK_REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
+
+function reactionLabel(reaction, me) {
+  const others = reaction.count - (me ? 1 : 0);
+  if (me && others === 0) return `${reaction.reaction}: you reacted`;
+  if (me) return `${reaction.reaction}: you and ${others} other${others === 1 ? "" : "s"}`;
+  return `${reaction.reaction}: ${reaction.count} reaction${reaction.count === 1 ? "" : "s"}`;
+}
+
+function attachmentNode(attachment) {
+  if (!attachment) return null;
+  if (attachment.content_type && attachment.content_type.startsWith("image/")) {
+    const props = { src: attachment.url, alt: attachment.name, loading: "lazy", decoding: "async" };
+    if (attachment.width && attachment.height) Object.assign(props, { width: attachment.width, height: attachment.height });
+    return h(
+      "a",
+      { class: "msg-image", href: attachment.url, target: "_blank", rel: "noopener", "aria-label": `Open image ${attachment.name}` },
+      h("img", props),
+    );
+  }
+  return h(
+    "a",
+    { class: "msg-file", href: attachment.url, download: attachment.name, "aria-label": `Download ${attachment.name}` },
+    h("span", { "aria-hidden": "true", text: "📄" }),
+    h("span", { class: "file-name", text: attachment.name }),
+    h("span", { class: "muted", text: `(${fileSize(attachment.size)})` }),
+  );
+}
+
+function quoteNode(reply) {
+  if (!reply) return null;
+  const text = reply.is_deleted || reply.content === null ? "Message deleted" : reply.content || "Attachment";
+  return h(
+    "blockquote",
+    { class: "msg-quote", dataset: { jump: reply.id }, title: "Replying to this message" },
+    h("span", { class: "quote-author", text: displayName(reply.sender) }),
+    h("span", { class: "quote-text", text }),
+  );
+}
+
+function editForm(message, rd, actions) {
+  const area = h("textarea", {
+    "aria-label": "Edit message",
+    value: rd.editDraft,
+    oninput: (event) => {
+      rd.editDraft = event.target.value;
+    },
+    onkeydown: (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        actions.saveEdit(message, area.value);
+      } else if (event.key === "Escape") {
+        event.preventDefault();
+        actions.cancelEdit(message);
+      }
+    },
+  });
+  return h(
+    "form",
+    {
+      class: "edit-form",
+      onsubmit: (event) => {
+        event.preventDefault();
+        actions.saveEdit(message, area.value);
+      },
+    },
+    area,
+    h(
+      "div",
+      { class: "edit-buttons" },
+      h("button", { type: "submit", class: "btn small primary", text: "Save" }),
+      h("button", { type: "button", class: "btn small", text: "Cancel", onclick: () => actions.cancelEdit(message) }),
+      h("span", { class: "muted", text: "Enter saves · Esc cancels" }),
+    ),
+  );
+}
+
+export function renderMessage(message, { rd, room, actions, pending = null }) {
+  const me = state.me;
+  const mine = message.sender && message.sender.id === me.id;
+  const id = pending ? `pending-${pending.client_msg_id}` : `m-${message.id}`;
+
+  if (message.message_type === "system") {
+    return h(
+      "li",
+      { class: "msg system", id, dataset: { id: message.id, seq: message.seq } },
+      h("p", { class: "msg-body" }, h("span", { text: message.content || "" }), h("time", { datetime: message.created_at, title: fullTime(message.created_at), text: messageTime(message.created_at) })),
+    );
+  }
+
+  const author = displayName(message.sender);
+  const classes = ["msg"];
+  if (mine) classes.push("mine");
+  if (message.is_deleted) classes.push("deleted");
+  if (pending) classes.push("pending", pending.status === "failed" ? "failed" : "");
+
+  const head = h(
+    "div",
+    { class: "msg-head" },
+    h("span", { class: "msg-author", text: author }),
+    h("time", { datetime: message.created_at, title: fullTime(message.created_at), text: messageTime(message.created_at) }),
+    message.is_edited && !message.is_deleted ? h("span", { class: "msg-flag", title: fullTime(message.edited_at), text: "(edited)" }) : null,
+  );
+
+  const card = h("div", { class: "msg-card" }, head);
+  if (message.forwarded_from && !message.is_deleted) card.append(h("div", { class: "msg-forwarded", text: "Forwarded" }));
+  if (!message.is_deleted) {
+    const quote = quoteNode(message.reply_to);
+    if (quote) card.append(quote);
+  }
+
+  if (message.is_deleted) {
+    card.append(h("p", { class: "msg-body", text: "Message deleted" }));
+  } else if (!pending && rd.editingId === message.id) {
+    card.append(editForm(message, rd, actions));
+  } else if (message.content) {
+    card.append(h("p", { class: "msg-body" }, message.message_type === "action" ? h("em", {}, linkified(message.content)) : linkified(message.content)));
+  }
+  if (!message.is_deleted) {
+    const attachment = pending ? pending.attachmentPreview : attachmentNode(message.attachment);
+    if (attachment) card.append(attachment);
+  }
+
+  if (!message.is_deleted && !pending && message.reactions && message.reactions.length) {
+    card.append(
+      h(
+        "div",
+        { class: "msg-reactions" },
+        message.reactions.map((reaction) => {
+          const reacted = reaction.user_ids.includes(me.id);
+          return h("button", {
+            type: "button",
+            class: "chip",
+            "aria-pressed": reacted ? "true" : "false",
+            "aria-label": reactionLabel(reaction, reacted),
+            dataset: { reaction: reaction.reaction },
+            text: `${reaction.reaction} ${reaction.count}`,
+            onclick: () => actions.toggleReaction(message, reaction.reaction, reacted),
+          });
+        }),
+      ),
+    );
+  }
+
+  if (!message.is_deleted && !pending && rd.reactingId === message.id) {
+    card.append(
+      h(
+        "div",
+        { class: "emoji-picker", role: "group", "aria-label": "Pick a reaction" },
+        QUICK_REACTIONS.map((emoji) =>
+          h("button", { type: "button", "aria-label": `React with ${emoji}`, text: emoji, onclick: () => actions.react(message, emoji) }),
+        ),
+      ),
+    );
+  }
+
+  if (pending) {
+    const state_ = h("div", { class: "msg-state", role: pending.status === "failed" ? "alert" : null });
+    const label = {
+      sending: "Sending…",
+      uploading: "Uploading…",
+      queued: "Waiting for the connection…",
+      failed: `Not sent: ${pending.error || "error"}`,
+    }[pending.status];
+    state_.append(h("span", { text: label }));
+    if (pending.status === "failed") {
+      state_.append(
+        h("button", { type: "button", class: "btn small", text: "Retry", onclick: () => actions.retry(pending) }),
+        h("button", { type: "button", class: "btn small", text: "Discard", onclick: () => actions.discard(pending) }),
+      );
+    }
+    card.append(state_);
+  } else if (!message.is_deleted) {
+    const bar = h("div", { class: "msg-actions", role: "toolbar", "aria-label": `Actions for the message from ${author}` });
+    const canPost = room && room.is_active;
+    if (canPost) bar.append(h("button", { type: "button", text: "Reply", onclick: () => actions.reply(message) }));
+    if (canPost) bar.append(h("button", { type: "button", text: "React", "aria-expanded": rd.reactingId === message.id ? "true" : "false", onclick: () => actions.toggleReactPicker(message) }));
+    bar.append(h("button", { type: "button", text: "Forward", onclick: () => actions.forward(message) }));
+    if (mine && message.content !== null && canPost) bar.append(h("button", { type: "button", text: "Edit", onclick: () => actions.edit(message) }));
+    if (mine || canModerate(room)) bar.append(h("button", { type: "button", text: "Delete", onclick: () => actions.remove(message) }));
+    card.append(bar);
+  }
+
+  card.append(h("div", { class: "msg-seen", hidden: true }));
+
+  return h(
+    "li",
+    {
+      class: classes.filter(Boolean).join(" "),
+      id,
+      tabindex: "-1",
+      dataset: { id: message.id || "", seq: message.seq || "" },
+      onclick: (event) => {
+        const jump = event.target.closest("[data-jump]");
+        if (jump) actions.jumpTo(jump.dataset.jump);
+        else if (!event.target.closest("button, a, textarea, input")) event.currentTarget.classList.toggle("show-actions");
+      },
+    },
+    h("span", { class: "avatar", "aria-hidden": "true", text: initials(author) }),
+    card,
+  );
+}

@@ -1,0 +1,590 @@
+// The room details panel (members, room admin tools, settings) and the dialogs
+// (new chat, forward). Changes go through the REST API; what they cause comes
+// back as room events over the socket, like anyone else's change.
+
+import { del, get, patch, post, query } from "./api.js";
+import { $, debounce, h, initials, uuid4 } from "./dom.js";
+import { canModerate, displayName, roomData, roomTitle, sortedRooms, state } from "./state.js";
+import { closeDialog, confirmDialog, openDialog, showError, toast } from "./ui.js";
+
+const ROLES = ["owner", "admin", "member", "guest"];
+const MUTE_CHOICES = [
+  [15, "15 minutes"],
+  [60, "1 hour"],
+  [480, "8 hours"],
+  [1440, "1 day"],
+  [10080, "1 week"],
+];
+
+let builtFor = null;
+
+export function resetDetails() {
+  builtFor = null;
+}
+
+export function toggleDetails(app) {
+  const panel = $("#details-panel");
+  const open = panel.hidden;
+  panel.hidden = !open;
+  $("#layout").classList.toggle("with-details", open);
+  $("#details-toggle").setAttribute("aria-expanded", String(open));
+  builtFor = null;
+  if (open) {
+    renderDetails(app);
+    const heading = panel.querySelector("h2");
+    if (heading) {
+      heading.setAttribute("tabindex", "-1");
+      heading.focus();
+    }
+  } else {
+    $("#details-toggle").focus();
+  }
+}
+
+function closeDetails() {
+  const panel = $("#details-panel");
+  panel.hidden = true;
+  $("#layout").classList.remove("with-details");
+  $("#details-toggle").setAttribute("aria-expanded", "false");
+  $("#details-toggle").focus();
+}
+
+export function renderDetails(app) {
+  const panel = $("#details-panel");
+  const room = state.rooms.get(state.currentId);
+  if (!room) {
+    panel.hidden = true;
+    $("#layout").classList.remove("with-details");
+    return;
+  }
+  if (panel.hidden) return;
+  if (builtFor !== room.id) {
+    panel.replaceChildren(
+      h(
+        "div",
+        { class: "panel-head" },
+        h("h2", { text: room.room_type === "direct" ? "Details" : "Members and settings" }),
+        h("button", { type: "button", class: "btn small", text: "Close", "aria-label": "Close the details panel", onclick: closeDetails }),
+      ),
+      h("section", { id: "settings-section", "aria-label": "Room settings" }),
+      h("section", { "aria-labelledby": "members-heading" }, h("h2", { id: "members-heading", text: "Members" }), h("div", { id: "add-member" }), h("ul", { id: "member-list", class: "member-list" })),
+      h("section", { id: "leave-section", "aria-label": "Leave or close" }),
+    );
+    builtFor = room.id;
+    renderAddMember(app, room);
+    renderLeave(app, room);
+  }
+  renderSettings(app, room);
+  renderMembers(app, room);
+}
+
+// --- settings ---------------------------------------------------------------
+function renderSettings(app, room) {
+  const section = $("#settings-section");
+  const form = section.querySelector("form");
+  if (form && (form.dataset.dirty === "1" || form.contains(document.activeElement))) return;
+  if (room.room_type === "direct") {
+    section.replaceChildren();
+    return;
+  }
+  if (!canModerate(room)) {
+    section.replaceChildren(
+      h("h2", { text: roomTitle(room) }),
+      room.description ? h("p", { text: room.description }) : h("p", { class: "muted", text: "No description." }),
+      h("p", { class: "muted", text: `${room.room_type[0].toUpperCase()}${room.room_type.slice(1)} room${room.is_public ? " · public" : ""}${room.is_active ? "" : " · closed"}` }),
+    );
+    return;
+  }
+  const name = h("input", { type: "text", id: "room-setting-name", value: room.name, maxlength: 200, required: true });
+  const description = h("textarea", { id: "room-setting-description", rows: 3, maxlength: 2000 });
+  description.value = room.description || "";
+  const isPublic = h("input", { type: "checkbox", id: "room-setting-public", checked: Boolean(room.is_public) });
+  const save = h("button", { type: "submit", class: "btn small primary", text: "Save settings" });
+  const settings = h(
+    "form",
+    {
+      class: "stack",
+      oninput: () => {
+        settings.dataset.dirty = "1";
+      },
+      onsubmit: async (event) => {
+        event.preventDefault();
+        const body = { name: name.value, description: description.value };
+        if (room.room_type === "group") body.is_public = isPublic.checked;
+        save.disabled = true;
+        try {
+          app.mergeRoomItem(await patch(`rooms/${room.id}/`, body));
+          delete settings.dataset.dirty;
+          toast("Room settings saved.");
+        } catch (error) {
+          showError(error, "Not saved: ");
+        } finally {
+          save.disabled = false;
+        }
+      },
+    },
+    h("h2", { text: "Settings" }),
+    h("label", { for: "room-setting-name", text: "Name" }),
+    name,
+    h("label", { for: "room-setting-description", text: "Description" }),
+    description,
+    room.room_type === "group" ? h("label", { class: "check" }, isPublic, "Public: anyone in the company can find and join it") : null,
+    h("div", { class: "row" }, save),
+  );
+  section.replaceChildren(settings);
+}
+
+// --- members ----------------------------------------------------------------
+function renderAddMember(app, room) {
+  const box = $("#add-member");
+  if (!canModerate(room) || room.room_type !== "group" || !room.is_active) {
+    box.replaceChildren();
+    return;
+  }
+  const results = h("ul", { class: "people-results", "aria-live": "polite" });
+  const search = h("input", { type: "search", id: "add-member-search", placeholder: "Find people to add", autocomplete: "off", maxlength: 100 });
+  const find = debounce(async () => {
+    try {
+      const people = await get(`users/${query({ q: search.value.trim() })}`);
+      const members = roomData(room.id).members || new Map();
+      const candidates = people.filter((person) => !members.has(person.id));
+      results.replaceChildren(
+        ...candidates.map((person) =>
+          h(
+            "li",
+            {},
+            h("span", { class: "person-name", text: `${displayName(person)} (@${person.username})` }),
+            h("button", {
+              type: "button",
+              class: "btn small",
+              text: "Add",
+              "aria-label": `Add ${displayName(person)}`,
+              onclick: async (event) => {
+                event.target.disabled = true;
+                try {
+                  const member = await post(`rooms/${room.id}/members/`, { user_id: person.id });
+                  const rd = roomData(room.id);
+                  if (rd.members && !rd.members.has(member.user.id)) rd.members.set(member.user.id, member);
+                  event.target.closest("li").remove();
+                  toast(`${displayName(person)} was added.`);
+                  app.invalidate("details", "header");
+                } catch (error) {
+                  event.target.disabled = false;
+                  showError(error, "Not added: ");
+                }
+              },
+            }),
+          ),
+        ),
+      );
+      if (!candidates.length) results.replaceChildren(h("li", { class: "muted", text: "Nobody found." }));
+    } catch (error) {
+      showError(error);
+    }
+  }, 250);
+  search.addEventListener("input", find);
+  box.replaceChildren(h("label", { for: "add-member-search", class: "visually-hidden", text: "Find people to add" }), search, results);
+}
+
+async function memberAction(app, room, member, request, done) {
+  try {
+    const result = await request();
+    const rd = roomData(room.id);
+    if (result && result.user && rd.members) {
+      if (result.is_active) rd.members.set(result.user.id, result);
+      else rd.members.delete(result.user.id);
+    } else if (result === null && rd.members) {
+      rd.members.delete(member.user.id);
+    }
+    if (done) toast(done);
+    app.invalidate("details", "header", "composer");
+  } catch (error) {
+    showError(error);
+  }
+}
+
+function memberControls(app, room, member) {
+  const name = displayName(member.user);
+  const base = `rooms/${room.id}/members/${member.user.id}/`;
+  const controls = h("div", { class: "member-controls" });
+  // Only the owner grants or takes admin and owner (the server checks it too).
+  const roles = room.my_role === "owner" ? ROLES : ["member", "guest"];
+  const roleSelect = h(
+    "select",
+    {
+      "aria-label": `Role of ${name}`,
+      onchange: (event) =>
+        memberAction(app, room, member, () => patch(base, { role: event.target.value }), `${name} is now ${event.target.value}.`),
+    },
+    roles.map((role) => h("option", { value: role, selected: role === member.role, text: role[0].toUpperCase() + role.slice(1) })),
+  );
+  controls.append(roleSelect);
+  const muted = member.muted_until && Date.parse(member.muted_until) > Date.now();
+  if (muted) {
+    controls.append(
+      h("button", {
+        type: "button",
+        class: "btn small",
+        text: "Unmute",
+        "aria-label": `Unmute ${name}`,
+        onclick: () => memberAction(app, room, member, () => post(`${base}unmute/`, {}), `${name} can write again.`),
+      }),
+    );
+  } else {
+    const duration = h(
+      "select",
+      { "aria-label": `How long to mute ${name}` },
+      MUTE_CHOICES.map(([minutes, label]) => h("option", { value: minutes, text: label })),
+    );
+    controls.append(
+      duration,
+      h("button", {
+        type: "button",
+        class: "btn small",
+        text: "Mute",
+        "aria-label": `Mute ${name}`,
+        onclick: () =>
+          memberAction(app, room, member, () => post(`${base}mute/`, { minutes: Number(duration.value) }), `${name} is muted.`),
+      }),
+    );
+  }
+  controls.append(
+    h("button", {
+      type: "button",
+      class: "btn small",
+      text: "Remove",
+      "aria-label": `Remove ${name}`,
+      onclick: async () => {
+        if (await confirmDialog(`Remove ${name} from ${roomTitle(room)}?`, "Remove", { danger: true }))
+          memberAction(app, room, member, () => del(base), `${name} was removed.`);
+      },
+    }),
+    h("button", {
+      type: "button",
+      class: "btn small danger",
+      text: "Ban",
+      "aria-label": `Ban ${name}`,
+      onclick: async () => {
+        if (await confirmDialog(`Ban ${name}? They are removed and cannot come back.`, "Ban", { danger: true }))
+          memberAction(app, room, member, () => post(`${base}ban/`, {}), `${name} was banned.`);
+      },
+    }),
+  );
+  return controls;
+}
+
+// Owners act on everyone but owners, admins on members and guests.
+function outranks(mine, theirs) {
+  if (mine === "owner") return theirs !== "owner";
+  if (mine === "admin") return theirs === "member" || theirs === "guest";
+  return false;
+}
+
+function renderMembers(app, room) {
+  const list = $("#member-list");
+  if (!list) return;
+  const rd = roomData(room.id);
+  if (!rd.members) {
+    list.replaceChildren(h("li", { class: "muted", text: "Loading…" }));
+    return;
+  }
+  // Keep the focus on the control the person is using.
+  const active = document.activeElement;
+  const activeLabel = active && list.contains(active) ? active.getAttribute("aria-label") : null;
+  const order = { owner: 0, admin: 1, member: 2, guest: 3 };
+  const members = [...rd.members.values()].sort(
+    (a, b) => order[a.role] - order[b.role] || displayName(a.user).localeCompare(displayName(b.user)),
+  );
+  const manage = canModerate(room) && room.room_type !== "direct" && room.is_active;
+  list.replaceChildren(
+    ...members.map((member) => {
+      const me = member.user.id === state.me.id;
+      const status = me ? "online" : state.presence.get(member.user.id);
+      const muted = member.muted_until && Date.parse(member.muted_until) > Date.now();
+      const item = h(
+        "li",
+        { class: "member", dataset: { userId: member.user.id } },
+        h(
+          "div",
+          { class: "member-line" },
+          h("span", { class: `presence-dot ${status || ""}`, title: status || "offline", "aria-hidden": "true" }),
+          h("span", { class: "member-name", text: `${displayName(member.user)}${me ? " (you)" : ""}` }),
+          h("span", { class: "visually-hidden", text: status ? `, ${status}` : ", offline" }),
+          h("span", { class: "member-role", text: member.role }),
+        ),
+        muted ? h("div", { class: "member-note", text: `Muted until ${new Date(member.muted_until).toLocaleString()}` }) : null,
+      );
+      if (manage && !me && outranks(room.my_role, member.role)) item.append(memberControls(app, room, member));
+      return item;
+    }),
+  );
+  if (activeLabel) {
+    const again = [...list.querySelectorAll("[aria-label]")].find((el) => el.getAttribute("aria-label") === activeLabel);
+    if (again) again.focus();
+  }
+}
+
+function renderLeave(app, room) {
+  const section = $("#leave-section");
+  if (room.room_type === "direct") {
+    section.replaceChildren();
+    return;
+  }
+  const buttons = [
+    h("button", {
+      type: "button",
+      class: "btn small",
+      text: "Leave room",
+      onclick: async () => {
+        if (!(await confirmDialog(`Leave ${roomTitle(room)}?`, "Leave"))) return;
+        try {
+          await post(`rooms/${room.id}/leave/`, {});
+          app.removeRoom(room.id, { reason: "left" });
+        } catch (error) {
+          showError(error, "Could not leave: ");
+        }
+      },
+    }),
+  ];
+  if (room.my_role === "owner" && room.is_active) {
+    buttons.push(
+      h("button", {
+        type: "button",
+        class: "btn small danger",
+        text: "Close room",
+        onclick: async () => {
+          if (!(await confirmDialog(`Close ${roomTitle(room)}? The history stays, nobody can post any more.`, "Close room", { danger: true }))) return;
+          try {
+            await post(`rooms/${room.id}/deactivate/`, {});
+            toast("The room is closed.");
+          } catch (error) {
+            showError(error, "Could not close the room: ");
+          }
+        },
+      }),
+    );
+  }
+  section.replaceChildren(h("h2", { text: "Leave" }), h("div", { class: "row" }, buttons));
+}
+
+// --- new chat dialog ---------------------------------------------------------
+function peoplePicker({ label, onPick, pickLabel, exclude = () => false }) {
+  const results = h("ul", { class: "people-results", "aria-live": "polite" });
+  const id = `people-${Math.random().toString(36).slice(2)}`;
+  const search = h("input", { type: "search", id, placeholder: "Name or username", autocomplete: "off", maxlength: 100 });
+  const find = debounce(async () => {
+    try {
+      const people = (await get(`users/${query({ q: search.value.trim() })}`)).filter((person) => !exclude(person));
+      results.replaceChildren(
+        ...people.map((person) =>
+          h(
+            "li",
+            {},
+            h("span", { class: "avatar", "aria-hidden": "true", text: initials(displayName(person)) }),
+            h("span", { class: "person-name", text: `${displayName(person)} (@${person.username})` }),
+            h("button", { type: "button", class: "btn small", text: pickLabel, "aria-label": `${pickLabel} ${displayName(person)}`, onclick: (event) => onPick(person, event) }),
+          ),
+        ),
+      );
+      if (!people.length) results.replaceChildren(h("li", { class: "muted", text: "Nobody found. You can find people of your company and people you share a room with." }));
+    } catch (error) {
+      showError(error);
+    }
+  }, 250);
+  search.addEventListener("input", find);
+  find();
+  return [h("label", { for: id, text: label }), search, results];
+}
+
+function directTab(app) {
+  return h(
+    "div",
+    { class: "stack" },
+    peoplePicker({
+      label: "Find a person",
+      pickLabel: "Message",
+      onPick: async (person, event) => {
+        event.target.disabled = true;
+        try {
+          const room = app.mergeRoomItem(await post("rooms/direct/", { user_id: person.id }));
+          closeDialog();
+          app.openRoom(room.id);
+        } catch (error) {
+          event.target.disabled = false;
+          showError(error, "Could not start the chat: ");
+        }
+      },
+    }),
+  );
+}
+
+function groupTab(app) {
+  const chosen = new Map();
+  const chosenList = h("p", { class: "muted", text: "Nobody added yet." });
+  const showChosen = () => {
+    chosenList.textContent = chosen.size ? `Adding: ${[...chosen.values()].map(displayName).join(", ")}` : "Nobody added yet.";
+  };
+  const name = h("input", { type: "text", id: "group-name", required: true, maxlength: 200 });
+  const description = h("textarea", { id: "group-description", rows: 2, maxlength: 2000 });
+  const create = h("button", { type: "submit", class: "btn primary", text: "Create group" });
+  return h(
+    "form",
+    {
+      class: "stack",
+      onsubmit: async (event) => {
+        event.preventDefault();
+        if (!name.value.trim()) {
+          name.focus();
+          toast("Give the group a name.", { kind: "error" });
+          return;
+        }
+        create.disabled = true;
+        try {
+          const room = app.mergeRoomItem(
+            await post("rooms/", { name: name.value, description: description.value, member_ids: [...chosen.keys()] }),
+          );
+          closeDialog();
+          app.openRoom(room.id);
+        } catch (error) {
+          create.disabled = false;
+          showError(error, "Not created: ");
+        }
+      },
+    },
+    h("label", { for: "group-name", text: "Name" }),
+    name,
+    h("label", { for: "group-description", text: "Description (optional)" }),
+    description,
+    peoplePicker({
+      label: "Add people",
+      pickLabel: "Add",
+      onPick: (person, event) => {
+        chosen.set(person.id, person);
+        event.target.disabled = true;
+        event.target.textContent = "Added";
+        showChosen();
+      },
+    }),
+    chosenList,
+    h("div", { class: "row" }, create),
+  );
+}
+
+function supportTab(app) {
+  const button = h("button", {
+    type: "button",
+    class: "btn primary",
+    text: "Open my support chat",
+    onclick: async () => {
+      button.disabled = true;
+      try {
+        const room = app.mergeRoomItem(await post("rooms/support/"));
+        closeDialog();
+        app.openRoom(room.id);
+      } catch (error) {
+        button.disabled = false;
+        showError(error, "Could not open support: ");
+      }
+    },
+  });
+  return h("div", { class: "stack" }, h("p", { text: "Talk to the support team. Your support chat stays open until it is closed." }), h("div", { class: "row" }, button));
+}
+
+function joinTab(app) {
+  const list = h("ul", { class: "room-choices" }, h("li", { class: "muted", text: "Loading…" }));
+  get("rooms/public/")
+    .then((rooms) => {
+      const open = rooms.filter((room) => !state.rooms.has(room.id));
+      list.replaceChildren(
+        ...open.map((room) =>
+          h(
+            "li",
+            {},
+            h("button", {
+              type: "button",
+              class: "btn",
+              text: `Join ${room.name}`,
+              onclick: async (event) => {
+                event.target.disabled = true;
+                try {
+                  const joined = app.mergeRoomItem(await post(`rooms/${room.id}/join/`));
+                  closeDialog();
+                  app.openRoom(joined.id);
+                } catch (error) {
+                  event.target.disabled = false;
+                  showError(error, "Could not join: ");
+                }
+              },
+            }),
+          ),
+        ),
+      );
+      if (!open.length) list.replaceChildren(h("li", { class: "muted", text: "No public rooms to join." }));
+    })
+    .catch((error) => list.replaceChildren(h("li", { class: "muted", text: error.detail || "Could not load the rooms." })));
+  return h("div", { class: "stack" }, list);
+}
+
+export function newChatDialog(app) {
+  const tabs = [
+    ["Direct message", directTab],
+    ["New group", groupTab],
+    ["Support", supportTab],
+    ["Join a room", joinTab],
+  ];
+  const body = h("div", { id: "new-chat-body" });
+  const buttons = tabs.map(([label, make], index) =>
+    h("button", {
+      type: "button",
+      class: "btn small",
+      role: "tab",
+      "aria-selected": index === 0 ? "true" : "false",
+      text: label,
+      onclick: (event) => {
+        for (const button of buttons) button.setAttribute("aria-selected", "false");
+        event.target.setAttribute("aria-selected", "true");
+        body.replaceChildren(make(app));
+        const first = body.querySelector("input, button");
+        if (first) first.focus();
+      },
+    }),
+  );
+  body.append(tabs[0][1](app));
+  openDialog("New chat", h("div", { class: "tabs", role: "tablist", "aria-label": "Kind of chat" }, buttons), body);
+}
+
+// --- forward dialog ----------------------------------------------------------
+export function forwardDialog(app, message) {
+  const rooms = sortedRooms().filter((room) => room.is_active);
+  openDialog(
+    "Forward to…",
+    h("p", { class: "muted", text: message.content ? `“${message.content.slice(0, 120)}”` : "An attachment" }),
+    h(
+      "ul",
+      { class: "room-choices" },
+      rooms.map((room) =>
+        h(
+          "li",
+          {},
+          h("button", {
+            type: "button",
+            class: "btn",
+            text: roomTitle(room),
+            onclick: async (event) => {
+              event.target.disabled = true;
+              try {
+                await post(`messages/${message.id}/forward/`, { room: room.id, client_msg_id: uuid4() });
+                closeDialog();
+                toast(`Forwarded to ${roomTitle(room)}.`);
+              } catch (error) {
+                event.target.disabled = false;
+                showError(error, "Not forwarded: ");
+              }
+            },
+          }),
+        ),
+      ),
+    ),
+  );
+}
+

@@ -1,0 +1,150 @@
+// What the page knows. Rooms come from GET /api/rooms/ and are kept current
+// by the socket's room events; a room's messages and members are loaded when
+// it is opened.
+
+export const state = {
+  config: null,
+  me: null,
+  rooms: new Map(), // id -> room list item (RoomListItem of the API)
+  loaded: new Map(), // id -> RoomData
+  currentId: null,
+  filter: "",
+  presence: new Map(), // user id -> "online" | "away" (absent: offline or unknown)
+  peers: new Map(), // direct room id -> the other person
+};
+
+export const MODERATOR_ROLES = new Set(["owner", "admin"]);
+
+export class RoomData {
+  constructor(id) {
+    this.id = id;
+    this.messages = new Map(); // id -> message
+    this.order = []; // message ids, by seq
+    this.hasOlder = true;
+    this.ready = false; // first page loaded
+    this.loadingOlder = false;
+    this.members = null; // user id -> member, once loaded
+    this.typing = new Map(); // user id -> {user, timer}
+    this.pending = new Map(); // client_msg_id -> optimistic message
+    this.replyTo = null;
+    this.editingId = null;
+    this.editDraft = "";
+    this.reactingId = null;
+    this.firstUnreadSeq = null;
+    this.dirty = new Set();
+    this.early = new Map();
+    this.earlyReactions = [];
+  }
+
+  get oldestSeq() {
+    return this.order.length ? this.messages.get(this.order[0]).seq : null;
+  }
+
+  // An event's copy of a message always wins: it is at least as new as what we hold.
+  upsert(message) {
+    const known = this.messages.has(message.id);
+    this.messages.set(message.id, message);
+    this.dirty.add(message.id);
+    if (!known) this.insertOrdered(message);
+    if (message.client_msg_id) this.pending.delete(message.client_msg_id);
+  }
+
+  // A page of history: only what we do not hold already (events may be newer),
+  // then the edits and deletes that arrived while the page was on its way.
+  merge(messages) {
+    for (const message of messages) {
+      if (this.messages.has(message.id)) continue;
+      this.messages.set(message.id, message);
+      this.dirty.add(message.id);
+      this.insertOrdered(message);
+      if (message.client_msg_id) this.pending.delete(message.client_msg_id);
+    }
+    for (const [id, message] of this.early) {
+      if (this.messages.has(id)) this.upsert(message);
+    }
+    this.early.clear();
+    const reactions = this.earlyReactions;
+    this.earlyReactions = [];
+    for (const frame of reactions) this.react(frame);
+  }
+
+  // reaction.added / reaction.removed: idempotent (a set of user ids per emoji).
+  react(frame) {
+    const message = this.messages.get(frame.message_id);
+    if (!message) {
+      if (!this.ready || this.loadingOlder) this.earlyReactions.push(frame);
+      return;
+    }
+    const added = frame.type === "reaction.added";
+    const reactions = (message.reactions || []).map((r) => ({ ...r, user_ids: [...(r.user_ids || [])] }));
+    let entry = reactions.find((r) => r.reaction === frame.reaction);
+    if (!entry && added) {
+      entry = { reaction: frame.reaction, count: 0, user_ids: [] };
+      reactions.push(entry);
+    }
+    if (entry) {
+      const has = entry.user_ids.includes(frame.user_id);
+      if (added && !has) entry.user_ids.push(frame.user_id);
+      if (!added && has) entry.user_ids = entry.user_ids.filter((id) => id !== frame.user_id);
+      entry.count = typeof frame.count === "number" ? frame.count : entry.user_ids.length;
+    }
+    message.reactions = reactions.filter((r) => r.count > 0);
+    this.dirty.add(message.id);
+  }
+
+  // An edit, delete or reaction of a message we may not hold.
+  update(message) {
+    if (this.messages.has(message.id)) this.upsert(message);
+    else if (!this.ready || this.loadingOlder) this.early.set(message.id, message);
+  }
+
+  insertOrdered(message) {
+    let low = 0;
+    let high = this.order.length;
+    while (low < high) {
+      const mid = (low + high) >> 1;
+      if (this.messages.get(this.order[mid]).seq < message.seq) low = mid + 1;
+      else high = mid;
+    }
+    this.order.splice(low, 0, message.id);
+  }
+
+}
+
+export function roomData(id) {
+  let data = state.loaded.get(id);
+  if (!data) {
+    data = new RoomData(id);
+    state.loaded.set(id, data);
+  }
+  return data;
+}
+
+export function displayName(user) {
+  if (!user) return "System";
+  return user.display_name || user.username;
+}
+
+export function roomTitle(room) {
+  if (!room) return "";
+  if (room.name) return room.name;
+  if (room.room_type === "direct") {
+    const peer = state.peers.get(room.id);
+    return peer ? displayName(peer) : "Direct chat";
+  }
+  return { group: "Group", company: "Company room", support: "Support" }[room.room_type] || "Room";
+}
+
+export function canModerate(room) {
+  return Boolean(room) && MODERATOR_ROLES.has(room.my_role);
+}
+
+export function roomActivity(room) {
+  return Date.parse(room.last_message_at || room.created_at || "") || 0;
+}
+
+export function sortedRooms() {
+  return [...state.rooms.values()].sort(
+    (a, b) => roomActivity(b) - roomActivity(a) || (Date.parse(b.created_at) || 0) - (Date.parse(a.created_at) || 0),
+  );
+}
