@@ -55,3 +55,10 @@ class TooLarge(ChatError):
 class UnsupportedType(ChatError):
     code = "unsupported_media_type"
     status = 415
+
+
+class Unavailable(ChatError):
+    """A backing service (Redis) does not answer; retrying later may work."""
+
+    code = "service_unavailable"
+    status = 503

@@ -11,9 +11,10 @@ from chat.exceptions import NotFound
 from chat.models import Attachment, ChatMessage
 
 
-def message_send(*, user, room_id, data: dict) -> tuple[dict, bool]:
+def message_send(*, user, room_id, data: dict, room=None) -> tuple[dict, bool]:
     """Send per MessageSendInputSerializer data: ``(message payload, created)``."""
-    room = selectors.room_get_for_member(room_id=room_id, user=user)
+    if room is None:
+        room = selectors.room_get_for_member(room_id=room_id, user=user)
     ratelimit.check(kind="message.send", user=user, room=room)
     reply_to = attachment = None
     if data.get("reply_to"):

@@ -16,6 +16,8 @@ import weakref
 
 from django.conf import settings
 
+from chat.exceptions import Unavailable
+
 logger = logging.getLogger(__name__)
 
 SOCKET_TTL = 60  # seconds a socket counts without a refresh
@@ -50,12 +52,19 @@ class _Memory:
     async def get_status(self, user_id):
         return self.status.get(user_id, "online")
 
+    def statuses_now(self, user_ids, now) -> dict[str, str]:
+        return {
+            user_id: _status(self.sockets.get(user_id, {}).values(), self.status.get(user_id), now)
+            for user_id in user_ids
+        }
+
 
 class _Redis:
     def __init__(self, url: str, prefix: str):
         self.url = url
         self.prefix = prefix
         self._clients: dict = {}
+        self._sync_client = None
 
     def _client(self):
         import redis.asyncio as redis
@@ -111,6 +120,28 @@ class _Redis:
     async def get_status(self, user_id):
         value = await self._client().get(f"{self.prefix}:presence_status:{user_id}")
         return value.decode() if value else "online"
+
+    def statuses_now(self, user_ids, now) -> dict[str, str]:
+        """Blocking, for request threads: every user in one pipelined round trip."""
+        if self._sync_client is None:
+            import redis
+
+            self._sync_client = redis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
+        pipe = self._sync_client.pipeline(transaction=False)
+        for user_id in user_ids:
+            pipe.hvals(self._key(user_id))
+            pipe.get(f"{self.prefix}:presence_status:{user_id}")
+        replies = pipe.execute()
+        return {
+            user_id: _status(expiries, status.decode() if status else None, now)
+            for user_id, expiries, status in zip(user_ids, replies[::2], replies[1::2], strict=True)
+        }
+
+
+def _status(expiries, status, now) -> str:
+    if not any(float(expiry) > now for expiry in expiries):
+        return "offline"
+    return status or "online"
 
 
 _backend = None
@@ -188,3 +219,14 @@ async def statuses(user_ids) -> dict[str, str]:
         else:
             result[user_id] = "offline"
     return result
+
+
+def statuses_blocking(user_ids) -> dict[str, str]:
+    """``statuses`` for synchronous callers (REST views); ``Unavailable`` if Redis is away."""
+    from redis.exceptions import RedisError
+
+    try:
+        return backend().statuses_now([str(user_id) for user_id in user_ids], time.time())
+    except RedisError as exc:
+        logger.warning("presence lookup failed: %s", exc)
+        raise Unavailable("Presence is unavailable right now; try again shortly.", code="presence_unavailable") from exc

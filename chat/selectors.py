@@ -26,7 +26,7 @@ def room_list_for_user(*, user, room_type: str | None = None):
     membership = ChatMember.objects.filter(room=OuterRef("pk"), user=user, is_active=True)
     rooms = (
         ChatRoom.objects.filter(members__user=user, members__is_active=True)
-        .select_related("avatar")
+        .select_related("avatar", "direct_user_low", "direct_user_high")
         .annotate(
             my_role=Subquery(membership.values("role")[:1]),
             my_last_read_seq=Subquery(membership.values("last_read_seq")[:1]),
@@ -105,8 +105,10 @@ def public_rooms_for_user(*, user):
     ).order_by("name")
 
 
-def member_list(*, room: ChatRoom):
-    return ChatMember.objects.filter(room=room, is_active=True).select_related("user").order_by("joined_at")
+def member_list(*, room: ChatRoom, include_banned: bool = False):
+    """Active members (and, for the room's moderators, banned people to unban)."""
+    visible = Q(is_active=True) | Q(is_banned=True) if include_banned else Q(is_active=True)
+    return ChatMember.objects.filter(room=room).filter(visible).select_related("user").order_by("joined_at")
 
 
 def message_list(*, room: ChatRoom, before: int | None = None, after: int | None = None, limit: int = 50):

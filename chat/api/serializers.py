@@ -121,9 +121,14 @@ class RoomListItemSerializer(RoomSerializer):
     member_count = serializers.IntegerField()
     last_read_seq = serializers.IntegerField()
     last_message = MessageSerializer(allow_null=True)
+    peer = UserSerializer(allow_null=True, help_text="Direct rooms: the other person.")
 
     def to_representation(self, instance):
         last = self.context.get("last_messages", {}).get(instance.pk)
+        peer = None
+        if instance.room_type == "direct":
+            me = self.context["request"].user.pk
+            peer = instance.direct_user_high if instance.direct_user_low_id == me else instance.direct_user_low
         return {
             **payloads.room_payload(instance),
             "my_role": instance.my_role,
@@ -131,7 +136,17 @@ class RoomListItemSerializer(RoomSerializer):
             "member_count": instance.member_count,
             "last_read_seq": instance.my_last_read_seq,
             "last_message": self.context["rendered_last"].get(last.pk) if last is not None else None,
+            "peer": payloads.user_payload(peer),
         }
+
+
+class PresenceSerializer(serializers.Serializer):
+    user_id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=["online", "away", "offline"])
+
+
+class MemberListQuerySerializer(serializers.Serializer):
+    include = serializers.ChoiceField(choices=["banned"], required=False, help_text="banned: also list banned people (owners and admins).")
 
 
 class ReactionCountSerializer(serializers.Serializer):

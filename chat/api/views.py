@@ -14,7 +14,7 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from chat import payloads, ratelimit, selectors, services
+from chat import inputs, payloads, presence, ratelimit, selectors, services
 from chat.exceptions import NotFound
 from chat.models import Attachment, ChatMember, ChatMessage
 from chat.services.attachments import FILE_TYPES, IMAGE_TYPES, TEXT_TYPE
@@ -32,6 +32,7 @@ ERRORS = {
     413: OpenApiResponse(s.ErrorSerializer, description="Request too large"),
     415: OpenApiResponse(s.ErrorSerializer, description="Unsupported media type"),
     429: OpenApiResponse(s.ErrorSerializer, description="Rate limited (see Retry-After)"),
+    503: OpenApiResponse(s.ErrorSerializer, description="A backing service (Redis) is unavailable; retry later"),
 }
 
 
@@ -64,7 +65,7 @@ def get_user(user_id):
 def room_list_response(request, rooms):
     latest = selectors.last_messages(rooms)
     rendered = dict(zip((m.pk for m in latest.values()), payloads.message_payloads(list(latest.values())), strict=True))
-    context = {"last_messages": latest, "rendered_last": rendered}
+    context = {"last_messages": latest, "rendered_last": rendered, "request": request}
     return s.RoomListItemSerializer(rooms, many=True, context=context).data
 
 
@@ -196,12 +197,20 @@ class RoomViewSet(viewsets.ViewSet):
     )
     @action(detail=True, methods=["post"])
     def read(self, request, pk=None):
-        ratelimit.check(kind="read", user=request.user)
         room = self.get_room(pk)
         data = parse(s.ReadInputSerializer, request.data)
-        member = services.room_mark_read(room=room, user=request.user, seq=data["seq"])
-        unread = selectors.unread_count(room=room, user=request.user)
-        return Response({"room": str(room.pk), "last_read_seq": member.last_read_seq, "unread_count": unread})
+        return Response(inputs.room_mark_read(user=request.user, room_id=room.pk, seq=data["seq"]))
+
+    @extend_schema(
+        summary="Who of the room's members is online, away or offline",
+        responses={200: s.PresenceSerializer(many=True), **errors(503)},
+    )
+    @action(detail=True, methods=["get"])
+    def presence(self, request, pk=None):
+        room = self.get_room(pk)
+        user_ids = [str(m.user_id) for m in selectors.member_list(room=room)]
+        statuses = presence.statuses_blocking(user_ids)
+        return Response([{"user_id": user_id, "status": statuses[user_id]} for user_id in user_ids])
 
     @extend_schema(
         summary="Room events since a seq (the WebSocket's events, for resuming over HTTP)",
@@ -258,32 +267,17 @@ class RoomMessageViewSet(viewsets.ViewSet):
 
     def create(self, request, room_pk=None):
         room = selectors.room_get_for_member(room_id=room_pk, user=request.user)
-        ratelimit.check(kind="message.send", user=request.user, room=room)
         data = parse(s.MessageSendInputSerializer, request.data)
-        reply_to = attachment = None
-        if data.get("reply_to"):
-            reply_to = ChatMessage.objects.filter(pk=data["reply_to"], room=room).first()
-            if reply_to is None:
-                raise NotFound("The message replied to is not in this room.", code="reply_not_found")
-        if data.get("attachment_id"):
-            attachment = Attachment.objects.filter(pk=data["attachment_id"]).first()
-            if attachment is None:
-                raise NotFound("Attachment not found.", code="attachment_not_found")
-        message, created = services.message_send(
-            room=room,
-            sender=request.user,
-            content=data["content"],
-            message_type=data.get("message_type"),
-            client_msg_id=data.get("client_msg_id"),
-            reply_to=reply_to,
-            attachment=attachment,
-            extra_metadata=data.get("extra_metadata"),
-        )
-        return Response(payloads.message_payload(message), status=201 if created else 200)
+        message, created = inputs.message_send(user=request.user, room_id=room.pk, data=data, room=room)
+        return Response(message, status=201 if created else 200)
 
 
 @extend_schema_view(
-    list=extend_schema(summary="Active members of a room", responses={200: s.MemberSerializer(many=True), **errors()}),
+    list=extend_schema(
+        summary="Active members of a room (?include=banned adds banned people, for owners and admins)",
+        parameters=[OpenApiParameter("include", str, enum=["banned"])],
+        responses={200: s.MemberSerializer(many=True), **errors(403)},
+    ),
     create=extend_schema(
         summary="Add a member", request=s.MemberAddInputSerializer, responses={201: s.MemberSerializer, **body_errors(403, 409)}
     ),
@@ -307,7 +301,12 @@ class RoomMemberViewSet(viewsets.ViewSet):
 
     def list(self, request, room_pk=None):
         room = self.get_room(room_pk)
-        return Response([payloads.member_payload(m) for m in selectors.member_list(room=room)])
+        query = parse(s.MemberListQuerySerializer, request.query_params)
+        include_banned = query.get("include") == "banned"
+        if include_banned:
+            services.require_moderator(room, request.user)
+        members = selectors.member_list(room=room, include_banned=include_banned)
+        return Response([payloads.member_payload(m) for m in members])
 
     def create(self, request, room_pk=None):
         ratelimit.check(kind="member", user=request.user)
@@ -395,16 +394,12 @@ class MessageViewSet(viewsets.ViewSet):
 
     def partial_update(self, request, pk=None):
         message = self.get_message(pk)
-        ratelimit.check(kind="message.edit", user=request.user, room=message.room)
         data = parse(s.MessageEditInputSerializer, request.data)
-        message = services.message_edit(message=message, actor=request.user, content=data["content"])
-        return Response(payloads.message_payload(self.get_message(message.pk)))
+        return Response(inputs.message_edit(user=request.user, message_id=message.pk, content=data["content"]))
 
     def destroy(self, request, pk=None):
         message = self.get_message(pk)
-        ratelimit.check(kind="message.delete", user=request.user, room=message.room)
-        services.message_delete(message=message, actor=request.user)
-        return Response(payloads.message_payload(self.get_message(message.pk)))
+        return Response(inputs.message_delete(user=request.user, message_id=message.pk))
 
     @extend_schema(summary="Edit history (earlier versions)", responses={200: s.EditHistorySerializer(many=True), **errors()})
     @action(detail=True, methods=["get"])
@@ -438,12 +433,11 @@ class MessageViewSet(viewsets.ViewSet):
     @action(detail=True, methods=["get", "post"])
     def reactions(self, request, pk=None):
         message = self.get_message(pk)
-        created = False
-        if request.method == "POST":
-            ratelimit.check(kind="reaction", user=request.user, room=message.room)
-            data = parse(s.ReactionInputSerializer, request.data)
-            _reaction, created = services.reaction_add(message=message, user=request.user, reaction=data["reaction"])
-        return Response(self._counts(message), status=201 if created else 200)
+        if request.method != "POST":
+            return Response(inputs.reaction_counts(user=request.user, message=message))
+        data = parse(s.ReactionInputSerializer, request.data)
+        counts, created = inputs.reaction_add(user=request.user, message_id=message.pk, reaction=data["reaction"])
+        return Response(counts, status=201 if created else 200)
 
     @extend_schema(
         summary="Remove my reaction", request=s.ReactionInputSerializer,
@@ -452,15 +446,8 @@ class MessageViewSet(viewsets.ViewSet):
     @action(detail=True, methods=["post"], url_path="reactions/remove")
     def remove_reaction(self, request, pk=None):
         message = self.get_message(pk)
-        ratelimit.check(kind="reaction", user=request.user, room=message.room)
         data = parse(s.ReactionInputSerializer, request.data)
-        services.reaction_remove(message=message, user=request.user, reaction=data["reaction"])
-        return Response(self._counts(message))
-
-    def _counts(self, message):
-        me = str(self.request.user.pk)
-        summary = payloads.reaction_summaries([message.pk]).get(message.pk, [])
-        return [{**item, "me": me in item["user_ids"]} for item in summary]
+        return Response(inputs.reaction_remove(user=request.user, message_id=message.pk, reaction=data["reaction"]))
 
 
 class SearchViewSet(viewsets.ViewSet):

@@ -5,6 +5,7 @@ these and nothing else to change chat state.
 """
 
 from .attachments import attachment_create
+from .common import require_moderator
 from .members import (
     room_leave,
     room_member_add,
@@ -45,6 +46,7 @@ from .rooms import (
 __all__ = [
     "UNSET",
     "attachment_create",
+    "require_moderator",
     "company_rooms_add_user",
     "company_rooms_remove_user",
     "message_delete",

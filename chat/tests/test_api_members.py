@@ -70,6 +70,27 @@ def test_list_leaves_out_people_who_left(api, alice, carol, team):
     assert [m["user"]["username"] for m in api(alice).get(members_url(team)).json()] == ["alice", "bob"]
 
 
+def test_moderators_list_banned_people_to_unban_them(api, alice, bob, carol, dave, team):
+    services.room_member_add(room=team, actor=alice, user=dave)
+    services.room_member_ban(room=team, actor=alice, member=member(team, carol))
+    services.room_leave(room=team, user=dave)
+
+    plain = api(bob).get(members_url(team)).json()
+    with_banned = api(bob).get(members_url(team) + "?include=banned").json()
+
+    assert [m["user"]["username"] for m in plain] == ["alice", "bob"]
+    assert [(m["user"]["username"], m["is_banned"]) for m in with_banned] == [
+        ("alice", False),
+        ("bob", False),
+        ("carol", True),  # banned; Dave, who just left, is not listed
+    ]
+
+
+def test_only_moderators_list_banned_people(api, alice, carol, team):
+    assert_error(api(carol).get(members_url(team) + "?include=banned"), 403, "not_room_admin")
+    assert_error(api(alice).get(members_url(team) + "?include=everyone"), 400, "invalid", fields=("include",))
+
+
 def test_list_is_404_for_non_members(api, outsider, team):
     assert_error(api(outsider).get(members_url(team)), 404, "room_not_found")
 

@@ -1,13 +1,15 @@
 """Rooms over REST: list, create (group, direct, support), retrieve, update,
 deactivate, public rooms and join, leave, read, and events since a seq."""
 
+import time
 import uuid
 
 import pytest
+from asgiref.sync import async_to_sync
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import CompanyFactory
-from chat import events, services
+from chat import events, presence, services
 from chat.models import ChatMember, ChatMessage, ChatRoom, Role, RoomEvent
 from chat.tests.api_helpers import assert_error, assert_rate_limited, client_for, png_bytes, upload
 from chat.tests.factories import group_room, send
@@ -28,7 +30,7 @@ ROOM_KEYS = {
     "last_message_at",
     "created_at",
 }
-LIST_KEYS = ROOM_KEYS | {"my_role", "unread_count", "member_count", "last_read_seq", "last_message"}
+LIST_KEYS = ROOM_KEYS | {"my_role", "unread_count", "member_count", "last_read_seq", "last_message", "peer"}
 
 
 @pytest.fixture
@@ -90,9 +92,13 @@ def test_room_list_shows_my_rooms_with_my_view_of_each(api, alice, bob, carol, m
         0,
     )
     assert listed["last_message"] is None
+    assert listed["peer"]["username"] == "carol"
+    assert rooms[str(team.pk)]["peer"] is None
     listed = rooms[str(support.pk)]
     assert (listed["room_type"], listed["my_role"], listed["member_count"]) == ("support", "member", 2)
     assert api(agent).get(ROOMS).json()[0]["my_role"] == "owner"
+    carols_direct = next(room for room in api(carol).get(ROOMS).json() if room["id"] == str(direct.pk))
+    assert carols_direct["peer"]["username"] == "alice"
 
 
 def test_room_list_filters_by_type(api, alice, bob, carol):
@@ -653,3 +659,36 @@ def test_events_since_queries_do_not_grow_with_events(api, alice, bob, count, dj
     assert response.status_code == 200
     assert len(response.json()["events"]) == ChatRoom.objects.get(pk=room.pk).seq
     assert ChatMessage.objects.filter(room=room).count() == count + 1
+
+
+# --- Presence ---------------------------------------------------------------------
+def test_presence_of_the_members(api, alice, bob, carol, make_user, team):
+    dave = make_user(username="dave")
+    services.room_member_add(room=team, actor=alice, user=dave)
+    backend = presence.backend()
+    now = time.time()
+    sockets = [(alice, "test-a", now + 60), (bob, "test-b", now + 60), (dave, "test-d", now - 1)]
+    for user, channel, expiry in sockets:
+        async_to_sync(backend.add)(str(user.pk), channel, expiry)
+    async_to_sync(presence.set_status)(bob.pk, "away")
+    try:
+        response = api(carol).get(f"/api/rooms/{team.pk}/presence/")
+    finally:
+        for user, channel, _expiry in sockets:
+            async_to_sync(backend.remove)(str(user.pk), channel)
+        async_to_sync(presence.set_status)(bob.pk, "online")
+
+    assert response.status_code == 200, response.content
+    assert {item["user_id"]: item["status"] for item in response.json()} == {
+        str(alice.pk): "online",
+        str(bob.pk): "away",
+        str(carol.pk): "offline",
+        str(dave.pk): "offline",  # a socket whose refresh lapsed (its process died) does not count
+    }
+
+
+def test_presence_refusals_and_redis_away(api, alice, outsider, team, monkeypatch):
+    assert_error(api(outsider).get(f"/api/rooms/{team.pk}/presence/"), 404, "room_not_found")
+    monkeypatch.setattr(presence, "_backend", presence._Redis("redis://127.0.0.1:9/0", "chat-test"))
+
+    assert_error(api(alice).get(f"/api/rooms/{team.pk}/presence/"), 503, "presence_unavailable")

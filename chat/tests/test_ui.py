@@ -517,6 +517,8 @@ def test_room_admin_mutes_a_member_who_sees_the_server_refuse(open_page, alice, 
     alice_page.get_by_role("button", name="Members", exact=True).click()
     alice_panel = alice_page.get_by_role("complementary", name="Room details")
     expect(alice_panel.get_by_role("button", name="Save settings")).to_have_count(0)
+    # Bob was online before Alice's page connected: the panel knows it all the same.
+    expect(alice_panel.locator(f'[data-user-id="{bob.pk}"] .presence-dot')).to_have_class("presence-dot online")
     panel.get_by_label("Role of Alice").select_option("admin")
     expect(alice_panel.get_by_role("button", name="Save settings")).to_be_visible(timeout=LIVE)
     expect(alice_panel.locator(f'[data-user-id="{alice.pk}"] .member-role')).to_have_text("admin")
@@ -530,6 +532,11 @@ def test_room_admin_mutes_a_member_who_sees_the_server_refuse(open_page, alice, 
     bob_page.get_by_role("dialog").get_by_role("button", name="Ban", exact=True).click()
     expect(alice_panel.get_by_text("Carol", exact=True)).to_have_count(0, timeout=LIVE)
     expect(message(alice_page, "Carol was banned")).to_be_visible()
+    banned = panel.locator("#banned-list")
+    expect(banned.get_by_text("Carol", exact=True)).to_be_visible(timeout=LIVE)
+    expect(alice_panel.locator("#banned-list")).to_contain_text("Carol")  # Alice is an admin now
+    banned.get_by_role("button", name="Unban Carol").click()
+    expect(panel.locator("#banned-section")).to_contain_text("Nobody is banned.", timeout=LIVE)
     panel.get_by_label("Name", exact=True).fill("Moderation")
     panel.get_by_role("button", name="Save settings").click()
     expect(alice_page.locator("#room-name")).to_have_text("Moderation", timeout=LIVE)

@@ -45,10 +45,11 @@ setUnauthenticatedHandler(() => {
 // last message are taken only when the item is exactly at the seq we have
 // processed: newer, and the events in between would be counted twice.
 function mergeRoomItem(item, attempt = 0) {
+  // Direct rooms have no name: their title is the other person.
+  if (item.peer) state.peers.set(item.id, item.peer);
   const existing = state.rooms.get(item.id);
   if (!existing) {
     state.rooms.set(item.id, { ...item });
-    ensurePeer(item);
     invalidate("rooms", "header");
     return state.rooms.get(item.id);
   }
@@ -100,35 +101,6 @@ function removeRoom(id, { reason = "", quiet = false } = {}) {
   }
   if (state.currentId === id) window.location.hash = "";
   invalidate("rooms");
-}
-
-const peerQueue = [];
-let peersLoading = 0;
-function ensurePeer(room) {
-  if (room.room_type !== "direct" || state.peers.has(room.id) || peerQueue.includes(room.id)) return;
-  peerQueue.push(room.id);
-  pumpPeers();
-}
-
-// Direct rooms have no name: their title is the other person, from the member list.
-function pumpPeers() {
-  while (peersLoading < 4 && peerQueue.length) {
-    const id = peerQueue.shift();
-    peersLoading += 1;
-    get(`rooms/${id}/members/`)
-      .then((members) => {
-        const other = members.find((m) => m.user.id !== state.me.id);
-        if (other) state.peers.set(id, other.user);
-        const rd = state.loaded.get(id);
-        if (rd && !rd.members) rd.members = new Map(members.map((m) => [m.user.id, m]));
-        invalidate("rooms", "header", "details", "seen");
-      })
-      .catch(() => {})
-      .finally(() => {
-        peersLoading -= 1;
-        pumpPeers();
-      });
-  }
 }
 
 function renderRooms() {
@@ -286,6 +258,23 @@ async function loadMembers(rd) {
     invalidate("seen", "details", "header", "composer");
   } catch (error) {
     if (error.status !== 404) showError(error, "Could not load the members: ");
+    return;
+  }
+  loadPresence(rd.id);
+}
+
+// Who was already online before this page connected; live `presence` frames
+// keep it current from then on.
+async function loadPresence(id) {
+  try {
+    for (const { user_id: userId, status } of await get(`rooms/${id}/presence/`)) {
+      if (userId === state.me.id) continue;
+      if (status === "offline") state.presence.delete(userId);
+      else state.presence.set(userId, status);
+    }
+    invalidate("rooms", "header", "details");
+  } catch (error) {
+    // Presence is a nicety: without Redis for a moment the dots just stay as they are.
   }
 }
 
@@ -999,9 +988,12 @@ function applyEvent(room, frame) {
     case "member.added":
     case "member.updated": {
       const member = frame.member;
+      if (rd) rd.memberEvents += 1;
       if (rd && rd.members) {
         if (frame.type === "member.added" && !rd.members.has(member.user.id)) room.member_count = (room.member_count || 0) + 1;
-        rd.members.set(member.user.id, member);
+        // A ban lifted from (or set on) someone who had left changes a member who is not in the room.
+        if (member.is_active) rd.members.set(member.user.id, member);
+        else rd.members.delete(member.user.id);
       } else if (frame.type === "member.added") {
         room.member_count = (room.member_count || 0) + 1;
       }
@@ -1018,6 +1010,7 @@ function applyEvent(room, frame) {
         removeRoom(room.id, { reason: frame.reason });
         return;
       }
+      if (rd) rd.memberEvents += 1;
       if (rd && rd.members) rd.members.delete(member.user.id);
       room.member_count = Math.max(0, (room.member_count || 1) - 1);
       if (rd) setTyping(rd, member.user, false);

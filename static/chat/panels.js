@@ -17,9 +17,11 @@ const MUTE_CHOICES = [
 ];
 
 let builtFor = null;
+let bannedFor = null; // what the banned list was loaded for: room, role and member events seen
 
 export function resetDetails() {
   builtFor = null;
+  bannedFor = null;
 }
 
 export function toggleDetails(app) {
@@ -68,11 +70,18 @@ export function renderDetails(app) {
       ),
       h("section", { id: "settings-section", "aria-label": "Room settings" }),
       h("section", { "aria-labelledby": "members-heading" }, h("h2", { id: "members-heading", text: "Members" }), h("div", { id: "add-member" }), h("ul", { id: "member-list", class: "member-list" })),
+      h("section", { id: "banned-section", "aria-label": "Banned people" }),
       h("section", { id: "leave-section", "aria-label": "Leave or close" }),
     );
     builtFor = room.id;
+    bannedFor = null;
     renderAddMember(app, room);
     renderLeave(app, room);
+  }
+  const bannedKey = `${room.id}:${canModerate(room)}:${roomData(room.id).memberEvents}`;
+  if (bannedFor !== bannedKey) {
+    bannedFor = bannedKey;
+    renderBanned(room);
   }
   renderSettings(app, room);
   renderMembers(app, room);
@@ -322,6 +331,54 @@ function renderMembers(app, room) {
     const again = [...list.querySelectorAll("[aria-label]")].find((el) => el.getAttribute("aria-label") === activeLabel);
     if (again) again.focus();
   }
+}
+
+// Owners and admins see who is banned, to lift a ban (the person can then be added again).
+async function renderBanned(room) {
+  const section = $("#banned-section");
+  if (!section) return;
+  if (!canModerate(room) || room.room_type === "direct") {
+    section.replaceChildren();
+    return;
+  }
+  let banned;
+  try {
+    banned = (await get(`rooms/${room.id}/members/${query({ include: "banned" })}`)).filter((member) => member.is_banned);
+  } catch (error) {
+    if (error.status !== 403 && error.status !== 404) showError(error, "Could not load the banned people: ");
+    return;
+  }
+  if (builtFor !== room.id) return;
+  const items = banned.map((member) => {
+    const name = displayName(member.user);
+    return h(
+      "li",
+      { class: "member", dataset: { userId: member.user.id } },
+      h(
+        "div",
+        { class: "member-line" },
+        h("span", { class: "member-name", text: name }),
+        h("button", {
+          type: "button",
+          class: "btn small",
+          text: "Unban",
+          "aria-label": `Unban ${name}`,
+          onclick: async () => {
+            try {
+              await post(`rooms/${room.id}/members/${member.user.id}/unban/`, {});
+              toast(`${name} is no longer banned and can be added again.`);
+            } catch (error) {
+              showError(error, "Could not unban: ");
+            }
+          },
+        }),
+      ),
+    );
+  });
+  section.replaceChildren(
+    h("h2", { text: "Banned" }),
+    items.length ? h("ul", { class: "member-list", id: "banned-list" }, items) : h("p", { class: "muted", text: "Nobody is banned." }),
+  );
 }
 
 function renderLeave(app, room) {

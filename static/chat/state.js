@@ -24,6 +24,7 @@ export class RoomData {
     this.ready = false; // first page loaded
     this.loadingOlder = false;
     this.members = null; // user id -> member, once loaded
+    this.memberEvents = 0; // counts member events, to know when the banned list is stale
     this.typing = new Map(); // user id -> {user, timer}
     this.pending = new Map(); // client_msg_id -> optimistic message
     this.replyTo = null;
