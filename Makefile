@@ -13,11 +13,12 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 SEED_ARGS ?=
 
-.PHONY: help venv run test migrate seed collectstatic clean
+.PHONY: help venv run test bench migrate seed collectstatic clean
 
 help:
 	@echo "make run     set up .venv, migrate, seed demo users, collect static files, serve on http://$(HOST):$(PORT)/"
 	@echo "make test    set up .venv and run the test suite (PYTEST_ARGS='-k name' to select)"
+	@echo "make bench   the real-time benchmark on PostgreSQL and Redis (about 10 minutes; docs/performance.md)"
 	@echo "make migrate apply database migrations"
 	@echo "make seed    create the demo users and rooms (SEED_ARGS=--reset-passwords prints new passwords)"
 	@echo "make clean   remove .venv, collected static files and caches (keeps the database and secrets)"
@@ -51,6 +52,12 @@ run: seed collectstatic
 
 test: venv
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Needs PostgreSQL and Redis (DATABASE_URL: a server to create chatsite_bench on;
+# BENCH_REDIS_URL, default redis://127.0.0.1:6379/7, is flushed). BENCH_ARGS=--help lists the options.
+BENCH_ARGS ?=
+bench: venv
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

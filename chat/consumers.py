@@ -18,7 +18,9 @@ import json
 import logging
 import uuid
 
-from channels.db import database_sync_to_async
+from concurrent.futures import ThreadPoolExecutor
+
+from channels.db import DatabaseSyncToAsync
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from redis.exceptions import RedisError
@@ -40,6 +42,17 @@ TYPING_TTL = 6.0
 MAX_REF_LENGTH = 64
 SYNC_HOLD_SECONDS = 10.0
 MAX_HELD_EVENTS = 1000
+
+
+# Database work of sockets runs on a pool of threads, in parallel across sockets
+# (Channels' default, thread_sensitive, runs all of a process's database calls
+# one after another on one thread: a queue under load). One socket's frames
+# still run one at a time: the consumer awaits each before the next.
+_db_executor = ThreadPoolExecutor(max_workers=settings.CHAT_DB_THREADS, thread_name_prefix="chat-db")
+
+
+def database_sync_to_async(func):
+    return DatabaseSyncToAsync(func, thread_sensitive=False, executor=_db_executor)
 
 
 def _frame_error(ref, code, detail, **extra) -> dict:
@@ -80,11 +93,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.held: list[dict] = []
         self.hold_timer = None
         self.registered = False
+        self.busy = 1  # > 0 while connecting or replaying from the log: live events wait in the queue
+        self.leaving: set[str] = set()  # rooms whose removal of this user is on its way
         await self.accept()
         if await presence.live_sockets(self.user_id) >= settings.CHAT_MAX_SOCKETS_PER_USER:
             await self.send_frame(_frame_error(None, "too_many_sockets", "Too many connections for this user."))
             await self.close(code=CLOSE_TOO_MANY_SOCKETS)
             return
+        if hasattr(self.channel_layer, "set_direct"):
+            self.channel_layer.set_direct(self.channel_name, self._direct)
         await self.channel_layer.group_add(events.user_group(self.user_id), self.channel_name)
         room_ids = await self._room_ids()
         await asyncio.gather(*(self.channel_layer.group_add(events.room_group(r), self.channel_name) for r in room_ids))
@@ -102,6 +119,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         if self.holding:
             self.hold_timer = asyncio.get_running_loop().call_later(SYNC_HOLD_SECONDS, self._hold_expired)
+        self.busy -= 1  # hello is out: events may go the fast way (what came meanwhile is queued, in order)
         if first_socket:
             await self._announce_presence("online")
 
@@ -117,6 +135,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         return {str(pk): seq for pk, seq in ChatRoom.objects.filter(pk__in=room_ids).values_list("pk", "seq")}
 
     async def disconnect(self, code):
+        if hasattr(self.channel_layer, "discard_channel") and self.channel_name:
+            self.channel_layer.discard_channel(self.channel_name)
         for timer in getattr(self, "typing_timers", {}).values():
             timer.cancel()
         if self.hold_timer is not None:
@@ -328,6 +348,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _replay(self, room_id: str, after: int):
         """Send the room's logged events after ``after``; returns the new cursor or a status."""
+        self.busy += 1
+        try:
+            return await self._replay_events(room_id, after)
+        finally:
+            self.busy -= 1
+
+    async def _replay_events(self, room_id: str, after: int):
         while True:
             try:
                 frames, has_more, room_seq = await self._events_since(room_id, after)
@@ -365,6 +392,28 @@ class ChatConsumer(AsyncWebsocketConsumer):
             asyncio.ensure_future(self._release_hold())
 
     # --- layer events -------------------------------------------------------
+    async def _direct(self, message) -> bool:
+        """The fan-out's fast path (chat.layer): called by the layer's receiving
+        task for each message to this socket. An event that is simply the next
+        one of its room goes straight out; anything else (a gap, a hold, a
+        replay under way, a membership change) returns False and waits in the
+        channel's queue for this consumer's own task, in order."""
+        kind = message["type"]
+        if kind == "chat.event":
+            room_id = message["room"]
+            if self.user_id in message.get("removes", ()):
+                self.leaving.add(room_id)  # until the removal is handled, this room goes the slow way
+                return False
+            if self.busy or self.holding or room_id in self.leaving or self.cursors.get(room_id) != message["seq"] - 1:
+                return False
+            self.cursors[message["room"]] = message["seq"]
+            await self.send(text_data=message["text"])
+            return True
+        if kind == "chat.ephemeral" and not self.busy:  # never before hello
+            await self.send(text_data=message["text"])
+            return True
+        return False
+
     async def chat_event(self, message):
         if self.holding:
             if len(self.held) < MAX_HELD_EVENTS:
@@ -387,6 +436,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def chat_membership(self, message):
         room_id = message["room"]
+        self.leaving.discard(room_id)
         if message["action"] == "added":
             if room_id not in self.cursors:
                 await self.channel_layer.group_add(events.room_group(room_id), self.channel_name)

@@ -73,7 +73,10 @@ def _group_send(group: str, message: dict) -> None:
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group, message)
+        if hasattr(layer, "group_send_blocking"):
+            layer.group_send_blocking(group, message)  # no event loop needed (chat/layer.py)
+        else:
+            async_to_sync(layer.group_send)(group, message)
     except Exception:  # noqa: BLE001 - the change is committed; clients resync from the log
         logger.warning("broadcast to %s failed; clients will resync from the room log", group, exc_info=True)
 
@@ -107,7 +110,12 @@ def append(
     if message is not None:
         frame["message"] = message_payload(message)
     text = encode(frame)
-    send_on_commit(room_group(room.pk), {"type": "chat.event", "room": str(room.pk), "seq": seq, "text": text})
+    group_message = {"type": "chat.event", "room": str(room.pk), "seq": seq, "text": text}
+    if membership_action == "removed":
+        # The removed person's sockets must handle this one in order with
+        # their own group's notice (chat/consumers.py, _direct).
+        group_message["removes"] = [str(user_id) for user_id in notify_user_ids]
+    send_on_commit(room_group(room.pk), group_message)
     for user_id in notify_user_ids:
         send_on_commit(
             user_group(user_id),

@@ -165,6 +165,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis: cache and channel layer -------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
 CHAT_LAYER_PREFIX = env_str("CHAT_LAYER_PREFIX", "chatsite")
+# Threads per process for the WebSocket's database work (keep below DATABASE_POOL_MAX_SIZE).
+CHAT_DB_THREADS = env_int("CHAT_DB_THREADS", 12)
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -180,7 +182,8 @@ if REDIS_URL:
     }
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # One publish per group send, one receipt per process (chat/layer.py).
+            "BACKEND": "chat.layer.FanoutChannelLayer",
             "CONFIG": {
                 "hosts": [
                     {
@@ -195,14 +198,12 @@ if REDIS_URL:
                 ],
                 "prefix": CHAT_LAYER_PREFIX,
                 "capacity": env_int("CHAT_LAYER_CAPACITY", 1000),
-                # At least daphne's socket lifetime (24 h by default).
-                "group_expiry": env_int("CHAT_LAYER_GROUP_EXPIRY", 86400 * 2),
             },
         }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "chat.layer.FanoutChannelLayer", "CONFIG": {"prefix": CHAT_LAYER_PREFIX}}}
     # The embedded default is one process by design: a local-memory cache is
     # shared by everything that process serves.
     SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]

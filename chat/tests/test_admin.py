@@ -7,9 +7,8 @@ import json
 from datetime import timedelta
 from urllib.parse import urlencode
 
+import conftest
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.contrib import admin, messages
 from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
@@ -98,23 +97,32 @@ def new_events(room, after: int) -> list[RoomEvent]:
     return list(RoomEvent.objects.filter(room=room, seq__gt=after).order_by("seq"))
 
 
-class GroupListener:
-    """A channel subscribed to a group on the real channel layer: what clients would receive."""
+class GroupListener(conftest.GroupListener):
+    """A channel subscribed to a group on the real channel layer: what clients would receive.
+
+    Receives on one event loop of its own, as a consumer would; closed at the end of the test.
+    """
 
     def __init__(self, group: str):
-        self.layer = get_channel_layer()
-        self.channel = async_to_sync(self.layer.new_channel)()
-        async_to_sync(self.layer.group_add)(group, self.channel)
+        super().__init__()
+        self.subscribe(group)
+        _open_listeners.append(self)
 
     def frames(self, count: int, timeout: float = 3) -> list[dict]:
         async def take():
-            received = []
-            for _ in range(count):
-                message = await asyncio.wait_for(self.layer.receive(self.channel), timeout)
-                received.append(json.loads(message["text"]))
-            return received
+            return [await asyncio.wait_for(self.layer.receive(self.channel), timeout) for _ in range(count)]
 
-        return async_to_sync(take)()
+        return [json.loads(message["text"]) for message in self._run(take())]
+
+
+_open_listeners: list[GroupListener] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_listeners():
+    yield
+    while _open_listeners:
+        _open_listeners.pop().close()
 
 
 @pytest.fixture

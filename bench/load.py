@@ -1,0 +1,255 @@
+"""Load generator: chatsite's real protocol, or the bare Channels consumer's.
+
+Fan-out ramp (``ramp``): R rooms of M listeners. Every step lasts ``step``
+seconds at a rate of messages per second per room, sent by members in turn;
+each message carries its send time and step, and every *other* member's
+``message.created`` is a delivery. After a step (plus a grace period for
+stragglers) the step's figures are: offered and delivered deliveries per
+second, lost, p50/p95/p99/max latency and the server's CPU. The rate grows
+×1.5 while nothing is lost and p99 ≤ 250 ms; the result is the last step that held.
+
+Idle memory (``idle``): N authenticated sockets that do nothing; the server's
+resident memory before and after, per socket.
+
+This module speaks WebSocket with the ``websockets`` library; bench/run.py
+prepares the data and starts the servers.
+"""
+
+import asyncio
+import json
+import os
+import random
+import statistics
+import time
+import urllib.request
+import uuid
+
+import websockets
+
+LATENCY_LIMIT_MS = 250.0
+GROWTH = 1.5
+MARK = "bench:"  # content prefix: bench:<step>:<send time ns>
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, int(round(q / 100 * (len(ordered) - 1)))))
+    return ordered[index]
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class Step:
+    def __init__(self, number: int, rate: float, rooms: int, members: int):
+        self.number = number
+        self.rate = rate  # messages per second per room
+        self.rooms = rooms
+        self.members = members
+        self.sent = 0
+        self.send_errors = 0
+        self.latencies: list[float] = []
+
+    def figures(self, seconds: float, cpu: float) -> dict:
+        expected = self.sent * (self.members - 1)
+        delivered = len(self.latencies)
+        return {
+            "step": self.number,
+            "rate_per_room": round(self.rate, 3),
+            "offered_per_s": round(self.rate * self.rooms * (self.members - 1), 1),
+            "messages_sent": self.sent,
+            "send_errors": self.send_errors,
+            "delivered_per_s": round(delivered / seconds, 1),
+            "expected": expected,
+            "delivered": delivered,
+            "lost": max(0, expected - delivered),
+            "p50_ms": round(percentile(self.latencies, 50), 2),
+            "p95_ms": round(percentile(self.latencies, 95), 2),
+            "p99_ms": round(percentile(self.latencies, 99), 2),
+            "max_ms": round(max(self.latencies, default=0.0), 2),
+            "server_cpu": round(cpu, 3),
+        }
+
+
+class Client:
+    """One socket of one member."""
+
+    def __init__(self, bench: "Bench", member: dict, room: str):
+        self.bench = bench
+        self.member = member
+        self.room = room
+        self.ws = None
+        self.reader = None
+
+    async def connect(self):
+        self.ws = await websockets.connect(
+            await self.bench.url_for(self.member, self.room),
+            max_size=2**20,
+            open_timeout=30,
+            ping_interval=None,
+            compression=None,
+        )
+        if self.bench.protocol == "chatsite":
+            hello = json.loads(await asyncio.wait_for(self.ws.recv(), 30))
+            assert hello["type"] == "hello", hello
+        self.reader = asyncio.ensure_future(self.read())
+
+    async def read(self):
+        bench = self.bench
+        mine = self.member["id"]
+        try:
+            async for text in self.ws:
+                now = time.time_ns()
+                start = text.find(MARK)
+                if start < 0:
+                    continue
+                if bench.protocol == "chatsite" and not text.startswith('{"type":"message.created"'):
+                    continue  # acks, hello, presence…
+                end = text.find('"', start)
+                _mark, step, sent_ns, sender = text[start:end if end > 0 else None].split(":")[:4]
+                if sender == mine:
+                    continue  # our own message coming back: not a delivery
+                step_record = bench.steps.get(int(step))
+                if step_record is not None:
+                    step_record.latencies.append((now - int(sent_ns)) / 1e6)
+        except websockets.ConnectionClosed:
+            pass
+
+    async def send(self, step: int):
+        body = f"{MARK}{step}:{time.time_ns()}:{self.member['id']}"
+        if self.bench.protocol == "chatsite":
+            frame = {"type": "message.send", "room": self.room, "content": body, "client_msg_id": uuid.uuid4().hex}
+            await self.ws.send(json.dumps(frame))
+        else:
+            await self.ws.send(body)
+
+    async def close(self):
+        if self.ws is not None:
+            await self.ws.close()
+        if self.reader is not None:
+            self.reader.cancel()
+
+
+class Bench:
+    def __init__(self, *, base: str, protocol: str, data: dict, server_pid: int):
+        self.base = base  # http://127.0.0.1:PORT
+        self.protocol = protocol  # "chatsite" or "bare"
+        self.data = data
+        self.server_pid = server_pid
+        self.steps: dict[int, Step] = {}
+
+    async def url_for(self, member: dict, room: str) -> str:
+        ws_base = self.base.replace("http://", "ws://")
+        if self.protocol == "bare":
+            return f"{ws_base}/ws/bare/{room}/"
+        ticket = await asyncio.to_thread(self._ticket, member["access"])
+        return f"{ws_base}/ws/chat/?ticket={ticket}"
+
+    def _ticket(self, access: str) -> str:
+        request = urllib.request.Request(
+            f"{self.base}/api/auth/ws-ticket/", data=b"{}", method="POST",
+            headers={"Authorization": f"Bearer {access}", "Content-Type": "application/json"},
+        )
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(request, timeout=30) as response:
+            return json.loads(response.read())["ticket"]
+
+    async def open_clients(self, rooms: list[dict], concurrency: int = 20) -> list[list[Client]]:
+        clients = [[Client(self, member, room["id"]) for member in room["members"]] for room in rooms]
+        flat = [client for room in clients for client in room]
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(client):
+            async with gate:
+                await client.connect()
+
+        await asyncio.gather(*(one(client) for client in flat))
+        return clients
+
+    async def ramp(self, *, rooms: list[dict], start_rate: float, step_seconds: float, grace: float,
+                   max_steps: int, deadline: float) -> dict:
+        members = len(rooms[0]["members"])
+        clients = await self.open_clients(rooms)
+        await asyncio.sleep(1.0)
+        results, held = [], None
+        rate = start_rate
+        try:
+            for number in range(1, max_steps + 1):
+                if time.monotonic() + step_seconds + grace > deadline:
+                    break
+                step = self.steps[number] = Step(number, rate, len(rooms), members)
+                cpu_before, started = cpu_seconds(self.server_pid), time.monotonic()
+                await asyncio.gather(*(self._drive(room_clients, step, step_seconds) for room_clients in clients))
+                elapsed = time.monotonic() - started
+                cpu = (cpu_seconds(self.server_pid) - cpu_before) / elapsed
+                await asyncio.sleep(grace)
+                figures = step.figures(elapsed, cpu)
+                results.append(figures)
+                print(f"  step {number}: {json.dumps(figures)}", flush=True)
+                ok = figures["lost"] == 0 and figures["send_errors"] == 0 and figures["p99_ms"] <= LATENCY_LIMIT_MS
+                if not ok:
+                    break
+                held = figures
+                rate *= GROWTH
+        finally:
+            await asyncio.gather(*(c.close() for room in clients for c in room), return_exceptions=True)
+        return {"steps": results, "held": held}
+
+    async def _drive(self, room_clients: list[Client], step: Step, seconds: float):
+        """Send ``step.rate`` messages a second into one room for ``seconds``, members in turn."""
+        interval = 1.0 / step.rate
+        count = max(1, int(seconds * step.rate))
+        start = time.monotonic() + random.random() * interval
+        order = list(room_clients)
+        random.shuffle(order)
+        for index in range(count):
+            delay = start + index * interval - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            try:
+                await order[index % len(order)].send(step.number)
+                step.sent += 1
+            except websockets.ConnectionClosed:
+                step.send_errors += 1
+
+    async def idle(self, *, members: list[dict], room: str) -> dict:
+        before = rss_kib(self.server_pid)
+        clients = [Client(self, member, room) for member in members]
+        gate = asyncio.Semaphore(20)
+
+        async def one(client):
+            async with gate:
+                await client.connect()
+
+        await asyncio.gather(*(one(client) for client in clients))
+        await asyncio.sleep(3)
+        after = rss_kib(self.server_pid)
+        await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+        return {
+            "sockets": len(clients),
+            "rss_before_kib": before,
+            "rss_after_kib": after,
+            "kib_per_socket": round((after - before) / len(clients), 2),
+        }
+
+
+def summarize(latencies: list[float]) -> dict:
+    return {
+        "count": len(latencies),
+        "p50_ms": round(percentile(latencies, 50), 2),
+        "p99_ms": round(percentile(latencies, 99), 2),
+        "mean_ms": round(statistics.fmean(latencies), 2) if latencies else 0.0,
+    }
