@@ -192,11 +192,15 @@ class Bench:
                     break
                 step = self.steps[number] = Step(number, rate, len(rooms), members)
                 cpu_before, started = cpu_seconds(self.server_pid), time.monotonic()
+                own_before = time.process_time()
                 await asyncio.gather(*(self._drive(room_clients, step, step_seconds) for room_clients in clients))
                 elapsed = time.monotonic() - started
                 cpu = (cpu_seconds(self.server_pid) - cpu_before) / elapsed
+                own = (time.process_time() - own_before) / elapsed
                 await asyncio.sleep(grace)
                 figures = step.figures(elapsed, cpu)
+                # The load generator's own CPU: near 1.0 means it, not the server, is the limit.
+                figures["load_cpu"] = round(own, 3)
                 results.append(figures)
                 print(f"  step {number}: {json.dumps(figures)}", flush=True)
                 ok = figures["lost"] == 0 and figures["send_errors"] == 0 and figures["p99_ms"] <= LATENCY_LIMIT_MS

@@ -88,15 +88,24 @@ def run(args: list[str], env: dict, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(args, env=env, cwd=ROOT, check=True, **kwargs)
 
 
+def server_command(kind: str, app: str, port: int) -> list[str]:
+    if kind == "uvicorn":
+        return [
+            PYTHON, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off",
+            "--ws", "websockets-sansio", "--no-access-log", "--log-level", "warning",
+        ]
+    return [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
+
+
 class Server:
-    def __init__(self, name: str, app: str, env: dict):
+    def __init__(self, name: str, app: str, env: dict, kind: str = "daphne"):
         self.name = name
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = open(RESULTS / f"{name}.log", "wb")  # noqa: SIM115 - closed in stop()
         taskset = ["taskset", "-c", "0"] if shutil.which("taskset") and os.cpu_count() > 1 else []
         self.process = subprocess.Popen(
-            [*taskset, PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), app],
+            [*taskset, *server_command(kind, app, self.port)],
             env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60
@@ -217,6 +226,7 @@ def main() -> None:
     parser.add_argument("--idle", type=int, default=1000, help="idle sockets for the memory figure")
     parser.add_argument("--budget", type=float, default=900, help="seconds of ramping per server at most")
     parser.add_argument("--skip-bare", action="store_true")
+    parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne", help="ASGI server for chatsite (daphne)")
     parser.add_argument("--skip-history", action="store_true")
     parser.add_argument("--messages", type=int, default=1_000_000, help="messages in the history room")
     parser.add_argument("--rooms", type=int, default=1000, help="rooms of the room-list user")
@@ -237,7 +247,8 @@ def main() -> None:
     print("creating users and rooms through the services", flush=True)
     data = json.loads(run([PYTHON, "bench/setup_data.py", "--users", "1000"], env, capture_output=True).stdout)
 
-    server = Server("chatsite", "chatsite.asgi:application", env)
+    report["server"] = args.server
+    server = Server("chatsite", "chatsite.asgi:application", env, kind=args.server)
     try:
         report["chatsite"] = asyncio.run(measure(server, "chatsite", data, args))
         if not args.skip_history:

@@ -106,6 +106,22 @@ def append(
     assert kind in LOGGED_KINDS, kind
     logged_body = {key: value for key, value in body.items() if key != "message"}
     event = RoomEvent.objects.create(room=room, seq=seq, kind=kind, payload=logged_body, message=message)
+    announce(room=room, seq=seq, kind=kind, body=body, message=message, notify_user_ids=notify_user_ids,
+             membership_action=membership_action)
+    return event
+
+
+def announce(
+    *,
+    room: ChatRoom,
+    seq: int,
+    kind: str,
+    body: dict,
+    message: ChatMessage | None = None,
+    notify_user_ids: tuple = (),
+    membership_action: str | None = None,
+) -> None:
+    """The broadcast half of :func:`append`, for a caller that wrote the log row itself."""
     frame = {"type": kind, "room": str(room.pk), "seq": seq, **body}
     if message is not None:
         frame["message"] = message_payload(message)
@@ -127,7 +143,6 @@ def append(
                 "text": text,
             },
         )
-    return event
 
 
 def send_ephemeral(room_id, frame: dict) -> None:

@@ -11,10 +11,10 @@ from chat.exceptions import NotFound
 from chat.models import Attachment, ChatMessage
 
 
-def message_send(*, user, room_id, data: dict, room=None) -> tuple[dict, bool]:
+def message_send(*, user, room_id, data: dict) -> tuple[dict, bool]:
     """Send per MessageSendInputSerializer data: ``(message payload, created)``."""
-    if room is None:
-        room = selectors.room_get_for_member(room_id=room_id, user=user)
+    member = selectors.membership_for(room_id=room_id, user=user)
+    room = member.room
     ratelimit.check(kind="message.send", user=user, room=room)
     reply_to = attachment = None
     if data.get("reply_to"):
@@ -34,6 +34,7 @@ def message_send(*, user, room_id, data: dict, room=None) -> tuple[dict, bool]:
         reply_to=reply_to,
         attachment=attachment,
         extra_metadata=data.get("extra_metadata"),
+        member=member,
     )
     return payloads.message_payload(message), created
 

@@ -4,6 +4,7 @@ Selectors decide ``select_related`` / ``prefetch_related`` so the edges cannot
 cause N+1 queries.
 """
 
+from django.core.exceptions import ValidationError
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 
@@ -84,16 +85,20 @@ def last_messages(rooms) -> dict:
     return {m.room_id: m for m in messages}
 
 
+def membership_for(*, room_id, user, with_avatar: bool = False) -> ChatMember:
+    """The user's active membership of a room, with the room (NotFound otherwise,
+    so a room's existence does not leak). One query, no ordering: it runs on
+    every message sent (where the room's avatar is not needed)."""
+    related = "room__avatar" if with_avatar else "room"
+    try:
+        return ChatMember.objects.select_related(related).get(room_id=room_id, user=user, is_active=True)
+    except (ChatMember.DoesNotExist, ValidationError):
+        raise NotFound("Room not found.", code="room_not_found") from None
+
+
 def room_get_for_member(*, room_id, user) -> ChatRoom:
     """A room the user is an active member of (NotFound otherwise, so it does not leak)."""
-    room = (
-        ChatRoom.objects.filter(pk=room_id, members__user=user, members__is_active=True)
-        .select_related("avatar")
-        .first()
-    )
-    if room is None:
-        raise NotFound("Room not found.", code="room_not_found")
-    return room
+    return membership_for(room_id=room_id, user=user, with_avatar=True).room
 
 
 def public_rooms_for_user(*, user):

@@ -266,9 +266,8 @@ class RoomMessageViewSet(viewsets.ViewSet):
         return Response(payloads.message_payloads(messages))
 
     def create(self, request, room_pk=None):
-        room = selectors.room_get_for_member(room_id=room_pk, user=request.user)
         data = parse(s.MessageSendInputSerializer, request.data)
-        message, created = inputs.message_send(user=request.user, room_id=room.pk, data=data, room=room)
+        message, created = inputs.message_send(user=request.user, room_id=room_pk, data=data)
         return Response(message, status=201 if created else 200)
 
 

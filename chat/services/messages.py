@@ -10,7 +10,7 @@ from accounts.models import UserBlock
 
 from .. import crypto, events
 from ..content_rules import check_content
-from ..exceptions import Conflict, Forbidden, Invalid, NotFound
+from ..exceptions import ChatError, Conflict, Forbidden, Invalid, NotFound
 from ..models import (
     Attachment,
     ChatMember,
@@ -106,6 +106,7 @@ def message_send(
     attachment: Attachment | None = None,
     extra_metadata: dict | None = None,
     forwarded_from: ChatMessage | None = None,
+    member: ChatMember | None = None,
 ) -> tuple[ChatMessage, bool]:
     """Post a message: ``(message, created)``.
 
@@ -113,14 +114,30 @@ def message_send(
     and creates nothing, also under concurrent retries. Refused when the sender
     is not a member (NotFound), is muted, the room is inactive or a direct peer
     blocked them (Forbidden), or the content breaks a rule (Invalid). Emits
-    ``message.created``.
+    ``message.created``. ``member``: the sender's active membership of ``room``
+    if the caller has just loaded it (it is loaded here otherwise).
     """
     client_msg_id = _clean_client_msg_id(client_msg_id)
-    if client_msg_id is not None:
-        original = _find_original(sender, client_msg_id, room)
-        if original is not None:
+    try:
+        return _send_new(
+            room=room, sender=sender, content=content, message_type=message_type, client_msg_id=client_msg_id,
+            reply_to=reply_to, attachment=attachment, extra_metadata=extra_metadata,
+            forwarded_from=forwarded_from, member=member,
+        )
+    except ChatError:
+        # A retry answers with the original even when a new send would now be
+        # refused (muted, left, content rules changed). Looked up only on a
+        # refusal or a conflict: the first send of an id costs no extra query.
+        if client_msg_id is not None and (original := _find_original(sender, client_msg_id, room)) is not None:
             return original, False
-    member = require_member(room, sender)
+        raise
+
+
+def _send_new(
+    *, room, sender, content, message_type, client_msg_id, reply_to, attachment, extra_metadata, forwarded_from, member
+) -> tuple[ChatMessage, bool]:
+    if member is None or member.room_id != room.pk or member.user_id != sender.pk or not member.is_active:
+        member = require_member(room, sender)
     _require_can_post(room, member)
     if message_type is None:
         message_type = (

@@ -238,6 +238,45 @@ class Daphne(Server):
         return f"ws://{HOST}:{self.port}"
 
 
+class Uvicorn(Daphne):
+    """The optional server (docs/deploy.md): uvicorn with uvloop and the websockets protocol."""
+
+    def __init__(self, name: str, *, env: dict, tmp: Path, port: int | None = None):
+        self.port = port or free_port()
+        args = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "chatsite.asgi:application",
+            "--host",
+            HOST,
+            "--port",
+            str(self.port),
+            "--lifespan",
+            "off",
+            "--ws",
+            "websockets-sansio",
+            "--ws-max-size",
+            str(128 * 1024),
+            "--proxy-headers",
+            "--forwarded-allow-ips",
+            HOST,
+            "--timeout-graceful-shutdown",
+            "5",
+        ]
+        Server.__init__(self, name, args, log_path=tmp / f"{name}.log", env=env, cwd=PROJECT_DIR)
+
+
+def start_uvicorn(name: str, *, env: dict, tmp: Path) -> Uvicorn:
+    server = Uvicorn(name, env=env, tmp=tmp).start()
+    try:
+        wait_until(lambda: answers_http(server.url), what=name, servers=[server])
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
 def start_daphnes(names: list[str], *, env: dict, tmp: Path) -> list[Daphne]:
     """Start them together (each takes seconds to import Django), wait until all answer HTTP."""
     servers = [Daphne(name, env=env, tmp=tmp) for name in names]
