@@ -82,13 +82,25 @@ def prepare(messages: int, rooms: int) -> dict:
     }
 
 
-def _get(base: str, path: str, token: str) -> tuple[float, int]:
+def _get(base: str, path: str, token: str, headers: dict | None = None) -> tuple[float, int]:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     request = urllib.request.Request(f"{base}{path}", headers={"Authorization": f"Bearer {token}"})
     started = time.perf_counter()
     with opener.open(request, timeout=30) as response:
         body = response.read()
+        if headers is not None:
+            headers.update(response.headers)
     return (time.perf_counter() - started) * 1000, len(json.loads(body))
+
+
+def _deep_cursor(base: str, token: str, pages: int) -> str:
+    """The cursor ``pages`` pages down the busy user's room list."""
+    cursor = ""
+    for _ in range(pages):
+        headers: dict = {}
+        _get(base, f"/api/rooms/?cursor={cursor}", token, headers)
+        cursor = headers.get("X-Next-Cursor", "")
+    return cursor
 
 
 def _figures(samples: list[float], sizes: list[int]) -> dict:
@@ -114,16 +126,21 @@ def measure_reads(base: str, env: dict, *, messages: int, rooms: int) -> dict:
         "history: newest page (50)": lambda: f"/api/rooms/{room}/messages/?limit=50",
         "history: a page anywhere (before=random seq, 50)": lambda: f"/api/rooms/{room}/messages/?before={random.randint(first + 60, last)}&limit=50",
         "history: the oldest page (after=0, 50)": lambda: f"/api/rooms/{room}/messages/?after=0&limit=50",
-        f"room list ({data['rooms'] - 1} rooms)": None,
+        f"room list: first page (50 of {data['rooms']} rooms)": "/api/rooms/",
+        f"room list: a page 5 pages down (50 of {data['rooms']})": None,
     }
+    deep = _deep_cursor(base, data["busy"], 5)
     latency = {}
     for name, path in reads.items():
-        token = data["reader"] if path is not None else data["busy"]
+        token = data["reader"] if name.startswith("history") else data["busy"]
+        if path is None:
+            path = f"/api/rooms/?cursor={deep}"
+        url = path if isinstance(path, str) else None
         samples, sizes = [], []
         for _ in range(10):  # warm up
-            _get(base, path() if path else "/api/rooms/", token)
+            _get(base, url or path(), token)
         for _ in range(REQUESTS):
-            took, size = _get(base, path() if path else "/api/rooms/", token)
+            took, size = _get(base, url or path(), token)
             samples.append(took)
             sizes.append(size)
         latency[name] = _figures(samples, sizes)

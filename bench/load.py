@@ -229,15 +229,21 @@ class Bench:
             except websockets.ConnectionClosed:
                 step.send_errors += 1
 
-    async def idle(self, *, members: list[dict], room: str) -> dict:
-        before = rss_kib(self.server_pid)
-        clients = [Client(self, member, room) for member in members]
+    async def idle(self, *, members: list[dict], room: str, warm_up: int = 50) -> dict:
         gate = asyncio.Semaphore(20)
 
         async def one(client):
             async with gate:
                 await client.connect()
 
+        # A first batch opens and closes: what the first sockets load once (modules
+        # imported on first use, pools, caches) is not counted per socket.
+        warm = [Client(self, member, room) for member in members[:warm_up]]
+        await asyncio.gather(*(one(client) for client in warm))
+        await asyncio.gather(*(c.close() for c in warm), return_exceptions=True)
+        await asyncio.sleep(2)
+        before = rss_kib(self.server_pid)
+        clients = [Client(self, member, room) for member in members]
         await asyncio.gather(*(one(client) for client in clients))
         await asyncio.sleep(3)
         after = rss_kib(self.server_pid)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-COLORS = {"chatsite": (31, 119, 180), "bare": (214, 39, 40)}
+COLORS = {"chatsite": (31, 119, 180), "chatsite-uvicorn": (44, 160, 44), "bare": (214, 39, 40)}
 WIDTH, HEIGHT, PAD = 560, 380, 60
 LIMIT_MS = 250
 
@@ -50,7 +50,7 @@ def plot(report: dict, target: Path) -> None:
     draw = ImageDraw.Draw(image)
     for index, workload in enumerate(("50x10", "5x200")):
         series = {}
-        for name in ("chatsite", "bare"):
+        for name in COLORS:
             found = report.get(name, {}).get("workloads", {}).get(workload)
             if found:
                 series[name] = [(s["delivered_per_s"], s["p99_ms"]) for s in found["steps"]]

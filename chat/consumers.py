@@ -407,12 +407,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if self.busy or self.holding or room_id in self.leaving or self.cursors.get(room_id) != message["seq"] - 1:
                 return False
             self.cursors[message["room"]] = message["seq"]
-            await self.send(text_data=message["text"])
+            await self._send_live(message["text"])
             return True
         if kind == "chat.ephemeral" and not self.busy:  # never before hello
-            await self.send(text_data=message["text"])
+            await self._send_live(message["text"])
             return True
         return False
+
+    async def _send_live(self, text: str) -> None:
+        try:
+            await self.send(text_data=text)
+        except OSError:  # the client is gone (uvicorn says so; daphne drops it): disconnect follows
+            pass
 
     async def chat_event(self, message):
         if self.holding:

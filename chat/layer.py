@@ -80,12 +80,19 @@ class _Hub:
             host["health_check_interval"] = 0
             self.sub_client = Redis(connection_pool=create_pool(host))
             self.pubsub = self.sub_client.pubsub()
-            confirmed = self._expect(self.layer.hub_channel(self.id))
-            await self.pubsub.subscribe(self.layer.hub_channel(self.id))
-            self.receiver = self.loop.create_task(self._receive_forever(self.pubsub))
-            # It lives as long as its loop: no "destroyed but pending" when that loop is dropped.
-            self.receiver._log_destroy_pending = False
-            await asyncio.wait_for(confirmed, SUBSCRIBE_TIMEOUT)
+            try:
+                confirmed = self._expect(self.layer.hub_channel(self.id))
+                await self.pubsub.subscribe(self.layer.hub_channel(self.id))
+                self.receiver = self.loop.create_task(self._receive_forever(self.pubsub))
+                # It lives as long as its loop: no "destroyed but pending" when that loop is dropped.
+                self.receiver._log_destroy_pending = False
+                await asyncio.wait_for(confirmed, SUBSCRIBE_TIMEOUT)
+            except BaseException:
+                # Redis is not there: start afresh on the next call.
+                if self.receiver is not None:
+                    self.receiver.cancel()
+                await self._lose()
+                raise
         return self.pubsub
 
     def _expect(self, redis_channel: str) -> asyncio.Future:

@@ -4,6 +4,11 @@ Selectors decide ``select_related`` / ``prefetch_related`` so the edges cannot
 cause N+1 queries.
 """
 
+import base64
+import binascii
+import uuid
+from datetime import datetime
+
 from django.core.exceptions import ValidationError
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
@@ -63,11 +68,46 @@ def room_list_for_user(*, user, room_type: str | None = None):
         )
         # Newest activity first; a room without messages counts from its creation.
         .annotate(activity_at=Coalesce("last_message_at", "created_at"))
-        .order_by("-activity_at", "-created_at")
+        .order_by("-activity_at", "-id")
     )
     if room_type:
         rooms = rooms.filter(room_type=room_type)
     return rooms
+
+
+def room_page(rooms, *, limit: int, cursor: str | None = None) -> tuple[list, str | None]:
+    """A page of :func:`room_list_for_user` after ``cursor``: ``(rooms, next cursor or None)``.
+
+    The cursor is the last room's place in the order (activity time, id), so a
+    page costs the same however many rooms the user is in, and rooms that move
+    up meanwhile are not repeated further down."""
+    if cursor:
+        activity_at, room_id = _decode_room_cursor(cursor)
+        rooms = rooms.filter(Q(activity_at__lt=activity_at) | Q(activity_at=activity_at, id__lt=room_id))
+    # The page's keys first (no per-room subqueries), then the annotated rows of
+    # that page only: PostgreSQL would otherwise compute the counts of every room
+    # of the user before sorting.
+    keys = list(rooms.values_list("pk", "activity_at")[: limit + 1])
+    wanted = [pk for pk, _activity in keys[:limit]]
+    found = {room.pk: room for room in rooms.filter(pk__in=wanted)} if wanted else {}
+    page = [found[pk] for pk in wanted if pk in found]
+    if len(keys) <= limit:
+        return page, None
+    last_pk, last_activity = keys[limit - 1]
+    token = f"{last_activity.isoformat()}|{last_pk}".encode()
+    return page, base64.urlsafe_b64encode(token).decode().rstrip("=")
+
+
+def _decode_room_cursor(cursor: str):
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        stamp, room_id = raw.split("|")
+        activity_at = datetime.fromisoformat(stamp)
+        if activity_at.tzinfo is None:
+            raise ValueError("naive time")
+        return activity_at, uuid.UUID(room_id)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise Invalid("cursor is not one this API gave out.", code="invalid_cursor", fields={"cursor": ["Unknown cursor."]}) from None
 
 
 def last_messages(rooms) -> dict:
@@ -75,13 +115,11 @@ def last_messages(rooms) -> dict:
     ids = [room.pk for room in rooms]
     if not ids:
         return {}
-    newest = (
-        ChatMessage.objects.filter(room=OuterRef("room"), is_deleted=False).order_by("-seq").values("pk")[:1]
-    )
-    messages = (
-        ChatMessage.objects.filter(room_id__in=ids, pk=Subquery(newest))
-        .select_related("sender", "attachment", "reply_to__sender")
-    )
+    # Driven from the rooms: one backward probe of the (room, seq) index per room,
+    # however many messages the rooms hold.
+    newest = ChatMessage.objects.filter(room=OuterRef("pk"), is_deleted=False).order_by("-seq").values("pk")[:1]
+    newest_ids = ChatRoom.objects.filter(pk__in=ids).annotate(newest=Subquery(newest)).values("newest")
+    messages = ChatMessage.objects.filter(pk__in=newest_ids).select_related("sender", "attachment", "reply_to__sender")
     return {m.room_id: m for m in messages}
 
 

@@ -18,3 +18,8 @@ application = ProtocolTypeRouter(
         "websocket": ChatAuthMiddleware(URLRouter(websocket_urlpatterns)),
     }
 )
+
+if os.environ.get("CHAT_GC_TUNING", "1") != "0":
+    from chatsite.gc_tuning import tune  # noqa: E402
+
+    tune()

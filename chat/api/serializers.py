@@ -328,6 +328,8 @@ class EventsQuerySerializer(serializers.Serializer):
 
 class RoomListQuerySerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=RoomType.choices, required=False)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=50)
+    cursor = serializers.CharField(required=False, max_length=200, help_text="X-Next-Cursor of the previous page.")
 
 
 class SearchQuerySerializer(serializers.Serializer):

@@ -76,9 +76,25 @@ def room_item(request, room):
 
 @extend_schema_view(
     list=extend_schema(
-        summary="My rooms, newest activity first",
-        parameters=[OpenApiParameter("type", str, enum=["direct", "group", "company", "support"])],
-        responses={200: s.RoomListItemSerializer(many=True), **errors()},
+        summary="My rooms, newest activity first, a page at a time",
+        description="At most `limit` rooms (default 50, at most 500). When there are more, the response has an "
+        "`X-Next-Cursor` header (and a `Link` header with rel=next): pass it as `cursor` for the next page.",
+        parameters=[
+            OpenApiParameter("type", str, enum=["direct", "group", "company", "support"]),
+            OpenApiParameter("limit", int),
+            OpenApiParameter("cursor", str),
+            OpenApiParameter(
+                "X-Next-Cursor", str, location=OpenApiParameter.HEADER, response=[200],
+                description="The cursor of the next page, when there is one.",
+            ),
+        ],
+        responses={
+            200: OpenApiResponse(
+                s.RoomListItemSerializer(many=True),
+                description="A page of rooms",
+            ),
+            **errors(),
+        },
     ),
     retrieve=extend_schema(summary="One of my rooms", responses={200: s.RoomListItemSerializer, **errors()}),
     create=extend_schema(
@@ -100,8 +116,18 @@ class RoomViewSet(viewsets.ViewSet):
 
     def list(self, request):
         query = parse(s.RoomListQuerySerializer, request.query_params)
-        rooms = list(selectors.room_list_for_user(user=request.user, room_type=query.get("type")))
-        return Response(room_list_response(request, rooms))
+        rooms, next_cursor = selectors.room_page(
+            selectors.room_list_for_user(user=request.user, room_type=query.get("type")),
+            limit=query["limit"],
+            cursor=query.get("cursor"),
+        )
+        response = Response(room_list_response(request, rooms))
+        if next_cursor is not None:
+            params = request.query_params.copy()
+            params["cursor"] = next_cursor
+            response["X-Next-Cursor"] = next_cursor
+            response["Link"] = f'<{request.path}?{params.urlencode()}>; rel="next"'
+        return response
 
     def retrieve(self, request, pk=None):
         return Response(room_item(request, self.get_room(pk)))

@@ -155,6 +155,37 @@ def test_room_list_requires_authentication(db):
     assert_error(APIClient().get(ROOMS), 401, "not_authenticated")
 
 
+def test_room_list_pages_with_a_cursor_without_gaps_or_repeats(api, alice, bob):
+    rooms = [group_room(alice, bob, name=f"Room {n}") for n in range(7)]
+    send(rooms[2], bob, "rooms with news come first")
+    client = api(alice)
+
+    seen, cursor, pages = [], None, 0
+    while True:
+        response = client.get(ROOMS, {"limit": 3, **({"cursor": cursor} if cursor else {})})
+        assert response.status_code == 200
+        pages += 1
+        seen += [room["id"] for room in response.json()]
+        cursor = response.headers.get("X-Next-Cursor")
+        if cursor is None:
+            assert "Link" not in response.headers
+            break
+        assert response.headers["Link"].endswith('>; rel="next"') and f"cursor={cursor}" in response.headers["Link"]
+        assert len(response.json()) == 3
+
+    assert pages == 3
+    assert seen == [room["id"] for room in client.get(ROOMS).json()]  # one page of the default 50
+    assert seen[0] == str(rooms[2].pk) and sorted(seen) == sorted(str(room.pk) for room in rooms)
+
+
+def test_room_list_page_validation(api, alice):
+    client = api(alice)
+    assert_error(client.get(ROOMS, {"cursor": "bm90IGEgY3Vyc29y"}), 400, "invalid_cursor", fields=("cursor",))
+    assert_error(client.get(ROOMS, {"cursor": "%%%"}), 400, "invalid_cursor")
+    assert_error(client.get(ROOMS, {"limit": 0}), 400, "invalid", fields=("limit",))
+    assert_error(client.get(ROOMS, {"limit": 501}), 400, "invalid", fields=("limit",))
+
+
 @pytest.mark.parametrize("count", [5, 40])
 def test_room_list_queries_do_not_grow_with_rooms(api, alice, make_user, count, django_assert_max_num_queries):
     other = make_user()

@@ -180,6 +180,8 @@ async def test_losing_redis_fails_every_receive_and_a_new_redis_works(tmp_path, 
                 await asyncio.wait_for(task, WAIT)
         with pytest.raises((RedisConnectionError, OSError)):
             await layer.group_send("room.1", {"type": "chat.event", "seq": 1})
+        with pytest.raises((RedisConnectionError, OSError)):
+            await layer.new_channel()  # a socket connecting meanwhile is refused, not left deaf
 
         redis.start_and_wait()
         again = await layer.new_channel()

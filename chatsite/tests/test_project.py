@@ -321,3 +321,18 @@ def test_make_test_runs_pytest_in_the_project_venv():
     assert result.returncode == 0, result.stderr
     assert ".venv/bin/pytest" in result.stdout
     assert "pip install" in result.stdout and "requirements.txt" in result.stdout
+
+
+def test_gc_tuning_freezes_start_up_objects_and_makes_full_collections_rare():
+    import gc
+
+    from chatsite import gc_tuning
+
+    before = gc.get_threshold()
+    try:
+        gc_tuning.tune()
+        assert gc.get_freeze_count() > 1000  # Django and the application, never walked again
+        assert gc.get_threshold() == (700, 10, 1000)
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

@@ -24,7 +24,7 @@ export function csrfToken() {
   return input ? input.value : "";
 }
 
-export async function api(method, path, body, { signal } = {}) {
+export async function api(method, path, body, { signal, withHeaders = false } = {}) {
   const headers = { Accept: "application/json" };
   const options = { method, headers, credentials: "same-origin", signal };
   if (method !== "GET" && method !== "HEAD") headers["X-CSRFToken"] = csrfToken();
@@ -59,7 +59,19 @@ export async function api(method, path, body, { signal } = {}) {
     }
     throw new ApiError(response.status, data);
   }
-  return data;
+  return withHeaders ? { data, headers: response.headers } : data;
+}
+
+// Every page of a list the API pages with X-Next-Cursor (the room list), each
+// handed to onPage as it arrives.
+export async function getPages(path, params, onPage, { maxPages = 100 } = {}) {
+  let cursor = "";
+  for (let page = 0; page < maxPages; page += 1) {
+    const { data, headers } = await api("GET", `${path}${query({ ...params, cursor })}`, undefined, { withHeaders: true });
+    onPage(data);
+    cursor = headers.get("X-Next-Cursor");
+    if (!cursor) return;
+  }
 }
 
 export const get = (path, options) => api("GET", path, undefined, options);

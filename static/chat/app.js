@@ -5,7 +5,7 @@
 // `sync` of that room. On every (re)connect the page sends `sync` with all its
 // seqs before it calls itself live, so nothing is missed and nothing repeats.
 
-import { api, describeError, get, post, query, setUnauthenticatedHandler } from "./api.js";
+import { api, describeError, get, getPages, post, query, setUnauthenticatedHandler } from "./api.js";
 import { $, fileSize, h, initials, shortTime, uuid4 } from "./dom.js";
 import { renderMessage } from "./messages.js";
 import * as panels from "./panels.js";
@@ -1092,7 +1092,7 @@ async function onHello(frame) {
   socket.markLive();
   if (reconnected) {
     try {
-      for (const item of await get("rooms/")) mergeRoomItem(item);
+      await getPages("rooms/", { limit: 200 }, (page) => page.forEach((item) => mergeRoomItem(item)));
     } catch (_error) {
       // The counts stay as the events left them.
     }
@@ -1377,8 +1377,7 @@ const app = {
 async function boot() {
   wire();
   try {
-    const rooms = await get("rooms/");
-    for (const item of rooms) mergeRoomItem(item);
+    await getPages("rooms/", { limit: 200 }, (page) => page.forEach((item) => mergeRoomItem(item)));
   } catch (error) {
     showError(error, "Could not load your rooms: ");
   }
