@@ -1,8 +1,9 @@
 """Admin for companies, people and blocks.
 
-Company membership changes go through ``accounts.services.user_set_company`` and ``user_set_support_agent``,
-so a person moved into a company joins its company rooms at once (and the
-rooms' members see ``member.added`` live), exactly as when it happens elsewhere.
+The people admin is registered by chat/admin.py: a change of company, support
+role or activity goes through chat's commands there, so a person moved into a
+company joins its company rooms at once (and their members see
+``member.added`` live), exactly as when it happens elsewhere.
 """
 
 from django import forms
@@ -12,7 +13,6 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.db.models import Count
 
 from .models import Company, User, UserBlock
-from .services import user_set_active, user_set_company, user_set_support_agent
 
 CHAT_FIELDS = ("display_name", "company", "is_support_agent")
 
@@ -56,8 +56,10 @@ class CompanyAdmin(admin.ModelAdmin):
         return obj.user_count
 
 
-@admin.register(User)
 class UserAdmin(DjangoUserAdmin):
+    """People: registered by chat/admin.py, whose subclass adds what a change of
+    company, support role or activity means for chat (accounts never imports chat)."""
+
     form = ChatUserChangeForm
     add_form = ChatUserCreationForm
     fieldsets = (
@@ -82,25 +84,6 @@ class UserAdmin(DjangoUserAdmin):
     search_fields = ("username", "display_name", "first_name", "last_name", "email", "company__name")
     list_select_related = ("company",)
     ordering = ("username",)
-
-    def save_model(self, request, obj, form, change):
-        # Company and support-agent changes go through services: the person
-        # leaves and joins rooms, announced to their members after commit.
-        company_changed = "company" in form.changed_data
-        agent_changed = "is_support_agent" in form.changed_data
-        active_changed = change and "is_active" in form.changed_data
-        new_company, new_agent = obj.company, obj.is_support_agent
-        if change and company_changed:
-            obj.company_id = form.initial.get("company")
-        if change and agent_changed:
-            obj.is_support_agent = not new_agent
-        super().save_model(request, obj, form, change)
-        if company_changed or (not change and new_company is not None):
-            user_set_company(user=obj, company=new_company)
-        if agent_changed:
-            user_set_support_agent(user=obj, is_support_agent=new_agent)
-        if active_changed:
-            user_set_active(user=obj, is_active=obj.is_active)
 
 
 @admin.register(UserBlock)

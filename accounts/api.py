@@ -15,9 +15,9 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from chat import ratelimit
+from chatsite.core import ratelimit
 from chat.api.serializers import ErrorSerializer, UserSerializer
-from chat.exceptions import Invalid, NotFound
+from chatsite.core.exceptions import Invalid, NotFound
 from chat.models import ChatMember
 
 from . import services, tickets

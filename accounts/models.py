@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
 
-from chatsite.models import BaseModel
+from chatsite.core.models import BaseModel
 
 
 class Company(BaseModel):

@@ -1,46 +1,11 @@
-"""Account use cases: company membership and blocking."""
+"""Account use cases: registration, profile and blocking. Changes that reach
+into chat (company, support agents, deactivation, logout) are chat's: chat/services/people.py."""
 
 from django.db import IntegrityError, transaction
 
-from chat import events
-from chat.exceptions import Conflict, Invalid, NotFound
-from chat.services import company_rooms_add_user, company_rooms_remove_user, support_rooms_add_agent
+from chatsite.core.exceptions import Conflict, Invalid, NotFound
 
-from .models import Company, User, UserBlock
-
-
-@transaction.atomic
-def user_set_company(*, user: User, company: Company | None) -> User:
-    """Move ``user`` into ``company`` (or out of any): they leave the old company's
-    rooms and join every active company room of the new one, announced live."""
-    if company is not None and not company.is_active:
-        raise Invalid("This company is inactive.", code="company_inactive")
-    previous = User.objects.filter(pk=user.pk).values_list("company_id", flat=True).first()
-    new_id = company.pk if company is not None else None
-    if previous != new_id:
-        user.company = company
-        user.save(update_fields=["company", "updated_at"])
-        if previous is not None:
-            company_rooms_remove_user(user=user, company_id=previous)
-    company_rooms_add_user(user=user)
-    return user
-
-
-def user_join_company(*, user: User, company: Company) -> User:
-    return user_set_company(user=user, company=company)
-
-
-@transaction.atomic
-def user_set_support_agent(*, user: User, is_support_agent: bool) -> User:
-    """Make ``user`` a support agent (they join every open support room) or not."""
-    if user.is_support_agent != is_support_agent or (
-        User.objects.filter(pk=user.pk, is_support_agent=is_support_agent).count() == 0
-    ):
-        user.is_support_agent = is_support_agent
-        user.save(update_fields=["is_support_agent", "updated_at"])
-    if is_support_agent:
-        support_rooms_add_agent(user=user)
-    return user
+from .models import User, UserBlock
 
 
 @transaction.atomic
@@ -94,20 +59,4 @@ def user_update_profile(*, user: User, **changes) -> User:
         raise Conflict("This email is already registered.", code="email_taken", fields={"email": ["Taken."]})
     if fields:
         user.save(update_fields=fields + ["updated_at"])
-    return user
-
-
-def user_logged_out(*, user: User) -> None:
-    """Close the user's WebSockets: an access token or session may have ended."""
-    events.disconnect_user(user.pk, reason="logged_out")
-
-
-@transaction.atomic
-def user_set_active(*, user: User, is_active: bool) -> User:
-    """Activate or deactivate an account; a deactivated user's sockets are closed at once."""
-    if user.is_active != is_active or not User.objects.filter(pk=user.pk, is_active=is_active).exists():
-        user.is_active = is_active
-        user.save(update_fields=["is_active", "updated_at"])
-    if not is_active:
-        events.disconnect_user(user.pk, reason="deactivated")
     return user

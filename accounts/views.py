@@ -16,8 +16,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 
-from chat import ratelimit
-from chat.exceptions import ChatError, RateLimited
+from chatsite.core import ratelimit
+from chatsite.core.exceptions import ChatError, RateLimited
 
 from . import services
 from .api import client_ip

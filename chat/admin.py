@@ -33,8 +33,13 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import ngettext
 
-from . import crypto, services
-from .exceptions import ChatError
+from accounts.admin import UserAdmin
+from accounts.models import User
+
+from . import commands, crypto, services
+from chatsite.core.exceptions import ChatError
+from chatsite.core.models import RateLimitLog
+
 from .models import (
     Attachment,
     AuditLog,
@@ -43,14 +48,13 @@ from .models import (
     ChatRoom,
     MessageEdit,
     MessageReaction,
-    RateLimitLog,
     RoomEvent,
     RoomType,
     SearchToken,
 )
-from .payloads import message_content
+from .events.render import message_content
 from .selectors import MAX_SEARCH_WORDS
-from .services.common import is_site_moderator
+from .policies import is_site_moderator
 
 PREVIEW_LENGTH = 80
 MAX_MUTE_MINUTES = 366 * 24 * 60
@@ -775,3 +779,25 @@ class AuditLogAdmin(ReadOnlyAdmin):
     @admin.display(description="reason")
     def reason_preview(self, obj):
         return Truncator(obj.reason).chars(PREVIEW_LENGTH)
+
+
+@admin.register(User)
+class ChatUserAdmin(UserAdmin):
+    def save_model(self, request, obj, form, change):
+        # Company and support-agent changes go through services: the person
+        # leaves and joins rooms, announced to their members after commit.
+        company_changed = "company" in form.changed_data
+        agent_changed = "is_support_agent" in form.changed_data
+        active_changed = change and "is_active" in form.changed_data
+        new_company, new_agent = obj.company, obj.is_support_agent
+        if change and company_changed:
+            obj.company_id = form.initial.get("company")
+        if change and agent_changed:
+            obj.is_support_agent = not new_agent
+        super().save_model(request, obj, form, change)
+        if company_changed or (not change and new_company is not None):
+            commands.user_set_company(user=obj, company=new_company)
+        if agent_changed:
+            commands.user_set_support_agent(user=obj, is_support_agent=new_agent)
+        if active_changed:
+            commands.user_set_active(user=obj, is_active=obj.is_active)

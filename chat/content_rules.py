@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from .exceptions import Invalid
+from chatsite.core.exceptions import Invalid
 
 # Hosts in links: scheme URLs and bare "www." names.
 _LINK_HOST_RE = re.compile(r"(?:https?://|\bwww\.)([^\s/:?#<>\"']+)", re.IGNORECASE)

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from chatsite.models import BaseModel
+from chatsite.core.models import BaseModel
 
 
 class RoomType(models.TextChoices):
@@ -294,29 +294,6 @@ class SearchToken(BaseModel):
             models.UniqueConstraint(fields=["message", "token"], name="chat_search_token_unique")
         ]
         indexes = [models.Index(fields=["token", "room"], name="chat_search_token_room_idx")]
-
-
-class RateLimitLog(BaseModel):
-    """Rejected requests, one row per user, room, kind and window (not one per request)."""
-
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
-    )
-    room = models.ForeignKey(ChatRoom, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
-    # Anonymous rejections (login, register) are keyed by client address.
-    client_key = models.CharField(max_length=64, blank=True)
-    event_type = models.CharField(max_length=40)
-    window_start = models.DateTimeField()
-    window_seconds = models.PositiveIntegerField()
-    count = models.PositiveIntegerField(default=0)
-    # Digest of (user, room, client_key, event_type, window_start): the row's identity.
-    bucket = models.CharField(max_length=64, unique=True, editable=False)
-
-    class Meta:
-        indexes = [models.Index(fields=["-window_start"], name="chat_ratelimitlog_window_idx")]
-
-    def __str__(self) -> str:
-        return f"{self.event_type} x{self.count}"
 
 
 class ModerationAction(models.TextChoices):

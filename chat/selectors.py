@@ -13,9 +13,19 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from . import crypto, events
-from .exceptions import Invalid, NotFound
-from .models import ChatMember, ChatMessage, ChatRoom, MessageEdit, MessageType, RoomEvent, SearchToken
+from chatsite.core.exceptions import Invalid, NotFound
+
+from . import crypto, policies
+from .events import log, render
+from .models import (
+    ChatMember,
+    ChatMessage,
+    ChatRoom,
+    MessageEdit,
+    MessageType,
+    RoomEvent,
+    SearchToken,
+)
 
 MAX_PAGE = 100
 MAX_SEARCH_WORDS = 10
@@ -139,6 +149,82 @@ def room_get_for_member(*, room_id, user) -> ChatRoom:
     return membership_for(room_id=room_id, user=user, with_avatar=True).room
 
 
+def room_for_actor(*, room_id, user) -> ChatRoom:
+    """A room the user is an active member of, or any room for a site moderator
+    (staff moderate every room); NotFound otherwise."""
+    try:
+        return room_get_for_member(room_id=room_id, user=user)
+    except NotFound:
+        if not policies.is_site_moderator(user):
+            raise
+    try:
+        return ChatRoom.objects.select_related("avatar").get(pk=room_id)
+    except (ChatRoom.DoesNotExist, ValidationError):
+        raise NotFound("Room not found.", code="room_not_found") from None
+
+
+def public_room(*, room_id, user) -> ChatRoom:
+    """A public room of the user's company they may join (NotFound otherwise)."""
+    try:
+        room = public_rooms_for_user(user=user).filter(pk=room_id).first()
+    except ValidationError:
+        room = None
+    if room is None:
+        raise NotFound("Room not found.", code="room_not_found")
+    return room
+
+
+def member_of(*, room: ChatRoom, user_id) -> ChatMember:
+    """The membership row of ``user_id`` in ``room``, whatever its state (the
+    member services decide what each state allows); NotFound when there is none."""
+    try:
+        member = ChatMember.objects.select_related("user").filter(room=room, user_id=user_id).first()
+    except ValidationError:
+        member = None
+    if member is None:
+        raise NotFound("Member not found.", code="member_not_found")
+    return member
+
+
+def message_in_room(*, message_id, room: ChatRoom) -> ChatMessage:
+    """A message of ``room`` (to reply to)."""
+    try:
+        message = ChatMessage.objects.select_related("sender").filter(pk=message_id, room=room).first()
+    except ValidationError:
+        message = None
+    if message is None:
+        raise NotFound("The message replied to is not in this room.", code="reply_not_found")
+    return message
+
+
+def message_for_member(*, message_id, user, lock: bool = False, moderator: bool = False):
+    """``(message, the user's membership of its room)`` for a message the user
+    may see (NotFound otherwise). ``lock`` takes the message row's lock for a
+    write; ``moderator`` also lets a site moderator in (membership None)."""
+    messages = ChatMessage.objects.select_related("room", "sender", "attachment", "reply_to__sender")
+    if lock:
+        messages = messages.select_for_update(of=("self",))
+    try:
+        message = messages.filter(pk=message_id).first()
+    except ValidationError:
+        message = None
+    member = None
+    if message is not None:
+        member = ChatMember.objects.filter(room_id=message.room_id, user=user, is_active=True).first()
+        if member is not None:
+            member.room = message.room
+    if message is None or (member is None and not (moderator and policies.is_site_moderator(user))):
+        raise NotFound("Message not found.", code="message_not_found")
+    return message, member
+
+
+def reactions_for(*, message: ChatMessage, user) -> list[dict]:
+    """A message's reactions, each with ``me``: whether ``user`` is among them."""
+    me = str(user.pk)
+    summary = render.reaction_summaries([message.pk]).get(message.pk, [])
+    return [{**item, "me": me in item["user_ids"]} for item in summary]
+
+
 def public_rooms_for_user(*, user):
     """Public groups of the user's company (to find and join)."""
     if user.company_id is None:
@@ -168,11 +254,20 @@ def message_list(*, room: ChatRoom, before: int | None = None, after: int | None
     return page
 
 
+def unread_count_for(*, member: ChatMember) -> int:
+    """Messages of others after the member's read position."""
+    return (
+        ChatMessage.objects.filter(room_id=member.room_id)
+        .filter(_unread_filter(member.user_id, member.last_read_seq))
+        .count()
+    )
+
+
 def unread_count(*, room: ChatRoom, user) -> int:
     member = ChatMember.objects.filter(room=room, user=user, is_active=True).first()
     if member is None:
         raise NotFound("Room not found.", code="room_not_found")
-    return ChatMessage.objects.filter(room=room).filter(_unread_filter(user.pk, member.last_read_seq)).count()
+    return unread_count_for(member=member)
 
 
 def message_edit_history(*, message: ChatMessage) -> list[dict]:
@@ -214,7 +309,7 @@ def events_since(*, room: ChatRoom, after: int, limit: int = 500) -> tuple[list[
     if rows and rows[0].seq != after + 1:
         raise ResyncRequired(room)
     has_more = len(rows) > limit
-    return events.replay(rows[:limit]), has_more
+    return log.replay(rows[:limit]), has_more
 
 
 def message_search(*, user, query: str, room: ChatRoom | None = None, limit: int = 50):

@@ -11,7 +11,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
 
-from .payloads import user_payload
+from .events.render import user_payload
 
 
 @login_required

@@ -9,8 +9,8 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from chat.routing import websocket_urlpatterns  # noqa: E402
-from chat.ws_auth import ChatAuthMiddleware  # noqa: E402
+from chat.realtime.routing import websocket_urlpatterns  # noqa: E402
+from chat.realtime.ws_auth import ChatAuthMiddleware  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served from here rather than a CDN
     "django_ratelimit",
+    "chatsite.core",
     "accounts",
     "chat",
 ]
@@ -183,7 +184,7 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             # One publish per group send, one receipt per process (chat/layer.py).
-            "BACKEND": "chat.layer.FanoutChannelLayer",
+            "BACKEND": "chat.realtime.layer.FanoutChannelLayer",
             "CONFIG": {
                 "hosts": [
                     {
@@ -203,7 +204,7 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    CHANNEL_LAYERS = {"default": {"BACKEND": "chat.layer.FanoutChannelLayer", "CONFIG": {"prefix": CHAT_LAYER_PREFIX}}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "chat.realtime.layer.FanoutChannelLayer", "CONFIG": {"prefix": CHAT_LAYER_PREFIX}}}
     # The embedded default is one process by design: a local-memory cache is
     # shared by everything that process serves.
     SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
@@ -238,7 +239,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "chat.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "chatsite.core.api_errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SIMPLE_JWT = {

@@ -2,7 +2,7 @@
 
 from django.views import defaults
 
-from chat.api.errors import json_404, json_500
+from chatsite.core.api_errors import json_404, json_500
 
 
 def not_found(request, exception=None):

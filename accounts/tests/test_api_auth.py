@@ -9,7 +9,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts import tickets
 from accounts.models import User, UserBlock
-from chat.models import RateLimitLog
+from chatsite.core.models import RateLimitLog
 from chat.tests.api_helpers import PASSWORD, assert_error, assert_rate_limited, client_for, jwt_client
 from chat.tests.factories import group_room
 

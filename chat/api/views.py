@@ -15,7 +15,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from chat import inputs, payloads, presence, ratelimit, selectors, services
-from chat.exceptions import NotFound
+from chatsite.core.exceptions import NotFound
 from chat.models import Attachment, ChatMember, ChatMessage
 from chat.services.attachments import FILE_TYPES, IMAGE_TYPES, TEXT_TYPE
 

@@ -11,9 +11,10 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from PIL import Image, UnidentifiedImageError
 
-from ..exceptions import Forbidden, Invalid, TooLarge, UnsupportedType
+from chatsite.core.exceptions import Forbidden, Invalid, TooLarge, UnsupportedType
+
 from ..models import Attachment, ChatRoom, Role
-from .common import require_active_room, require_member
+from ..policies import require_active_room, require_member
 
 # Detected content type -> allowed. Images must also open in Pillow.
 IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}

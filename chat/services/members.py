@@ -5,21 +5,19 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from .. import events
-from ..exceptions import Conflict, Forbidden, Invalid, NotFound
+from chatsite.core.exceptions import Conflict, Forbidden, Invalid, NotFound
+
+from ..events import wire
 from ..models import ChatMember, ChatRoom, ModerationAction, Role, RoomType
-from ..payloads import member_payload
-from .common import (
-    allocate_seq,
-    audit,
-    get_membership,
+from ..policies import (
     is_site_moderator,
-    post_system_message,
     require_active_room,
     require_member,
     require_moderator,
 )
-from .rooms import _add_members, _check_member_limit
+from ..policies import membership as policies_membership
+from .common import audit, post_system_message
+from .member_rows import add_members, check_member_limit, log_member_change
 
 ROLE_LABELS = {Role.OWNER: "an owner", Role.ADMIN: "an admin", Role.MEMBER: "a member", Role.GUEST: "a guest"}
 
@@ -31,19 +29,6 @@ def _lock_room(room: ChatRoom) -> ChatRoom:
 def _fixed_membership(room: ChatRoom) -> None:
     if room.room_type == RoomType.DIRECT:
         raise Invalid("A direct room always has exactly its two people.", code="direct_room_fixed")
-
-
-def _log_member(room: ChatRoom, member: ChatMember, kind: str, **extra) -> None:
-    seq = allocate_seq(room)
-    removed = kind == events.MEMBER_REMOVED
-    events.append(
-        room=room,
-        seq=seq,
-        kind=kind,
-        body={"member": member_payload(member), **extra},
-        notify_user_ids=(member.user_id,) if removed else (),
-        membership_action="removed" if removed else None,
-    )
 
 
 def _target(room: ChatRoom, member: ChatMember) -> ChatMember:
@@ -63,7 +48,7 @@ def room_member_add(*, room: ChatRoom, actor, user, role: str = Role.MEMBER) -> 
     require_active_room(room)
     if role not in Role.values:
         raise Invalid(f"Unknown role {role!r}.", code="invalid_role")
-    moderator = is_site_moderator(actor) and get_membership(room, actor) is None
+    moderator = is_site_moderator(actor) and policies_membership(room, actor) is None
     actor_member = None if moderator else require_member(room, actor)
     if actor_member is not None:
         if actor_member.role == Role.GUEST:
@@ -81,8 +66,8 @@ def room_member_add(*, room: ChatRoom, actor, user, role: str = Role.MEMBER) -> 
         raise Conflict(f"{user.name} is already a member.", code="already_member")
     if current is not None and current.is_banned:
         raise Forbidden(f"{user.name} is banned from this room; unban them first.", code="user_banned")
-    _check_member_limit(room, 1)
-    (member,) = _add_members(room, [(user, role)])
+    check_member_limit(room, 1)
+    (member,) = add_members(room, [(user, role)])
     post_system_message(
         room=room, actor=actor, text=f"{actor.name} added {user.name}", event="member.added", user=user.pk
     )
@@ -98,7 +83,7 @@ def room_member_remove(*, room: ChatRoom, actor, member: ChatMember, reason: str
     require_moderator(room, actor, target)
     target.is_active, target.left_at = False, timezone.now()
     target.save(update_fields=["is_active", "left_at", "updated_at"])
-    _log_member(room, target, events.MEMBER_REMOVED, reason="removed")
+    log_member_change(room, target, wire.MEMBER_REMOVED, reason="removed")
     post_system_message(
         room=room,
         actor=actor,
@@ -126,7 +111,7 @@ def room_leave(*, room: ChatRoom, user) -> ChatMember:
     member.is_active, member.left_at = False, timezone.now()
     member.save(update_fields=["is_active", "left_at", "updated_at"])
     member.user = user
-    _log_member(room, member, events.MEMBER_REMOVED, reason="left")
+    log_member_change(room, member, wire.MEMBER_REMOVED, reason="left")
     post_system_message(room=room, actor=user, text=f"{user.name} left", event="member.left")
     return member
 
@@ -148,7 +133,7 @@ def room_member_change_role(*, room: ChatRoom, actor, member: ChatMember, role: 
         if actor_member.role != Role.OWNER:
             raise Forbidden("Only the room's owner can change admin roles.", code="not_room_owner")
     elif touches_admin:
-        if not (is_site_moderator(actor) and get_membership(room, actor) is None):
+        if not (is_site_moderator(actor) and policies_membership(room, actor) is None):
             if require_member(room, actor).role != Role.OWNER:
                 raise Forbidden("Only the room's owner can change admin roles.", code="not_room_owner")
     else:
@@ -160,7 +145,7 @@ def room_member_change_role(*, room: ChatRoom, actor, member: ChatMember, role: 
     old_role = target.role
     target.role = role
     target.save(update_fields=["role", "updated_at"])
-    _log_member(room, target, events.MEMBER_UPDATED)
+    log_member_change(room, target, wire.MEMBER_UPDATED)
     post_system_message(
         room=room,
         actor=actor,
@@ -191,7 +176,7 @@ def room_member_mute(
         )
     target.muted_until = until
     target.save(update_fields=["muted_until", "updated_at"])
-    _log_member(room, target, events.MEMBER_UPDATED)
+    log_member_change(room, target, wire.MEMBER_UPDATED)
     audit(
         actor=actor,
         action=ModerationAction.MEMBER_MUTE,
@@ -212,7 +197,7 @@ def room_member_unmute(*, room: ChatRoom, actor, member: ChatMember, reason: str
         return target
     target.muted_until = None
     target.save(update_fields=["muted_until", "updated_at"])
-    _log_member(room, target, events.MEMBER_UPDATED)
+    log_member_change(room, target, wire.MEMBER_UPDATED)
     audit(actor=actor, action=ModerationAction.MEMBER_UNMUTE, room=room, target_user=target.user, reason=reason)
     return target
 
@@ -234,7 +219,7 @@ def room_member_ban(*, room: ChatRoom, actor, member: ChatMember, reason: str = 
     target.save(update_fields=["is_banned", "is_active", "left_at", "updated_at"])
     # Someone who already left is banned too (they cannot rejoin); only a
     # present member is removed from the room's sockets.
-    _log_member(room, target, events.MEMBER_REMOVED if was_active else events.MEMBER_UPDATED, reason="banned")
+    log_member_change(room, target, wire.MEMBER_REMOVED if was_active else wire.MEMBER_UPDATED, reason="banned")
     post_system_message(
         room=room, actor=actor, text=f"{target.user.name} was banned", event="member.banned", user=target.user_id
     )
@@ -252,6 +237,6 @@ def room_member_unban(*, room: ChatRoom, actor, member: ChatMember, reason: str 
     require_moderator(room, actor)
     target.is_banned = False
     target.save(update_fields=["is_banned", "updated_at"])
-    _log_member(room, target, events.MEMBER_UPDATED)
+    log_member_change(room, target, wire.MEMBER_UPDATED)
     audit(actor=actor, action=ModerationAction.MEMBER_UNBAN, room=room, target_user=target.user, reason=reason)
     return target

@@ -1,27 +1,26 @@
 """Room use cases: create (group, direct, company, support), join, update, deactivate."""
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import Company, UserBlock
+from accounts.models import Company
+from chatsite.core.exceptions import Conflict, Forbidden, Invalid, NotFound
 
-from .. import events
-from ..exceptions import Conflict, Forbidden, Invalid, NotFound
+from ..events import log, wire
+from ..events.render import room_payload
 from ..models import ChatMember, ChatRoom, ModerationAction, Role, RoomType
-from ..payloads import member_payload, room_payload
-from .common import (
-    allocate_seq,
-    audit,
-    clean_text,
+from ..policies import (
+    is_blocked_between,
     is_site_moderator,
-    max_members,
-    post_system_message,
     require_active_room,
     require_moderator,
     require_owner,
 )
+from .common import allocate_seq, audit, clean_text, post_system_message
+from .member_rows import add_members, check_member_limit, log_member_change
 
 User = get_user_model()
 UNSET = object()
@@ -29,51 +28,7 @@ MAX_DESCRIPTION_LENGTH = 2000
 
 
 def _clean_name(name) -> str:
-    from django.conf import settings
-
     return clean_text(name, field="name", max_length=settings.CHAT_MAX_ROOM_NAME_LENGTH, required=True).strip()
-
-
-def _add_members(room: ChatRoom, users_and_roles: list[tuple], *, now=None) -> list[ChatMember]:
-    """Insert or reactivate memberships and log one ``member.added`` each."""
-    now = now or timezone.now()
-    if not users_and_roles:
-        return []
-    first_seq = allocate_seq(room, len(users_and_roles))
-    existing = {
-        m.user_id: m for m in ChatMember.objects.filter(room=room, user__in=[u.pk for u, _ in users_and_roles])
-    }
-    members = []
-    for offset, (user, role) in enumerate(users_and_roles):
-        member = existing.get(user.pk)
-        if member is None:
-            member = ChatMember(room=room, user=user, role=role, joined_at=now, last_read_seq=0)
-            member.save(force_insert=True)
-        else:
-            member.role, member.is_active, member.is_banned = role, True, False
-            member.joined_at, member.left_at = now, None
-            member.save(update_fields=["role", "is_active", "is_banned", "joined_at", "left_at", "updated_at"])
-        member.user = user
-        events.append(
-            room=room,
-            seq=first_seq + offset,
-            kind=events.MEMBER_ADDED,
-            body={"member": member_payload(member)},
-            notify_user_ids=(user.pk,),
-            membership_action="added",
-        )
-        members.append(member)
-    return members
-
-
-def _check_member_limit(room: ChatRoom, adding: int) -> None:
-    current = ChatMember.objects.filter(room=room, is_active=True).count()
-    if current + adding > max_members():
-        raise Invalid(
-            f"A room can have at most {max_members():,} members.",
-            code="room_full",
-            fields={"members": [f"At most {max_members():,} members."]},
-        )
 
 
 @transaction.atomic
@@ -102,8 +57,8 @@ def room_create_group(
     others = [u for u in dict.fromkeys(members) if u.pk != creator.pk]
     if any(not u.is_active for u in others):
         raise Invalid("Inactive users cannot be added.", code="user_inactive")
-    if 1 + len(others) > max_members():
-        raise Invalid(f"A room can have at most {max_members():,} members.", code="room_full")
+    if 1 + len(others) > settings.CHAT_MAX_ROOM_MEMBERS:
+        raise Invalid(f"A room can have at most {settings.CHAT_MAX_ROOM_MEMBERS:,} members.", code="room_full")
     room = ChatRoom.objects.create(
         room_type=RoomType.GROUP,
         name=name,
@@ -112,7 +67,7 @@ def room_create_group(
         created_by=creator,
         is_public=is_public,
     )
-    _add_members(room, [(creator, Role.OWNER)] + [(u, Role.MEMBER) for u in others])
+    add_members(room, [(creator, Role.OWNER)] + [(u, Role.MEMBER) for u in others])
     post_system_message(room=room, actor=creator, text=f"{creator.name} created the room", event="room.created")
     return room
 
@@ -128,7 +83,7 @@ def room_get_or_create_direct(*, user, other) -> tuple[ChatRoom, bool]:
         raise NotFound("User not found.", code="user_not_found")
     if other.pk == user.pk:
         raise Invalid("A direct room needs two different people.", code="direct_self")
-    if UserBlock.objects.filter(Q(blocker=user, blocked=other) | Q(blocker=other, blocked=user)).exists():
+    if is_blocked_between(user.pk, other.pk):
         raise Forbidden("You cannot start a conversation with this user.", code="blocked")
     low, high = sorted([user, other], key=lambda u: u.pk)
     existing = ChatRoom.objects.filter(room_type=RoomType.DIRECT, direct_user_low=low, direct_user_high=high).first()
@@ -141,7 +96,7 @@ def room_get_or_create_direct(*, user, other) -> tuple[ChatRoom, bool]:
             )
     except IntegrityError:
         return ChatRoom.objects.get(room_type=RoomType.DIRECT, direct_user_low=low, direct_user_high=high), False
-    _add_members(room, [(user, Role.MEMBER), (other, Role.MEMBER)])
+    add_members(room, [(user, Role.MEMBER), (other, Role.MEMBER)])
     return room, True
 
 
@@ -153,12 +108,12 @@ def room_create_company(*, company: Company, creator, name: str, description: st
     name = _clean_name(name)
     description = clean_text(description, field="description", max_length=MAX_DESCRIPTION_LENGTH)
     users = list(User.objects.filter(company=company, is_active=True).order_by("date_joined"))
-    if len(users) > max_members():
-        raise Invalid(f"A room can have at most {max_members():,} members.", code="room_full")
+    if len(users) > settings.CHAT_MAX_ROOM_MEMBERS:
+        raise Invalid(f"A room can have at most {settings.CHAT_MAX_ROOM_MEMBERS:,} members.", code="room_full")
     room = ChatRoom.objects.create(
         room_type=RoomType.COMPANY, name=name, description=description, company=company, created_by=creator
     )
-    _add_members(room, [(u, Role.OWNER if u.pk == creator.pk else Role.MEMBER) for u in users])
+    add_members(room, [(u, Role.OWNER if u.pk == creator.pk else Role.MEMBER) for u in users])
     post_system_message(room=room, actor=creator, text=f"{creator.name} created the room", event="room.created")
     return room
 
@@ -173,7 +128,7 @@ def company_rooms_add_user(*, user) -> list[ChatMember]:
     for room in rooms:
         if ChatMember.objects.filter(room=room, user=user).filter(Q(is_active=True) | Q(is_banned=True)).exists():
             continue
-        added += _add_members(room, [(user, Role.MEMBER)])
+        added += add_members(room, [(user, Role.MEMBER)])
         post_system_message(room=room, actor=user, text=f"{user.name} joined", event="member.joined")
     return added
 
@@ -181,8 +136,6 @@ def company_rooms_add_user(*, user) -> list[ChatMember]:
 @transaction.atomic
 def company_rooms_remove_user(*, user, company_id) -> int:
     """Take ``user`` out of the company rooms of a company they left. Emits ``member.removed``."""
-    from .members import _log_member
-
     memberships = ChatMember.objects.select_related("room", "user").filter(
         user=user, is_active=True, room__company_id=company_id, room__room_type=RoomType.COMPANY
     )
@@ -191,7 +144,7 @@ def company_rooms_remove_user(*, user, company_id) -> int:
         room = ChatRoom.objects.select_for_update().get(pk=member.room_id)
         member.is_active, member.left_at = False, timezone.now()
         member.save(update_fields=["is_active", "left_at", "updated_at"])
-        _log_member(room, member, events.MEMBER_REMOVED, reason="left_company")
+        log_member_change(room, member, wire.MEMBER_REMOVED, reason="left_company")
         post_system_message(room=room, actor=user, text=f"{user.name} left the company", event="member.left")
         removed += 1
     return removed
@@ -210,7 +163,7 @@ def support_rooms_add_agent(*, user) -> list[ChatMember]:
         room = ChatRoom.objects.select_for_update().get(pk=room.pk)
         if ChatMember.objects.filter(room=room, user=user, is_banned=True).exists():
             continue
-        added += _add_members(room, [(user, Role.OWNER)])
+        added += add_members(room, [(user, Role.OWNER)])
         post_system_message(room=room, actor=user, text=f"{user.name} joined", event="member.joined")
     return added
 
@@ -238,7 +191,7 @@ def room_open_support(*, user) -> tuple[ChatRoom, bool]:
         return ChatRoom.objects.get(room_type=RoomType.SUPPORT, support_requester=user, is_active=True), False
     agents = list(User.objects.filter(is_support_agent=True, is_active=True).exclude(pk=user.pk))
     role = Role.OWNER if user.is_support_agent else Role.MEMBER
-    _add_members(room, [(user, role)] + [(agent, Role.OWNER) for agent in agents])
+    add_members(room, [(user, role)] + [(agent, Role.OWNER) for agent in agents])
     post_system_message(
         room=room, actor=user, text=f"{user.name} opened a support conversation", event="room.created"
     )
@@ -257,15 +210,15 @@ def room_join(*, room: ChatRoom, user) -> ChatMember:
         raise Forbidden("You are banned from this room.", code="banned")
     if current is not None and current.is_active:
         return current
-    _check_member_limit(room, 1)
-    (member,) = _add_members(room, [(user, Role.MEMBER)])
+    check_member_limit(room, 1)
+    (member,) = add_members(room, [(user, Role.MEMBER)])
     post_system_message(room=room, actor=user, text=f"{user.name} joined", event="member.joined")
     return member
 
 
 def _announce_room(room: ChatRoom) -> None:
     seq = allocate_seq(room)
-    events.append(room=room, seq=seq, kind=events.ROOM_UPDATED, body={"room_data": room_payload(room)})
+    log.append(room=room, seq=seq, kind=wire.ROOM_UPDATED, body={"room_data": room_payload(room)})
 
 
 @transaction.atomic

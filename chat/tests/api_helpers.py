@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 from rest_framework.test import APIClient
 
-from chat.models import RateLimitLog
+from chatsite.core.models import RateLimitLog
 
 PASSWORD = "correct horse battery staple"
 

@@ -22,6 +22,7 @@ from accounts.models import Company, User, UserBlock
 from accounts.services import user_block
 from accounts.tests.factories import CompanyFactory
 from chat import crypto, events, services
+from chatsite.core.models import RateLimitLog
 from chat.models import (
     Attachment,
     AuditLog,
@@ -32,7 +33,6 @@ from chat.models import (
     MessageReaction,
     MessageType,
     ModerationAction,
-    RateLimitLog,
     RoomEvent,
     SearchToken,
 )

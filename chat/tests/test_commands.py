@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.models import Company
 from chat import crypto, selectors, services
-from chat.exceptions import Invalid
+from chatsite.core.exceptions import Invalid
 from chat.management.commands import purge_chat_retention
 from chat.models import (
     ChatMember,

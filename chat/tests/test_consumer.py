@@ -261,7 +261,7 @@ async def test_too_long_message_names_the_limit(alice, bob, settings):
 
 
 async def test_rate_limit_over_the_socket_is_counted(alice, bob, settings):
-    from chat.models import RateLimitLog
+    from chatsite.core.models import RateLimitLog
 
     settings.CHAT_RATE_LIMITS = {"message.send": "2/m"}
     room = await room_with(alice, bob)

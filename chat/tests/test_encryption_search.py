@@ -3,9 +3,9 @@ from cryptography.fernet import Fernet
 from django.db import IntegrityError, connection, transaction
 
 from chat import crypto, selectors, services
-from chat.exceptions import Invalid
+from chatsite.core.exceptions import Invalid
 from chat.models import ChatMember, ChatMessage, ChatRoom, MessageReaction, RoomEvent
-from chat.payloads import message_content
+from chat.events.render import message_content
 from chat.tests.factories import group_room, send
 
 SECRET = "Zanzibar rendezvous at midnight"

@@ -1,4 +1,4 @@
-"""chat.layer.FanoutChannelLayer: the channel layer API, across "processes"
+"""chat.realtime.layer.FanoutChannelLayer: the channel layer API, across "processes"
 (two layer instances on one Redis), the direct fan-out path, and losing Redis."""
 
 import asyncio
@@ -7,7 +7,7 @@ import uuid
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from chat.layer import FanoutChannelLayer
+from chat.realtime.layer import FanoutChannelLayer
 from chat.tests.live import start_redis
 
 pytestmark = pytest.mark.asyncio

@@ -1,8 +1,8 @@
 import pytest
 
-from chat import ratelimit
-from chat.exceptions import RateLimited
-from chat.models import RateLimitLog
+from chatsite.core import ratelimit
+from chatsite.core.exceptions import RateLimited
+from chatsite.core.models import RateLimitLog
 from chat.tests.factories import group_room
 
 

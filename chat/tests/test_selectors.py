@@ -1,5 +1,5 @@
 from chat import selectors, services
-from chat.exceptions import NotFound
+from chatsite.core.exceptions import NotFound
 from chat.tests.factories import group_room, send
 
 import pytest

@@ -5,7 +5,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from chat import services
-from chat.exceptions import Forbidden, Invalid, TooLarge, UnsupportedType
+from chatsite.core.exceptions import Forbidden, Invalid, TooLarge, UnsupportedType
 from chat.models import Attachment, Role
 from chat.tests.factories import group_room
 

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from chat import services
-from chat.exceptions import Conflict, Forbidden, Invalid, NotFound
+from chatsite.core.exceptions import Conflict, Forbidden, Invalid, NotFound
 from chat.models import AuditLog, ChatMember, ChatMessage, Role, RoomEvent
 from chat.tests.factories import group_room, send
 

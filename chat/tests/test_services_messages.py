@@ -6,7 +6,7 @@ from django.core.files.base import ContentFile
 from django.db import connection
 
 from chat import selectors, services
-from chat.exceptions import Conflict, Forbidden, Invalid, NotFound
+from chatsite.core.exceptions import Conflict, Forbidden, Invalid, NotFound
 from chat.models import (
     Attachment,
     AuditLog,
@@ -18,7 +18,7 @@ from chat.models import (
     RoomEvent,
     SearchToken,
 )
-from chat.payloads import message_content
+from chat.events.render import message_content
 from chat.tests.factories import group_room, send
 
 

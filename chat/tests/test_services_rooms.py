@@ -7,7 +7,7 @@ from django.db import connection
 from accounts import services as account_services
 from accounts.models import User
 from chat import events, services
-from chat.exceptions import Conflict, Forbidden, Invalid, NotFound
+from chatsite.core.exceptions import Conflict, Forbidden, Invalid, NotFound
 from chat.models import ChatMember, ChatMessage, ChatRoom, Role, RoomEvent, RoomType
 from chat.services.common import is_site_moderator
 from chat.tests.factories import group_room, send

@@ -356,7 +356,7 @@ def test_unread_badge_appears_live_and_clears_when_the_room_is_read(open_page, a
 
 def test_page_catches_up_after_the_server_restarts(open_page, alice, bob, restartable_server, server_side):
     from chat.models import ChatMessage
-    from chat.payloads import message_content
+    from chat.events.render import message_content
 
     server = restartable_server
     room = server_side(group_room, alice, bob, name="Resilient")

@@ -1,9 +1,7 @@
 // The one WebSocket of the page (docs/realtime.md): session cookie auth,
-// ?sync=1, request/answer by `ref`, heartbeat, reconnect with backoff.
+// ?sync=1, request/answer by `ref`, heartbeat, reconnect with backoff. The
+// close codes are the server's (wire.close, from the page config).
 
-const CLOSE_LOGGED_OUT = 4001;
-const CLOSE_UNAUTHENTICATED = 4401;
-const CLOSE_TOO_MANY_SOCKETS = 4429;
 const PING_EVERY = 25000;
 const PING_TIMEOUT = 10000;
 const BACKOFF_FIRST = 500;
@@ -18,15 +16,26 @@ export class SocketError extends Error {
   }
 }
 
+// What a close code asks of the client (close: wire.close). Every other code,
+// TOO_SLOW (the server stopped waiting for us) and LAYER_LOST (the server lost
+// Redis) among them, is a reconnect: the hello that follows syncs every room
+// from its seq.
+export function closePlan(code, close) {
+  if (code === close.LOGGED_OUT || code === close.UNAUTHENTICATED) return { authLost: true };
+  if (code === close.TOO_MANY_SOCKETS) return { reconnect: true, minAttempt: 5, reason: "Too many open windows or devices." };
+  return { reconnect: true, minAttempt: 0, reason: "" };
+}
+
 export class ChatSocket {
   /**
    * handlers: onHello(frame), onFrame(frame), onStatus(status, info),
    * onAuthLost(code). Status is "connecting", "live" (after the app called
-   * markLive()), or "offline" with {retryIn}.
+   * markLive()), or "offline" with {retryIn}. close: the close codes (wire.close).
    */
-  constructor(path, handlers) {
+  constructor(path, handlers, close) {
     this.path = path;
     this.handlers = handlers;
+    this.close = close;
     this.ws = null;
     this.refs = 0;
     this.waiting = new Map();
@@ -117,7 +126,8 @@ export class ChatSocket {
     }
     this.waiting.clear();
     if (this.stopped) return;
-    if (event.code === CLOSE_LOGGED_OUT || event.code === CLOSE_UNAUTHENTICATED) {
+    const plan = closePlan(event.code, this.close);
+    if (plan.authLost) {
       this.handlers.onAuthLost(event.code);
       return;
     }
@@ -127,8 +137,8 @@ export class ChatSocket {
     } else {
       this.refusals = 0;
     }
-    if (event.code === CLOSE_TOO_MANY_SOCKETS) this.attempt = Math.max(this.attempt, 5);
-    this.scheduleReconnect(event.code === CLOSE_TOO_MANY_SOCKETS ? "Too many open windows or devices." : "");
+    this.attempt = Math.max(this.attempt, plan.minAttempt);
+    this.scheduleReconnect(plan.reason);
   }
 
   scheduleReconnect(reason = "") {

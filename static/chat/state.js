@@ -1,17 +1,24 @@
 // What the page knows. Rooms come from GET /api/rooms/ and are kept current
 // by the socket's room events; a room's messages and members are loaded when
-// it is opened.
+// it is opened. No DOM here: Node tests build their own state.
 
-export const state = {
-  config: null,
-  me: null,
-  rooms: new Map(), // id -> room list item (RoomListItem of the API)
-  loaded: new Map(), // id -> RoomData
-  currentId: null,
-  filter: "",
-  presence: new Map(), // user id -> "online" | "away" (absent: offline or unknown)
-  peers: new Map(), // direct room id -> the other person
-};
+import { settle } from "./outbox.js";
+
+export function createState({ config = null, me = null } = {}) {
+  return {
+    config,
+    me,
+    rooms: new Map(), // id -> room list item (RoomListItem of the API)
+    loaded: new Map(), // id -> RoomData
+    currentId: null,
+    filter: "",
+    presence: new Map(), // user id -> "online" | "away" (absent: offline or unknown)
+    peers: new Map(), // direct room id -> the other person
+  };
+}
+
+// The page's one state (app.js fills in config and me).
+export const state = createState();
 
 export const MODERATOR_ROLES = new Set(["owner", "admin"]);
 
@@ -47,7 +54,7 @@ export class RoomData {
     this.messages.set(message.id, message);
     this.dirty.add(message.id);
     if (!known) this.insertOrdered(message);
-    if (message.client_msg_id) this.pending.delete(message.client_msg_id);
+    settle(this.pending, message);
   }
 
   // A page of history: only what we do not hold already (events may be newer),
@@ -58,7 +65,7 @@ export class RoomData {
       this.messages.set(message.id, message);
       this.dirty.add(message.id);
       this.insertOrdered(message);
-      if (message.client_msg_id) this.pending.delete(message.client_msg_id);
+      settle(this.pending, message);
     }
     for (const [id, message] of this.early) {
       if (this.messages.has(id)) this.upsert(message);
@@ -110,15 +117,48 @@ export class RoomData {
     this.order.splice(low, 0, message.id);
   }
 
+  // Every message to be drawn again (the reader's role or the room changed).
+  redrawAll() {
+    for (const id of this.order) this.dirty.add(id);
+  }
+}
+
+// The RoomData of a room, made when first needed.
+export function loadedRoom(pageState, id) {
+  let data = pageState.loaded.get(id);
+  if (!data) {
+    data = new RoomData(id);
+    pageState.loaded.set(id, data);
+  }
+  return data;
 }
 
 export function roomData(id) {
-  let data = state.loaded.get(id);
-  if (!data) {
-    data = new RoomData(id);
-    state.loaded.set(id, data);
+  return loadedRoom(state, id);
+}
+
+// Drops a room the reader is no longer in; returns it (null if unknown).
+export function forgetRoom(pageState, id) {
+  const room = pageState.rooms.get(id);
+  if (!room) return null;
+  pageState.rooms.delete(id);
+  pageState.loaded.delete(id);
+  return room;
+}
+
+// The server's own copy of a message, from the answer to a send, edit or delete.
+export function acceptMessage(pageState, message) {
+  const rd = pageState.loaded.get(message.room);
+  if (rd) rd.upsert(message);
+  const room = pageState.rooms.get(message.room);
+  if (room && (!room.last_message || message.seq >= room.last_message.seq) && !message.is_deleted) {
+    room.last_message = message;
+    room.last_message_at = message.created_at;
   }
-  return data;
+}
+
+export function isFromOther(pageState, message) {
+  return !message.sender || message.sender.id !== pageState.me.id;
 }
 
 export function displayName(user) {

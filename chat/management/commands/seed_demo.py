@@ -19,7 +19,7 @@ from django.db import transaction
 from accounts import services as account_services
 from accounts.models import Company
 from chat import services
-from chat.exceptions import ChatError
+from chatsite.core.exceptions import ChatError
 from chat.models import ChatMember, ChatRoom, RoomType
 
 User = get_user_model()

@@ -1,7 +1,7 @@
 // One message as a list item. Every piece of user data goes in as text.
 
-import { fileSize, fullTime, h, initials, linkified, messageTime } from "./dom.js";
-import { canModerate, displayName, state } from "./state.js";
+import { fileSize, fullTime, h, initials, linkified, messageTime } from "../dom.js";
+import { canModerate, displayName, state } from "../state.js";
 
 export const QUICK_REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
 

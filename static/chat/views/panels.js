@@ -2,10 +2,10 @@
 // (new chat, forward). Changes go through the REST API; what they cause comes
 // back as room events over the socket, like anyone else's change.
 
-import { del, get, patch, post, query } from "./api.js";
-import { $, debounce, h, initials, uuid4 } from "./dom.js";
-import { canModerate, displayName, roomData, roomTitle, sortedRooms, state } from "./state.js";
-import { closeDialog, confirmDialog, openDialog, showError, toast } from "./ui.js";
+import { del, get, patch, post, query } from "../api.js";
+import { $, debounce, h, initials, uuid4 } from "../dom.js";
+import { canModerate, displayName, roomData, roomTitle, sortedRooms, state } from "../state.js";
+import { closeDialog, confirmDialog, openDialog, showError, toast } from "../ui.js";
 
 const ROLES = ["owner", "admin", "member", "guest"];
 const MUTE_CHOICES = [

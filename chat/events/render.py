@@ -3,6 +3,11 @@ and the event log alike.
 
 Plain functions over model instances (no DRF in the hot path); the REST
 serializers call these, so a message looks the same wherever it appears.
+
+A message written in this request is rendered once: :func:`message_json`
+keeps the encoded bytes on the instance, and the event frame, the WebSocket
+ack and the REST answer all splice in those same bytes. A service that has the
+plaintext at hand sets ``message.plaintext`` so it is not decrypted again.
 """
 
 import logging
@@ -13,8 +18,9 @@ from datetime import datetime
 from cryptography.fernet import InvalidToken
 from django.urls import reverse
 
-from . import crypto
-from .models import Attachment, ChatMember, ChatMessage, ChatRoom, MessageReaction
+from .. import crypto
+from ..models import Attachment, ChatMember, ChatMessage, ChatRoom, MessageReaction
+from . import wire
 
 logger = logging.getLogger(__name__)
 REPLY_PREVIEW_LENGTH = 200
@@ -47,6 +53,9 @@ def attachment_payload(attachment: Attachment | None) -> dict | None:
 def message_content(message: ChatMessage) -> str | None:
     if message.is_deleted:
         return None
+    plaintext = getattr(message, "plaintext", None)
+    if plaintext is not None:
+        return plaintext
     try:
         return crypto.decrypt(message.content_encrypted)
     except InvalidToken:
@@ -90,7 +99,7 @@ def reaction_summaries(message_ids: Iterable) -> dict:
 def message_payload(message: ChatMessage, *, reactions: list | None = None) -> dict:
     """A message as clients see it. ``reactions`` defaults to a fresh query (none for a new message)."""
     if reactions is None:
-        reactions = [] if getattr(message, "_is_new", False) else reaction_summaries([message.pk]).get(message.pk, [])
+        reactions = [] if getattr(message, "is_new", False) else reaction_summaries([message.pk]).get(message.pk, [])
     return {
         "id": str(message.pk),
         "room": str(message.room_id),
@@ -110,6 +119,15 @@ def message_payload(message: ChatMessage, *, reactions: list | None = None) -> d
         "created_at": _iso(message.created_at),
         "reactions": reactions,
     }
+
+
+def message_json(message: ChatMessage, *, fresh: bool = False) -> bytes:
+    """The message's payload as JSON, rendered once per state: the log renders
+    it (``fresh``) when it announces a change, and the command answering the
+    client reuses the same bytes."""
+    if fresh or getattr(message, "rendered_json", None) is None:
+        message.rendered_json = wire.encode_bytes(message_payload(message))
+    return message.rendered_json
 
 
 def message_payloads(messages: list[ChatMessage]) -> list[dict]:

@@ -28,9 +28,9 @@ from rest_framework.exceptions import ValidationError as DRFValidationError
 
 from . import events, inputs, presence, ratelimit, selectors
 from .api import serializers as s
-from .exceptions import ChatError, Invalid, NotFound
+from chatsite.core.exceptions import ChatError, Invalid, NotFound
 from .models import ChatMember, ChatRoom
-from .payloads import user_payload
+from .events.render import user_payload
 
 logger = logging.getLogger(__name__)
 

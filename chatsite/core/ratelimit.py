@@ -17,7 +17,7 @@ from django_ratelimit.core import _split_rate, get_usage
 from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import RedisError
 
-from .exceptions import RateLimited
+from chatsite.core.exceptions import RateLimited
 from .models import RateLimitLog
 
 logger = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from chat.exceptions import ChatError, RateLimited
+from chatsite.core.exceptions import ChatError, RateLimited
 
 logger = logging.getLogger(__name__)
 

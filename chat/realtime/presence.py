@@ -16,7 +16,7 @@ import weakref
 
 from django.conf import settings
 
-from chat.exceptions import Unavailable
+from chatsite.core.exceptions import Unavailable
 
 logger = logging.getLogger(__name__)
 

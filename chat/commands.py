@@ -1,0 +1,316 @@
+"""The one entry for every chat write: REST views, the WebSocket consumer, admin
+actions and management commands call these and nothing below them.
+
+A command takes the actor and plain input (ids, strings), and does the same
+five steps every time:
+
+1. rate-limit the actor for its kind of write (once, outside the transaction,
+   so a rejection is counted even though nothing is written);
+2. open the transaction and resolve every id to an object the actor may see
+   (once; the message or room row locked where the write needs it);
+3. call one service, which checks the rules (chat.policies), writes, appends
+   the room event and schedules the broadcast for after commit;
+4. render the answer once: a message's JSON is the same bytes the event frame
+   carries (chat.events.render.message_json);
+5. return it to the edge, which only wraps it (HTTP body, WebSocket ack).
+
+Errors are chatsite.core.exceptions types; the edges turn them into a JSON
+error body or a WebSocket ``error`` frame.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from chatsite.core import ratelimit
+from chatsite.core.exceptions import NotFound
+
+from . import selectors
+from .events import render
+from .models import Attachment, ChatMember, ChatMessage, ChatRoom
+from .services import attachments, members, messages, people, rooms
+
+User = get_user_model()
+
+
+@dataclass(frozen=True, slots=True)
+class MessageResult:
+    """A written (or, for a retried send, found) message, rendered once."""
+
+    message: ChatMessage
+    json: bytes  # the payload, as the event frame carries it
+    created: bool = True
+
+
+def _rendered(message: ChatMessage, created: bool = True) -> MessageResult:
+    return MessageResult(message=message, json=render.message_json(message), created=created)
+
+
+def _user(user_id) -> User:
+    try:
+        user = User.objects.filter(pk=user_id, is_active=True).first()
+    except (ValidationError, ValueError):
+        user = None
+    if user is None:
+        raise NotFound("User not found.", code="user_not_found")
+    return user
+
+
+def _room_for_moderation(room_id, actor) -> ChatRoom:
+    """A room the actor belongs to, or any room for a site moderator."""
+    return selectors.room_for_actor(room_id=room_id, user=actor)
+
+
+# --- messages -------------------------------------------------------------------------
+def message_send(
+    *,
+    actor,
+    room_id,
+    content: str = "",
+    message_type: str | None = None,
+    client_msg_id: str | None = None,
+    reply_to_id=None,
+    attachment_id=None,
+    extra_metadata: dict | None = None,
+) -> MessageResult:
+    """Post a message (idempotent by ``client_msg_id``). Emits ``message.created``."""
+    ratelimit.check(kind="message.send", user=actor, room_id=room_id)
+    with transaction.atomic():
+        member = selectors.membership_for(room_id=room_id, user=actor)
+        room = member.room
+        reply_to = selectors.message_in_room(message_id=reply_to_id, room=room) if reply_to_id else None
+        attachment = None
+        if attachment_id:
+            attachment = Attachment.objects.filter(pk=attachment_id).first()
+            if attachment is None:
+                raise NotFound("Attachment not found.", code="attachment_not_found")
+        message, created = messages.message_send(
+            room=room,
+            sender=actor,
+            member=member,
+            content=content,
+            message_type=message_type,
+            client_msg_id=client_msg_id,
+            reply_to=reply_to,
+            attachment=attachment,
+            extra_metadata=extra_metadata,
+        )
+        return _rendered(message, created)
+
+
+def message_forward(*, actor, message_id, to_room_id, client_msg_id: str | None = None) -> MessageResult:
+    """Copy a message the actor can read into another of their rooms. Emits ``message.created``."""
+    ratelimit.check(kind="message.send", user=actor, room_id=to_room_id)
+    with transaction.atomic():
+        source, _member = selectors.message_for_member(message_id=message_id, user=actor)
+        member = selectors.membership_for(room_id=to_room_id, user=actor)
+        message, created = messages.message_forward(
+            source=source, to_room=member.room, actor=actor, member=member, client_msg_id=client_msg_id
+        )
+        return _rendered(message, created)
+
+
+def message_edit(*, actor, message_id, content: str) -> MessageResult:
+    """Edit one's own message. Emits ``message.updated``."""
+    ratelimit.check(kind="message.edit", user=actor)
+    with transaction.atomic():
+        message, member = selectors.message_for_member(message_id=message_id, user=actor, lock=True)
+        message = messages.message_edit(message=message, actor=actor, member=member, content=content)
+        return _rendered(message)
+
+
+def message_delete(*, actor, message_id, reason: str = "") -> MessageResult:
+    """Soft-delete (the sender, room moderators, site moderators). Emits ``message.deleted``."""
+    ratelimit.check(kind="message.delete", user=actor)
+    with transaction.atomic():
+        message, member = selectors.message_for_member(message_id=message_id, user=actor, lock=True, moderator=True)
+        message = messages.message_delete(message=message, actor=actor, member=member, reason=reason)
+        return _rendered(message)
+
+
+def message_restore(*, actor, message_id, reason: str = "") -> MessageResult:
+    """Undo a soft delete (room moderators, site moderators). Emits ``message.updated``."""
+    ratelimit.check(kind="message.delete", user=actor)
+    with transaction.atomic():
+        message, member = selectors.message_for_member(message_id=message_id, user=actor, lock=True, moderator=True)
+        message = messages.message_restore(message=message, actor=actor, member=member, reason=reason)
+        return _rendered(message)
+
+
+def room_post_announcement(*, actor, room_id, content: str, reason: str = "") -> MessageResult:
+    """A system line from staff or the room's owners and admins. Emits ``message.created``."""
+    ratelimit.check(kind="message.send", user=actor, room_id=room_id)
+    with transaction.atomic():
+        room = _room_for_moderation(room_id, actor)
+        return _rendered(messages.room_post_announcement(room=room, actor=actor, content=content, reason=reason))
+
+
+def reaction_add(*, actor, message_id, reaction: str) -> tuple[list[dict], bool]:
+    """``(the message's reactions as the actor sees them, created)``. Emits ``reaction.added``."""
+    ratelimit.check(kind="reaction", user=actor)
+    with transaction.atomic():
+        message, _member = selectors.message_for_member(message_id=message_id, user=actor)
+        _reaction, created = messages.reaction_add(message=message, user=actor, reaction=reaction)
+    return selectors.reactions_for(message=message, user=actor), created
+
+
+def reaction_remove(*, actor, message_id, reaction: str) -> list[dict]:
+    """The message's reactions after taking one's own back. Emits ``reaction.removed``."""
+    ratelimit.check(kind="reaction", user=actor)
+    with transaction.atomic():
+        message, _member = selectors.message_for_member(message_id=message_id, user=actor)
+        messages.reaction_remove(message=message, user=actor, reaction=reaction)
+    return selectors.reactions_for(message=message, user=actor)
+
+
+def room_mark_read(*, actor, room_id, seq: int) -> dict:
+    """Move the actor's read position; announces an ephemeral ``read``."""
+    ratelimit.check(kind="read", user=actor, room_id=room_id)
+    with transaction.atomic():
+        member = selectors.membership_for(room_id=room_id, user=actor)
+        member = messages.room_mark_read(member=member, seq=seq)
+        unread = selectors.unread_count_for(member=member)
+    return {"room": str(member.room_id), "last_read_seq": member.last_read_seq, "unread_count": unread}
+
+
+def typing(*, actor) -> None:
+    """Typing notices are not stored; the command only meters them (the
+    consumer broadcasts them through chat.events.broadcast)."""
+    ratelimit.check(kind="typing", user=actor)
+
+
+# --- rooms -------------------------------------------------------------------------------
+def room_create_group(
+    *, actor, name: str, description: str = "", member_ids=(), is_public: bool = False
+) -> ChatRoom:
+    """A group owned by the actor. Emits ``member.added`` per member and a system message."""
+    ratelimit.check(kind="room.create", user=actor)
+    with transaction.atomic():
+        people_added = [_user(user_id) for user_id in dict.fromkeys(member_ids)]
+        return rooms.room_create_group(
+            creator=actor, name=name, description=description, members=people_added, is_public=is_public
+        )
+
+
+def room_create_company(*, actor, company, name: str, description: str = "") -> ChatRoom:
+    ratelimit.check(kind="room.create", user=actor)
+    return rooms.room_create_company(company=company, creator=actor, name=name, description=description)
+
+
+def room_get_or_create_direct(*, actor, user_id) -> tuple[ChatRoom, bool]:
+    ratelimit.check(kind="room.create", user=actor)
+    with transaction.atomic():
+        return rooms.room_get_or_create_direct(user=actor, other=_user(user_id))
+
+
+def room_open_support(*, actor) -> tuple[ChatRoom, bool]:
+    ratelimit.check(kind="room.create", user=actor)
+    return rooms.room_open_support(user=actor)
+
+
+def room_update(*, actor, room_id, **changes) -> ChatRoom:
+    """Name, description, avatar (an attachment id or None), publicity. Emits ``room.updated``."""
+    ratelimit.check(kind="room.update", user=actor, room_id=room_id)
+    with transaction.atomic():
+        room = _room_for_moderation(room_id, actor)
+        if "avatar_id" in changes:
+            avatar_id = changes.pop("avatar_id")
+            changes["avatar"] = None if avatar_id is None else Attachment.objects.filter(pk=avatar_id).first()
+            if avatar_id is not None and changes["avatar"] is None:
+                raise NotFound("Attachment not found.", code="attachment_not_found")
+        return rooms.room_update(room=room, actor=actor, **changes)
+
+
+def room_deactivate(*, actor, room_id, reason: str = "") -> ChatRoom:
+    ratelimit.check(kind="room.update", user=actor, room_id=room_id)
+    with transaction.atomic():
+        return rooms.room_deactivate(room=_room_for_moderation(room_id, actor), actor=actor, reason=reason)
+
+
+def room_reactivate(*, actor, room_id, reason: str = "") -> ChatRoom:
+    ratelimit.check(kind="room.update", user=actor, room_id=room_id)
+    with transaction.atomic():
+        return rooms.room_reactivate(room=_room_for_moderation(room_id, actor), actor=actor, reason=reason)
+
+
+def room_join(*, actor, room_id) -> ChatMember:
+    ratelimit.check(kind="member", user=actor, room_id=room_id)
+    with transaction.atomic():
+        return rooms.room_join(room=selectors.public_room(room_id=room_id, user=actor), user=actor)
+
+
+def room_leave(*, actor, room_id) -> ChatMember:
+    ratelimit.check(kind="member", user=actor, room_id=room_id)
+    with transaction.atomic():
+        return members.room_leave(room=selectors.room_get_for_member(room_id=room_id, user=actor), user=actor)
+
+
+# --- members -------------------------------------------------------------------------------
+def member_add(*, actor, room_id, user_id, role: str) -> ChatMember:
+    ratelimit.check(kind="member", user=actor, room_id=room_id)
+    with transaction.atomic():
+        room = _room_for_moderation(room_id, actor)
+        return members.room_member_add(room=room, actor=actor, user=_user(user_id), role=role)
+
+
+def _member_action(service, *, actor, room_id, user_id, **arguments) -> ChatMember:
+    """Resolve the room and its member, then run one member service."""
+    ratelimit.check(kind="member", user=actor, room_id=room_id)
+    with transaction.atomic():
+        room = _room_for_moderation(room_id, actor)
+        member = selectors.member_of(room=room, user_id=user_id)
+        return service(room=room, actor=actor, member=member, **arguments)
+
+
+def member_change_role(*, actor, room_id, user_id, role: str) -> ChatMember:
+    return _member_action(members.room_member_change_role, actor=actor, room_id=room_id, user_id=user_id, role=role)
+
+
+def member_remove(*, actor, room_id, user_id, reason: str = "") -> ChatMember:
+    return _member_action(members.room_member_remove, actor=actor, room_id=room_id, user_id=user_id, reason=reason)
+
+
+def member_mute(*, actor, room_id, user_id, until: datetime | None, reason: str = "") -> ChatMember:
+    return _member_action(
+        members.room_member_mute, actor=actor, room_id=room_id, user_id=user_id, until=until, reason=reason
+    )
+
+
+def member_unmute(*, actor, room_id, user_id, reason: str = "") -> ChatMember:
+    return _member_action(members.room_member_unmute, actor=actor, room_id=room_id, user_id=user_id, reason=reason)
+
+
+def member_ban(*, actor, room_id, user_id, reason: str = "") -> ChatMember:
+    return _member_action(members.room_member_ban, actor=actor, room_id=room_id, user_id=user_id, reason=reason)
+
+
+def member_unban(*, actor, room_id, user_id, reason: str = "") -> ChatMember:
+    return _member_action(members.room_member_unban, actor=actor, room_id=room_id, user_id=user_id, reason=reason)
+
+
+# --- files ---------------------------------------------------------------------------------
+def attachment_create(*, actor, upload, room_id=None) -> Attachment:
+    """Store an upload (checked by content); ``room_id`` checks the actor may post there."""
+    ratelimit.check(kind="upload", user=actor, room_id=room_id)
+    room = selectors.room_get_for_member(room_id=room_id, user=actor) if room_id else None
+    return attachments.attachment_create(uploader=actor, upload=upload, room=room)
+
+
+# --- people (account changes that reach into chat) -------------------------------------------
+def user_set_company(*, user, company) -> User:
+    return people.user_set_company(user=user, company=company)
+
+
+def user_set_support_agent(*, user, is_support_agent: bool) -> User:
+    return people.user_set_support_agent(user=user, is_support_agent=is_support_agent)
+
+
+def user_set_active(*, user, is_active: bool) -> User:
+    return people.user_set_active(user=user, is_active=is_active)
+
+
+def user_logged_out(*, user) -> None:
+    people.user_logged_out(user=user)

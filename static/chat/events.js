@@ -1,0 +1,209 @@
+// Socket frames -> state. The reducer only changes the state it is given and
+// returns the effects the change calls for ({type: "refresh-room", id},
+// {type: "mark-read", room}, {type: "render", parts}, ...); the effect runner
+// performs them afterwards. One dispatch table maps each frame type to its
+// domain's handler; which kinds are logged comes from the server (wire.js).
+// No DOM and no timers here: Node tests run it as it is.
+
+import { forgetRoom, isFromOther } from "./state.js";
+import { GAP, DUPLICATE, placeSeq, restartRoomLog } from "./sync.js";
+
+const DEFAULT_TYPING_SECONDS = 6;
+
+const render = (...parts) => ({ type: "render", parts });
+
+// Someone starts or stops typing in a loaded room; a typing notice expires by itself.
+function setTyping(ctx, rd, user, isTyping, seconds) {
+  if (isTyping) {
+    const after = (seconds || DEFAULT_TYPING_SECONDS) * 1000;
+    rd.typing.set(user.id, { user, until: ctx.now + after });
+    ctx.effects.push({ type: "expire-typing", room: rd.id, user_id: user.id, after });
+  } else {
+    rd.typing.delete(user.id);
+  }
+  ctx.effects.push(render("typing"));
+}
+
+// --- logged events: handler(ctx, frame, room, rd) ------------------------------
+const messageHandlers = {
+  "message.created"(ctx, frame, room, rd) {
+    const message = frame.message;
+    if (!message.is_deleted) {
+      room.last_message = message;
+      room.last_message_at = message.created_at;
+      if (isFromOther(ctx.state, message)) room.unread_count = (room.unread_count || 0) + 1;
+    }
+    if (rd) {
+      rd.upsert(message);
+      if (message.sender) setTyping(ctx, rd, message.sender, false);
+    }
+    if (room.id === ctx.state.currentId) ctx.effects.push({ type: "mark-read", room: room.id });
+    ctx.effects.push(render("rooms", "messages"));
+  },
+  "message.updated"(ctx, frame, room, rd) {
+    const message = frame.message;
+    if (rd) rd.update(message);
+    if (room.last_message && room.last_message.id === message.id) {
+      if (message.is_deleted) ctx.effects.push({ type: "refresh-room", id: room.id });
+      else room.last_message = message;
+    }
+    ctx.effects.push(render("rooms", "messages"));
+  },
+  "message.deleted"(ctx, frame, room, rd) {
+    messageHandlers["message.updated"](ctx, frame, room, rd);
+    // An unread message of someone else is gone: the unread count is the server's to say.
+    const message = frame.message;
+    if (isFromOther(ctx.state, message) && message.seq > (room.last_read_seq || 0)) ctx.effects.push({ type: "refresh-room", id: room.id });
+  },
+};
+
+function reaction(ctx, frame, room, rd) {
+  if (rd) rd.react(frame);
+  ctx.effects.push(render("messages"));
+}
+const reactionHandlers = { "reaction.added": reaction, "reaction.removed": reaction };
+
+function memberChanged(ctx, frame, room, rd) {
+  const member = frame.member;
+  const added = frame.type === "member.added";
+  if (rd) rd.memberEvents += 1;
+  if (rd && rd.members) {
+    if (added && !rd.members.has(member.user.id)) room.member_count = (room.member_count || 0) + 1;
+    // A ban lifted from (or set on) someone who had left changes a member who is not in the room.
+    if (member.is_active) rd.members.set(member.user.id, member);
+    else rd.members.delete(member.user.id);
+  } else if (added) {
+    room.member_count = (room.member_count || 0) + 1;
+  }
+  if (member.user.id === ctx.state.me.id) {
+    room.my_role = member.role;
+    if (rd) rd.redrawAll();
+  }
+  ctx.effects.push(render("details", "header", "composer", "messages", "seen"));
+}
+const memberHandlers = {
+  "member.added": memberChanged,
+  "member.updated": memberChanged,
+  "member.removed"(ctx, frame, room, rd) {
+    const member = frame.member;
+    if (member.user.id === ctx.state.me.id) {
+      forgetRoom(ctx.state, room.id);
+      ctx.effects.push({ type: "room-removed", room, reason: frame.reason });
+      return;
+    }
+    if (rd) rd.memberEvents += 1;
+    if (rd && rd.members) rd.members.delete(member.user.id);
+    room.member_count = Math.max(0, (room.member_count || 1) - 1);
+    if (rd) setTyping(ctx, rd, member.user, false);
+    ctx.effects.push(render("details", "header", "seen"));
+  },
+};
+
+const roomHandlers = {
+  "room.updated"(ctx, frame, room, rd) {
+    const { seq: _seq, ...data } = frame.room_data || {};
+    Object.assign(room, data);
+    if (rd) rd.redrawAll();
+    ctx.effects.push(render("rooms", "header", "composer", "details", "messages"));
+  },
+};
+
+// --- ephemeral notices: handler(ctx, frame) -------------------------------------
+const noticeHandlers = {
+  typing(ctx, frame) {
+    const rd = ctx.state.loaded.get(frame.room);
+    if (!rd || !frame.user || frame.user.id === ctx.state.me.id) return;
+    setTyping(ctx, rd, frame.user, frame.is_typing, frame.expires_in);
+    if (frame.is_typing && !ctx.state.presence.has(frame.user.id)) {
+      ctx.state.presence.set(frame.user.id, "online");
+      ctx.effects.push(render("rooms", "header", "details"));
+    }
+  },
+  presence(ctx, frame) {
+    if (!frame.user || frame.user.id === ctx.state.me.id) return;
+    if (frame.status === "offline") ctx.state.presence.delete(frame.user.id);
+    else ctx.state.presence.set(frame.user.id, frame.status);
+    ctx.effects.push(render("rooms", "header", "details"));
+  },
+  read(ctx, frame) {
+    const room = ctx.state.rooms.get(frame.room);
+    if (!room) return;
+    const rd = ctx.state.loaded.get(frame.room);
+    const member = rd && rd.members ? rd.members.get(frame.user_id) : null;
+    if (member) member.last_read_seq = Math.max(member.last_read_seq || 0, frame.seq);
+    if (frame.user_id === ctx.state.me.id) {
+      // Read in another window of mine.
+      room.last_read_seq = Math.max(room.last_read_seq || 0, frame.seq);
+      if (frame.seq >= room.seq) room.unread_count = 0;
+      else ctx.effects.push({ type: "refresh-room", id: room.id });
+      ctx.effects.push(render("rooms"));
+    }
+    ctx.effects.push(render("seen"));
+  },
+};
+
+// --- frames of the server itself (hello, ack and pong are the socket's) ----------
+const serverHandlers = {
+  resync_required(ctx, frame) {
+    ctx.effects.push(...restartRoomLog(ctx.state, frame.room, frame.seq));
+  },
+  error(ctx, frame) {
+    ctx.effects.push({ type: "show-error", error: frame });
+  },
+};
+
+const loggedHandlers = { ...messageHandlers, ...reactionHandlers, ...memberHandlers, ...roomHandlers };
+
+// A logged event: applied only at the next seq of its room.
+function loggedEvent(ctx, frame) {
+  const room = ctx.state.rooms.get(frame.room);
+  if (!room) {
+    // Added to a room we do not know yet.
+    if (frame.type === "member.added" && frame.member && frame.member.user.id === ctx.state.me.id) ctx.effects.push({ type: "fetch-room", id: frame.room });
+    return;
+  }
+  const place = placeSeq(room.seq, frame.seq);
+  if (place === DUPLICATE) return;
+  if (place === GAP) {
+    ctx.effects.push({ type: "sync-room", id: room.id });
+    return;
+  }
+  room.seq = frame.seq;
+  loggedHandlers[frame.type](ctx, frame, room, ctx.state.loaded.get(room.id));
+}
+
+// Every kind the server logs or broadcasts must have its handler here.
+function checkCoverage(wire) {
+  const missing = [
+    ...[...wire.logged].filter((kind) => !(kind in loggedHandlers)),
+    ...[...wire.ephemeral].filter((kind) => !(kind in noticeHandlers)),
+  ];
+  if (missing.length) throw new Error(`no handler for the event kinds ${missing.join(", ")}`);
+}
+
+/** reduce(state, frame, {now}) -> effects, for the wire vocabulary of createWire(). */
+export function createReducer(wire) {
+  checkCoverage(wire);
+  const table = new Map();
+  for (const kind of wire.logged) table.set(kind, (ctx, frame) => typeof frame.seq === "number" && loggedEvent(ctx, frame));
+  for (const kind of wire.ephemeral) table.set(kind, noticeHandlers[kind]);
+  for (const [type, handler] of Object.entries(serverHandlers)) if (wire.server.has(type)) table.set(type, handler);
+
+  return function reduce(pageState, frame, { now = Date.now() } = {}) {
+    const ctx = { state: pageState, now, effects: [] };
+    const handler = table.get(frame.type);
+    if (handler) handler(ctx, frame);
+    return ctx.effects;
+  };
+}
+
+/** run(effects): each effect goes to performers[effect.type]. */
+export function createEffectRunner(performers) {
+  return function run(effects) {
+    for (const effect of effects) {
+      const perform = performers[effect.type];
+      if (!perform) throw new Error(`no performer for the effect ${effect.type}`);
+      perform(effect);
+    }
+  };
+}

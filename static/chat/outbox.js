@@ -1,0 +1,125 @@
+// Messages on their way: each pending send is keyed by its client_msg_id in its
+// room's `pending` map until the server's copy (the answer to the send, or the
+// echo as message.created) settles it. A send lost with the connection is
+// queued and sent again after the next hello with the same client_msg_id, so
+// it never makes a second message. No DOM here: the socket and the upload are
+// handed in.
+
+// Errors after which the same send is tried again once the socket is back.
+export const RETRYABLE = new Set(["offline", "disconnected", "timeout"]);
+const RETRY_AFTER_TIMEOUT = 3000;
+
+// The server's copy of a message settles the pending send it came from.
+export function settle(pending, message) {
+  if (message.client_msg_id) pending.delete(message.client_msg_id);
+}
+
+// A pending send, shaped like a message so the message list can draw it.
+export function createPending({ clientMsgId, room, content, replyTo = null, file = null, attachmentPreview = null, sender, now = new Date() }) {
+  return {
+    client_msg_id: clientMsgId,
+    room,
+    content,
+    reply_to: replyTo ? { id: replyTo.id, sender: replyTo.sender, content: replyTo.content, is_deleted: false } : null,
+    file,
+    attachment: null,
+    attachmentPreview,
+    status: "sending",
+    created_at: now.toISOString(),
+    sender,
+    message_type: "text",
+    reactions: [],
+    seq: null,
+    id: null,
+  };
+}
+
+export function sendFrame(pending) {
+  return {
+    type: "message.send",
+    room: pending.room,
+    content: pending.content,
+    client_msg_id: pending.client_msg_id,
+    reply_to: pending.reply_to ? pending.reply_to.id : null,
+    attachment_id: pending.attachment ? pending.attachment.id : null,
+  };
+}
+
+/**
+ * deps: socket() (the ChatSocket or null), upload(pending) -> attachment,
+ * accept(message) (the server's copy), changed(pending) (redraw it),
+ * failed(pending, error) (tell the person), later(fn, ms).
+ */
+export class Outbox {
+  constructor(pageState, deps) {
+    this.state = pageState;
+    this.deps = { later: (fn, ms) => setTimeout(fn, ms), ...deps };
+  }
+
+  pendingOf(roomId) {
+    const rd = this.state.loaded.get(roomId);
+    return rd ? rd.pending : null;
+  }
+
+  isPending(pending) {
+    const map = this.pendingOf(pending.room);
+    return Boolean(map) && map.get(pending.client_msg_id) === pending;
+  }
+
+  add(pending) {
+    this.pendingOf(pending.room).set(pending.client_msg_id, pending);
+    return this.deliver(pending);
+  }
+
+  setStatus(pending, status) {
+    pending.status = status;
+    this.deps.changed(pending);
+  }
+
+  async deliver(pending) {
+    const socket = this.deps.socket();
+    try {
+      if (pending.file && !pending.attachment) {
+        this.setStatus(pending, "uploading");
+        pending.attachment = await this.deps.upload(pending);
+      }
+      if (!socket || !socket.live) {
+        this.setStatus(pending, "queued");
+        return;
+      }
+      this.setStatus(pending, "sending");
+      const result = await socket.request(sendFrame(pending));
+      this.deps.accept(result.message);
+    } catch (error) {
+      if (!this.isPending(pending)) return;
+      if (RETRYABLE.has(error.code)) {
+        pending.status = "queued";
+        if (error.code === "timeout") this.deps.later(() => this.deps.socket().live && this.flush(), RETRY_AFTER_TIMEOUT);
+      } else {
+        pending.status = "failed";
+        pending.error = this.deps.failed(pending, error);
+      }
+      this.deps.changed(pending);
+    }
+  }
+
+  // Everything queued, in order (after a hello, or a timeout).
+  async flush() {
+    for (const rd of [...this.state.loaded.values()]) {
+      for (const pending of [...rd.pending.values()]) {
+        if (pending.status === "queued") await this.deliver(pending);
+      }
+    }
+  }
+
+  retry(pending) {
+    pending.status = "sending";
+    pending.error = null;
+    return this.deliver(pending);
+  }
+
+  discard(pending) {
+    const map = this.pendingOf(pending.room);
+    if (map) map.delete(pending.client_msg_id);
+  }
+}
