@@ -11,9 +11,11 @@ STAMP := $(VENV)/.requirements-installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+JS_TESTS ?= chat/tests/js/
+SQLITE_TESTS ?= chat/tests/test_services_messages.py chat/tests/test_services_rooms.py chat/tests/test_services_members.py
 SEED_ARGS ?=
 
-.PHONY: help venv run test bench migrate seed collectstatic clean
+.PHONY: help venv run test test-js test-sqlite bench migrate seed collectstatic clean
 
 help:
 	@echo "make run     set up .venv, migrate, seed demo users, collect static files, serve on http://$(HOST):$(PORT)/"
@@ -50,8 +52,21 @@ run: seed collectstatic
 	@echo "Serving chatsite on http://$(HOST):$(PORT)/ (Ctrl-C stops it)"
 	$(BIN)/daphne -b $(HOST) -p $(PORT) chatsite.asgi:application
 
+# The layering contracts, the suite, the browser client's unit tests, and the
+# message write path once more on SQLite (the suite itself runs on whatever
+# DATABASE_URL says: PostgreSQL in CI).
 test: venv
+	$(BIN)/lint-imports
 	$(BIN)/pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-js test-sqlite
+
+test-js:
+	@if command -v node >/dev/null 2>&1; then node --test $(JS_TESTS); \
+	elif [ -n "$$CI" ]; then echo "node not found: the browser client's unit tests need Node.js 20"; exit 1; \
+	else echo "SKIPPED the browser client's unit tests: node not found (apt install nodejs)"; fi
+
+test-sqlite: venv
+	env -u DATABASE_URL -u DATABASE_TEST_NAME $(BIN)/pytest -q -p no:cacheprovider -m 'not postgres' $(SQLITE_TESTS)
 
 # Needs PostgreSQL and Redis (DATABASE_URL: a server to create chatsite_bench on;
 # BENCH_REDIS_URL, default redis://127.0.0.1:6379/7, is flushed). BENCH_ARGS=--help lists the options.

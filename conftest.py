@@ -56,6 +56,38 @@ def _test_settings(tmp_path, settings):
 
 
 @pytest.fixture
+def no_rate_limits(settings):
+    """Rate limits off (they are on by default, as in production): for tests
+    that send in bursts to test something else."""
+    settings.CHAT_RATE_LIMITS_ENABLED = False
+
+
+@pytest.fixture
+def concurrently():
+    """``run(count, work)``: ``work(i)`` for i in range(count) on as many threads,
+    released together; each thread's database connection is closed after."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection as thread_connection
+
+    def run(count, work):
+        barrier = threading.Barrier(count)
+
+        def one(i):
+            barrier.wait()
+            try:
+                return work(i)
+            finally:
+                thread_connection.close()
+
+        with ThreadPoolExecutor(count) as pool:
+            return list(pool.map(one, range(count)))
+
+    return run
+
+
+@pytest.fixture
 def company(db):
     from accounts.tests.factories import CompanyFactory
 

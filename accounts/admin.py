@@ -17,6 +17,24 @@ from .models import Company, User, UserBlock
 CHAT_FIELDS = ("display_name", "company", "is_support_agent")
 
 
+class NeverAddedOrDeletedMixin:
+    """Rows made and ended by the product (or by people), never added or deleted
+    through admin, also not by superusers. For model admins and inlines alike."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyMixin(NeverAddedOrDeletedMixin):
+    """Viewable only: never added, changed or deleted through admin."""
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 class CompanyChoiceMixin:
     """Refuses moving someone into an inactive company (the service would refuse it too,
     but only after the form was accepted)."""
@@ -87,7 +105,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(UserBlock)
-class UserBlockAdmin(admin.ModelAdmin):
+class UserBlockAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Blocks are each person's own decision: moderators can see them, not make or lift them."""
 
     list_display = ("blocker", "blocked", "created_at")
@@ -102,12 +120,3 @@ class UserBlockAdmin(admin.ModelAdmin):
     fields = ("blocker", "blocked", "created_at")
     readonly_fields = fields
     ordering = ("-created_at",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -1,13 +1,17 @@
-"""Auth and user endpoints: register, JWT obtain/refresh/logout, me, directory,
-blocking and single-use WebSocket tickets."""
+"""Auth and user endpoints: register, JWT obtain/refresh/logout, me, blocking
+and single-use WebSocket tickets. (The directory, people one shares a room
+with, is chat's: chat/api/users.py.)
+
+Logging out sends Django's ``user_logged_out`` signal (once, whichever way one
+was signed in); chat closes the person's WebSockets on it (chat/apps.py), so
+accounts never imports chat."""
 
 from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.auth import logout as session_logout
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.signals import user_logged_out
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Q
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,11 +20,18 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from chatsite.core import ratelimit
-from chat.api.serializers import ErrorSerializer, UserSerializer
+from chatsite.core.api_errors import ErrorSerializer
 from chatsite.core.exceptions import Invalid, NotFound
-from chat.models import ChatMember
 
 from . import services, tickets
+from .serializers import (
+    MeSerializer,
+    RefreshInputSerializer,
+    RegisterInputSerializer,
+    RegisterResponseSerializer,
+    TicketSerializer,
+    TokenPairSerializer,
+)
 
 User = get_user_model()
 
@@ -31,42 +42,6 @@ def client_ip(request) -> str:
 
 def _err(*codes):
     return {code: OpenApiResponse(ErrorSerializer) for code in codes}
-
-
-class MeSerializer(serializers.Serializer):
-    id = serializers.UUIDField(read_only=True)
-    username = serializers.CharField(read_only=True)
-    display_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
-    email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
-    company = serializers.UUIDField(source="company_id", read_only=True, allow_null=True)
-    is_support_agent = serializers.BooleanField(read_only=True)
-
-
-class RegisterInputSerializer(serializers.Serializer):
-    username = serializers.RegexField(r"^[\w.@+-]+\Z", max_length=150)
-    password = serializers.CharField(write_only=True, max_length=128, trim_whitespace=False)
-    email = serializers.EmailField(max_length=254, required=False, allow_blank=True, default="")
-    display_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
-
-
-class TokenPairSerializer(serializers.Serializer):
-    access = serializers.CharField()
-    refresh = serializers.CharField()
-
-
-class RegisterResponseSerializer(serializers.Serializer):
-    user = MeSerializer()
-    access = serializers.CharField()
-    refresh = serializers.CharField()
-
-
-class RefreshInputSerializer(serializers.Serializer):
-    refresh = serializers.CharField(max_length=2000)
-
-
-class TicketSerializer(serializers.Serializer):
-    ticket = serializers.CharField()
-    expires_in = serializers.IntegerField()
 
 
 def tokens_for(user) -> dict:
@@ -147,9 +122,10 @@ class LogoutView(APIView):
             token.blacklist()
         elif not signed_in_by_session:
             raise Invalid("Give the refresh token to log out.", code="refresh_required", fields={"refresh": ["Required."]})
-        services.user_logged_out(user=request.user)
         if signed_in_by_session:
-            session_logout(request._request)
+            session_logout(request._request)  # sends user_logged_out itself
+        else:
+            user_logged_out.send(sender=type(request.user), request=request._request, user=request.user)
         return Response(status=204)
 
 
@@ -166,27 +142,6 @@ class MeView(APIView):
         serializer.is_valid(raise_exception=True)
         user = services.user_update_profile(user=request.user, **serializer.validated_data)
         return Response(MeSerializer(user).data)
-
-
-class DirectoryView(APIView):
-    @extend_schema(
-        summary="People I can see: my company and anyone I share a room with",
-        parameters=[OpenApiParameter("q", str, description="Part of a username or display name")],
-        responses={200: UserSerializer(many=True), **_err(400, 401)},
-    )
-    def get(self, request):
-        q = request.query_params.get("q", "")
-        if len(q) > 100 or "\x00" in q:
-            raise Invalid("q is limited to 100 characters.", code="invalid", fields={"q": ["At most 100 characters."]})
-        shared_rooms = ChatMember.objects.filter(user=request.user, is_active=True).values("room_id")
-        visible = Q(chat_memberships__room_id__in=shared_rooms, chat_memberships__is_active=True)
-        if request.user.company_id:
-            visible |= Q(company_id=request.user.company_id)
-        users = User.objects.filter(is_active=True).filter(visible)
-        if q:
-            users = users.filter(Q(username__icontains=q) | Q(display_name__icontains=q))
-        users = users.exclude(pk=request.user.pk).distinct().order_by("username")[:50]
-        return Response(UserSerializer(users, many=True).data)
 
 
 class BlockView(APIView):

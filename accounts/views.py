@@ -128,10 +128,6 @@ class LoginView(auth_views.LoginView):
 
 
 class LogoutView(auth_views.LogoutView):
-    """End the session and close the user's WebSockets (as ``POST /api/auth/logout/`` does):
-    a socket opened with this session must not outlive it."""
-
-    def post(self, request, *args, **kwargs):
-        if request.user.is_authenticated:
-            services.user_logged_out(user=request.user)
-        return super().post(request, *args, **kwargs)
+    """End the session. Django's logout sends ``user_logged_out``, on which chat
+    closes the user's WebSockets (as for ``POST /api/auth/logout/``): a socket
+    opened with this session must not outlive it."""

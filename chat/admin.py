@@ -1,16 +1,17 @@
 """The moderators' tool.
 
 Admin is an edge like the REST API and the WebSocket: every change it makes goes
-through ``chat.services`` (which check permission, log the room event, write the
-audit log and broadcast after commit), so clients see a moderator's action live.
-Nothing here writes a chat model directly.
+through ``chat.commands`` (whose services check permission, log the room event,
+write the audit log and broadcast after commit), so clients see a moderator's
+action live. Nothing here writes a chat model directly.
 
 Who may do what:
 
 - Staff with ``chat.moderate_chatroom`` (site moderators, see
-  ``chat.services.common.is_site_moderator``) can view every chat model and run
-  the moderation actions. Other staff need the usual view/change permissions;
-  the services still decide whether their action is allowed.
+  ``chat.policies.is_site_moderator``) can view every chat model (and the core
+  app's rate-limit log) and run the moderation actions. Other staff need the
+  usual view/change permissions; the commands still decide whether their
+  action is allowed.
 - Message content is shown decrypted, read-only; it is never editable here and
   admin never stores plaintext.
 - Rooms, members and messages are never deleted outright (deactivate, remove,
@@ -18,6 +19,8 @@ Who may do what:
   log are read-only for everyone.
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from cryptography.fernet import InvalidToken
@@ -33,13 +36,13 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import ngettext
 
-from accounts.admin import UserAdmin
+from accounts.admin import NeverAddedOrDeletedMixin, ReadOnlyMixin, UserAdmin
 from accounts.models import User
-
-from . import commands, crypto, services
 from chatsite.core.exceptions import ChatError
 from chatsite.core.models import RateLimitLog
 
+from . import commands, crypto
+from .events.render import message_content
 from .models import (
     Attachment,
     AuditLog,
@@ -52,9 +55,8 @@ from .models import (
     RoomType,
     SearchToken,
 )
-from .events.render import message_content
-from .selectors import MAX_SEARCH_WORDS
 from .policies import is_site_moderator
+from .selectors import MAX_SEARCH_WORDS
 
 PREVIEW_LENGTH = 80
 MAX_MUTE_MINUTES = 366 * 24 * 60
@@ -89,23 +91,18 @@ def message_text(message: ChatMessage) -> str:
 
 
 class ModeratorViewMixin:
-    """Site moderators see every chat model, whatever their model permissions."""
+    """Site moderators see every chat model, whatever their model permissions,
+    and the app it is in (``core`` for the rate-limit log, where they hold none)."""
 
     def has_view_permission(self, request, obj=None):
         return super().has_view_permission(request, obj) or is_site_moderator(request.user)
 
+    def has_module_permission(self, request):
+        return super().has_module_permission(request) or is_site_moderator(request.user)
 
-class ReadOnlyAdmin(ModeratorViewMixin, admin.ModelAdmin):
-    """Viewable, never added, changed or deleted through admin (also not by superusers)."""
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+class ReadOnlyAdmin(ReadOnlyMixin, ModeratorViewMixin, admin.ModelAdmin):
+    """Viewable (by site moderators too), never added, changed or deleted through admin."""
 
 
 # --- Moderation actions ------------------------------------------------------
@@ -139,8 +136,39 @@ class RoomActionForm(ModerationActionForm):
     )
 
 
+@dataclass(frozen=True)
+class CommandAction:
+    """An admin action (site moderators only) that runs one chat command per
+    selected object: ``command(actor=…, **admin.command_target(obj), reason=…)``.
+
+    ``done`` and ``skipped`` word the summary, ``{}`` standing for the count and
+    the admin's ``noun`` ("Banned {}." → "Banned 2 members.", "{} already
+    banned." → "1 member was already banned."); ``skip(obj)`` leaves out objects
+    already in the wanted state.
+    """
+
+    command: Callable
+    short_description: str
+    done: str
+    skip: Callable | None = None
+    skipped: str = ""
+    allowed_permissions: tuple = ("moderate",)
+
+    def __call__(self, modeladmin, request, queryset):
+        return modeladmin.run_command(request, queryset, self)
+
+
 class ModerationActionsMixin:
-    """Actions that call a service per selected object and report each refusal."""
+    """Actions that call a command per selected object and report each refusal."""
+
+    noun = ("object", "objects")
+
+    def command_target(self, obj) -> dict:
+        """The ids a command takes for ``obj`` (``room_id=…``, ``message_id=…``)."""
+        raise NotImplementedError
+
+    def action_queryset(self, queryset):
+        return queryset
 
     def has_moderate_permission(self, request):
         return is_site_moderator(request.user)
@@ -166,27 +194,28 @@ class ModerationActionsMixin:
         form.is_valid()
         return form.cleaned_data
 
-    def apply_each(self, request, objects, call, *, done, skip=None, skipped=None) -> int:
-        """``call(obj)`` for each object; a ChatError is reported and the others go on.
-
-        ``done(n)`` and ``skipped(n)`` word the summary; ``skip(obj)`` leaves out
-        objects already in the wanted state. Returns how many succeeded.
-        """
+    def run_command(self, request, queryset, action: CommandAction, **arguments) -> int:
+        """``action.command`` for each selected object, with the form's reason and
+        ``arguments``; a refusal (ChatError) is reported and the others go on.
+        Returns how many succeeded."""
+        arguments.setdefault("reason", self.action_options(request)["reason"])
         succeeded = left_out = 0
-        for obj in objects:
-            if skip is not None and skip(obj):
+        for obj in self.action_queryset(queryset):
+            if action.skip is not None and action.skip(obj):
                 left_out += 1
                 continue
             try:
-                call(obj)
+                action.command(actor=request.user, **self.command_target(obj), **arguments)
             except ChatError as exc:
                 self.message_user(request, f"{obj}: {exc.detail}", messages.ERROR)
             else:
                 succeeded += 1
+        singular, plural = self.noun
         if succeeded:
-            self.message_user(request, done(succeeded), messages.SUCCESS)
-        if left_out and skipped is not None:
-            self.message_user(request, skipped(left_out), messages.INFO)
+            self.message_user(request, action.done.format(_count(succeeded, singular, plural)), messages.SUCCESS)
+        if left_out:
+            counted = _count(left_out, f"{singular} was", f"{plural} were")
+            self.message_user(request, action.skipped.format(counted), messages.INFO)
         return succeeded
 
 
@@ -204,14 +233,15 @@ def _changelist_link(model_name: str, label: str, **filters) -> str:
 
 
 @admin.register(ChatRoom)
-class ChatRoomAdmin(ModerationActionsMixin, ModeratorViewMixin, admin.ModelAdmin):
-    """Name, description and public flag are edited through ``services.room_update``;
+class ChatRoomAdmin(ModerationActionsMixin, NeverAddedOrDeletedMixin, ModeratorViewMixin, admin.ModelAdmin):
+    """Name, description and public flag are edited through ``commands.room_update``;
     rooms are created by people (or the API), and closed by deactivating them."""
 
     EDITABLE = ("name", "description", "is_public")
 
     action_form = RoomActionForm
     actions = ("deactivate_rooms", "reactivate_rooms", "post_announcement")
+    noun = ("room", "rooms")
     list_display = (
         "__str__",
         "room_type",
@@ -272,16 +302,13 @@ class ChatRoomAdmin(ModerationActionsMixin, ModeratorViewMixin, admin.ModelAdmin
         fields = [name for fieldset in self.fieldsets for name in fieldset[1]["fields"]]
         return [name for name in fields if name not in editable]
 
-    def has_add_permission(self, request):
-        return False
-
     def has_change_permission(self, request, obj=None):
         allowed = super().has_change_permission(request, obj) or is_site_moderator(request.user)
         # A direct room has no settings and an inactive one cannot be changed.
         return allowed and (obj is None or (obj.is_active and obj.room_type != RoomType.DIRECT))
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+    def command_target(self, obj) -> dict:
+        return {"room_id": obj.pk}
 
     @admin.display(description="members", ordering="active_member_count")
     def member_count(self, obj):
@@ -302,7 +329,7 @@ class ChatRoomAdmin(ModerationActionsMixin, ModeratorViewMixin, admin.ModelAdmin
         updates = {name: form.cleaned_data[name] for name in self.EDITABLE if name in form.changed_data}
         if updates:
             # Raises ChatError when refused; changeform_view rolls back and reports it.
-            services.room_update(room=obj, actor=request.user, **updates)
+            commands.room_update(actor=request.user, room_id=obj.pk, **updates)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:
@@ -311,29 +338,21 @@ class ChatRoomAdmin(ModerationActionsMixin, ModeratorViewMixin, admin.ModelAdmin
             self.message_user(request, f"Not saved: {exc.detail}", messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
 
-    @admin.action(description="Deactivate selected rooms (history stays, nothing new can be posted)", permissions=["moderate"])
-    def deactivate_rooms(self, request, queryset):
-        reason = self.action_options(request)["reason"]
-        self.apply_each(
-            request,
-            queryset,
-            lambda room: services.room_deactivate(room=room, actor=request.user, reason=reason),
-            skip=lambda room: not room.is_active,
-            done=lambda n: f"Deactivated {_count(n, 'room', 'rooms')}.",
-            skipped=lambda n: f"{_count(n, 'room was', 'rooms were')} already inactive.",
-        )
-
-    @admin.action(description="Reactivate selected rooms", permissions=["moderate"])
-    def reactivate_rooms(self, request, queryset):
-        reason = self.action_options(request)["reason"]
-        self.apply_each(
-            request,
-            queryset,
-            lambda room: services.room_reactivate(room=room, actor=request.user, reason=reason),
-            skip=lambda room: room.is_active,
-            done=lambda n: f"Reactivated {_count(n, 'room', 'rooms')}.",
-            skipped=lambda n: f"{_count(n, 'room was', 'rooms were')} already active.",
-        )
+    deactivate_rooms = CommandAction(
+        commands.room_deactivate,
+        "Deactivate selected rooms (history stays, nothing new can be posted)",
+        done="Deactivated {}.",
+        skip=lambda room: not room.is_active,
+        skipped="{} already inactive.",
+    )
+    reactivate_rooms = CommandAction(
+        commands.room_reactivate,
+        "Reactivate selected rooms",
+        done="Reactivated {}.",
+        skip=lambda room: room.is_active,
+        skipped="{} already active.",
+    )
+    _announce = CommandAction(commands.room_post_announcement, "", done="Posted the announcement in {}.")
 
     @admin.action(description="Post the announcement to selected rooms", permissions=["moderate"])
     def post_announcement(self, request, queryset):
@@ -341,14 +360,7 @@ class ChatRoomAdmin(ModerationActionsMixin, ModeratorViewMixin, admin.ModelAdmin
         if not text.strip():
             self.message_user(request, "Write the announcement's text first.", messages.ERROR)
             return
-        self.apply_each(
-            request,
-            queryset,
-            lambda room: services.room_post_announcement(
-                room=room, actor=request.user, content=text, reason=self.action_options(request)["reason"]
-            ),
-            done=lambda n: f"Posted the announcement in {_count(n, 'room', 'rooms')}.",
-        )
+        self.run_command(request, queryset, self._announce, content=text)
 
 
 # --- Members -----------------------------------------------------------------
@@ -371,11 +383,12 @@ class MutedFilter(admin.SimpleListFilter):
 
 
 @admin.register(ChatMember)
-class ChatMemberAdmin(ModerationActionsMixin, ModeratorViewMixin, admin.ModelAdmin):
-    """Read-only rows; mute, unmute, ban, unban and remove are actions through the services."""
+class ChatMemberAdmin(ModerationActionsMixin, ReadOnlyAdmin):
+    """Read-only rows; mute, unmute, ban, unban and remove are actions through the commands."""
 
     action_form = MemberActionForm
     actions = ("mute_members", "unmute_members", "ban_members", "unban_members", "remove_members")
+    noun = ("member", "members")
     list_display = ("user", "room", "role", "is_active", "is_banned", "muted_until", "joined_at", "left_at")
     list_filter = ("role", "is_active", "is_banned", MutedFilter, "room__room_type")
     search_fields = ("user__username", "user__display_name", "user__email", "room__name")
@@ -396,85 +409,46 @@ class ChatMemberAdmin(ModerationActionsMixin, ModeratorViewMixin, admin.ModelAdm
     )
     readonly_fields = fields
 
-    def has_add_permission(self, request):
-        return False
+    def command_target(self, obj) -> dict:
+        return {"room_id": obj.room_id, "user_id": obj.user_id}
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def _members(self, queryset):
+    def action_queryset(self, queryset):
         return queryset.select_related("room", "user")
 
     @admin.action(description="Mute selected members (for the minutes given)", permissions=["moderate"])
     def mute_members(self, request, queryset):
-        options = self.action_options(request)
-        minutes = options["mute_minutes"] or MemberActionForm.base_fields["mute_minutes"].initial
-        until = timezone.now() + timedelta(minutes=minutes)
-        self.apply_each(
-            request,
-            self._members(queryset),
-            lambda member: services.room_member_mute(
-                room=member.room, actor=request.user, member=member, until=until, reason=options["reason"]
-            ),
-            done=lambda n: f"Muted {_count(n, 'member', 'members')} for {_count(minutes, 'minute', 'minutes')}.",
-        )
+        minutes = self.action_options(request)["mute_minutes"] or MemberActionForm.base_fields["mute_minutes"].initial
+        mute = CommandAction(commands.member_mute, "", done=f"Muted {{}} for {_count(minutes, 'minute', 'minutes')}.")
+        self.run_command(request, queryset, mute, until=timezone.now() + timedelta(minutes=minutes))
 
-    @admin.action(description="Unmute selected members", permissions=["moderate"])
-    def unmute_members(self, request, queryset):
-        reason = self.action_options(request)["reason"]
-        self.apply_each(
-            request,
-            self._members(queryset),
-            lambda member: services.room_member_unmute(
-                room=member.room, actor=request.user, member=member, reason=reason
-            ),
-            skip=lambda member: member.muted_until is None,
-            done=lambda n: f"Unmuted {_count(n, 'member', 'members')}.",
-            skipped=lambda n: f"{_count(n, 'member was', 'members were')} not muted.",
-        )
-
-    @admin.action(description="Ban selected members (removed, cannot rejoin)", permissions=["moderate"])
-    def ban_members(self, request, queryset):
-        reason = self.action_options(request)["reason"]
-        self.apply_each(
-            request,
-            self._members(queryset),
-            lambda member: services.room_member_ban(room=member.room, actor=request.user, member=member, reason=reason),
-            skip=lambda member: member.is_banned,
-            done=lambda n: f"Banned {_count(n, 'member', 'members')}.",
-            skipped=lambda n: f"{_count(n, 'member was', 'members were')} already banned.",
-        )
-
-    @admin.action(description="Lift the ban of selected members", permissions=["moderate"])
-    def unban_members(self, request, queryset):
-        reason = self.action_options(request)["reason"]
-        self.apply_each(
-            request,
-            self._members(queryset),
-            lambda member: services.room_member_unban(
-                room=member.room, actor=request.user, member=member, reason=reason
-            ),
-            skip=lambda member: not member.is_banned,
-            done=lambda n: f"Lifted the ban of {_count(n, 'member', 'members')}.",
-            skipped=lambda n: f"{_count(n, 'member was', 'members were')} not banned.",
-        )
-
-    @admin.action(description="Remove selected members from their rooms", permissions=["moderate"])
-    def remove_members(self, request, queryset):
-        reason = self.action_options(request)["reason"]
-        self.apply_each(
-            request,
-            self._members(queryset),
-            lambda member: services.room_member_remove(
-                room=member.room, actor=request.user, member=member, reason=reason
-            ),
-            skip=lambda member: not member.is_active,
-            done=lambda n: f"Removed {_count(n, 'member', 'members')}.",
-            skipped=lambda n: f"{_count(n, 'member was', 'members were')} no longer in the room.",
-        )
+    unmute_members = CommandAction(
+        commands.member_unmute,
+        "Unmute selected members",
+        done="Unmuted {}.",
+        skip=lambda member: member.muted_until is None,
+        skipped="{} not muted.",
+    )
+    ban_members = CommandAction(
+        commands.member_ban,
+        "Ban selected members (removed, cannot rejoin)",
+        done="Banned {}.",
+        skip=lambda member: member.is_banned,
+        skipped="{} already banned.",
+    )
+    unban_members = CommandAction(
+        commands.member_unban,
+        "Lift the ban of selected members",
+        done="Lifted the ban of {}.",
+        skip=lambda member: not member.is_banned,
+        skipped="{} not banned.",
+    )
+    remove_members = CommandAction(
+        commands.member_remove,
+        "Remove selected members from their rooms",
+        done="Removed {}.",
+        skip=lambda member: not member.is_active,
+        skipped="{} no longer in the room.",
+    )
 
 
 # --- Messages ----------------------------------------------------------------
@@ -495,7 +469,7 @@ class FlaggedFilter(admin.SimpleListFilter):
         return queryset
 
 
-class MessageEditInline(admin.TabularInline):
+class MessageEditInline(ReadOnlyMixin, ModeratorViewMixin, admin.TabularInline):
     """The message's earlier versions, decrypted, read-only."""
 
     model = MessageEdit
@@ -512,26 +486,14 @@ class MessageEditInline(admin.TabularInline):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("edited_by").order_by("created_at")
 
-    def has_view_permission(self, request, obj=None):
-        return super().has_view_permission(request, obj) or is_site_moderator(request.user)
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     @admin.display(description="text before the edit")
     def previous_content(self, obj):
         return _decrypt(obj.previous_content_encrypted)
 
 
 @admin.register(ChatMessage)
-class ChatMessageAdmin(ModerationActionsMixin, ModeratorViewMixin, admin.ModelAdmin):
-    """Messages are read-only here; delete (soft) and restore are actions through the services.
+class ChatMessageAdmin(ModerationActionsMixin, ReadOnlyAdmin):
+    """Messages are read-only here; delete (soft) and restore are actions through the commands.
 
     Search matches room, sender and flag reason, and message words through the
     keyed-hash index (the same way as the API's search: no plaintext is searched).
@@ -539,6 +501,7 @@ class ChatMessageAdmin(ModerationActionsMixin, ModeratorViewMixin, admin.ModelAd
 
     action_form = ModerationActionForm
     actions = ("delete_messages", "restore_messages")
+    noun = ("message", "messages")
     inlines = (MessageEditInline,)
     list_display = (
         "seq",
@@ -580,15 +543,6 @@ class ChatMessageAdmin(ModerationActionsMixin, ModeratorViewMixin, admin.ModelAd
     )
     readonly_fields = tuple(name for fieldset in fieldsets for name in fieldset[1]["fields"])
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def get_search_results(self, request, queryset, search_term):
         found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         words = list(dict.fromkeys(crypto.normalize_words(search_term or "")))[:MAX_SEARCH_WORDS]
@@ -615,32 +569,26 @@ class ChatMessageAdmin(ModerationActionsMixin, ModeratorViewMixin, admin.ModelAd
     def content(self, obj):
         return message_text(obj)
 
-    def _messages(self, queryset):
+    def command_target(self, obj) -> dict:
+        return {"message_id": obj.pk}
+
+    def action_queryset(self, queryset):
         return queryset.select_related("room", "sender")
 
-    @admin.action(description="Delete selected messages (soft: can be restored)", permissions=["moderate"])
-    def delete_messages(self, request, queryset):
-        reason = self.action_options(request)["reason"]
-        self.apply_each(
-            request,
-            self._messages(queryset),
-            lambda message: services.message_delete(message=message, actor=request.user, reason=reason),
-            skip=lambda message: message.is_deleted,
-            done=lambda n: f"Deleted {_count(n, 'message', 'messages')}.",
-            skipped=lambda n: f"{_count(n, 'message was', 'messages were')} already deleted.",
-        )
-
-    @admin.action(description="Restore selected deleted messages", permissions=["moderate"])
-    def restore_messages(self, request, queryset):
-        reason = self.action_options(request)["reason"]
-        self.apply_each(
-            request,
-            self._messages(queryset),
-            lambda message: services.message_restore(message=message, actor=request.user, reason=reason),
-            skip=lambda message: not message.is_deleted,
-            done=lambda n: f"Restored {_count(n, 'message', 'messages')}.",
-            skipped=lambda n: f"{_count(n, 'message was', 'messages were')} not deleted.",
-        )
+    delete_messages = CommandAction(
+        commands.message_delete,
+        "Delete selected messages (soft: can be restored)",
+        done="Deleted {}.",
+        skip=lambda message: message.is_deleted,
+        skipped="{} already deleted.",
+    )
+    restore_messages = CommandAction(
+        commands.message_restore,
+        "Restore selected deleted messages",
+        done="Restored {}.",
+        skip=lambda message: not message.is_deleted,
+        skipped="{} not deleted.",
+    )
 
 
 @admin.register(MessageEdit)
@@ -784,7 +732,7 @@ class AuditLogAdmin(ReadOnlyAdmin):
 @admin.register(User)
 class ChatUserAdmin(UserAdmin):
     def save_model(self, request, obj, form, change):
-        # Company and support-agent changes go through services: the person
+        # Company and support-agent changes go through commands: the person
         # leaves and joins rooms, announced to their members after commit.
         company_changed = "company" in form.changed_data
         agent_changed = "is_support_agent" in form.changed_data

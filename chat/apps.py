@@ -1,4 +1,14 @@
 from django.apps import AppConfig
+from django.contrib.auth.signals import user_logged_out
+
+
+def close_sockets_on_logout(sender, user=None, **kwargs):
+    """Django's ``user_logged_out`` (session logout, ``POST /api/auth/logout/``,
+    admin logout): the person's WebSockets close, since accounts cannot call chat."""
+    if user is not None:
+        from . import commands
+
+        commands.user_logged_out(user=user)
 
 
 class ChatConfig(AppConfig):
@@ -8,3 +18,5 @@ class ChatConfig(AppConfig):
     def ready(self):
         # System checks of the whole project (generated secrets, one-process defaults, keys).
         import chatsite.checks  # noqa: F401
+
+        user_logged_out.connect(close_sockets_on_logout, dispatch_uid="chat.close_sockets_on_logout")

@@ -59,6 +59,18 @@ def _user(user_id) -> User:
     return user
 
 
+def _room_of_message(message_id):
+    """The room of a message, looked up only if a rejection is logged."""
+
+    def room_id():
+        try:
+            return ChatMessage.objects.filter(pk=message_id).values_list("room_id", flat=True).first()
+        except (ValidationError, ValueError):
+            return None
+
+    return room_id
+
+
 def _room_for_moderation(room_id, actor) -> ChatRoom:
     """A room the actor belongs to, or any room for a site moderator."""
     return selectors.room_for_actor(room_id=room_id, user=actor)
@@ -115,7 +127,7 @@ def message_forward(*, actor, message_id, to_room_id, client_msg_id: str | None 
 
 def message_edit(*, actor, message_id, content: str) -> MessageResult:
     """Edit one's own message. Emits ``message.updated``."""
-    ratelimit.check(kind="message.edit", user=actor)
+    ratelimit.check(kind="message.edit", user=actor, room_id=_room_of_message(message_id))
     with transaction.atomic():
         message, member = selectors.message_for_member(message_id=message_id, user=actor, lock=True)
         message = messages.message_edit(message=message, actor=actor, member=member, content=content)
@@ -124,7 +136,7 @@ def message_edit(*, actor, message_id, content: str) -> MessageResult:
 
 def message_delete(*, actor, message_id, reason: str = "") -> MessageResult:
     """Soft-delete (the sender, room moderators, site moderators). Emits ``message.deleted``."""
-    ratelimit.check(kind="message.delete", user=actor)
+    ratelimit.check(kind="message.delete", user=actor, room_id=_room_of_message(message_id))
     with transaction.atomic():
         message, member = selectors.message_for_member(message_id=message_id, user=actor, lock=True, moderator=True)
         message = messages.message_delete(message=message, actor=actor, member=member, reason=reason)
@@ -133,7 +145,7 @@ def message_delete(*, actor, message_id, reason: str = "") -> MessageResult:
 
 def message_restore(*, actor, message_id, reason: str = "") -> MessageResult:
     """Undo a soft delete (room moderators, site moderators). Emits ``message.updated``."""
-    ratelimit.check(kind="message.delete", user=actor)
+    ratelimit.check(kind="message.delete", user=actor, room_id=_room_of_message(message_id))
     with transaction.atomic():
         message, member = selectors.message_for_member(message_id=message_id, user=actor, lock=True, moderator=True)
         message = messages.message_restore(message=message, actor=actor, member=member, reason=reason)
@@ -150,7 +162,7 @@ def room_post_announcement(*, actor, room_id, content: str, reason: str = "") ->
 
 def reaction_add(*, actor, message_id, reaction: str) -> tuple[list[dict], bool]:
     """``(the message's reactions as the actor sees them, created)``. Emits ``reaction.added``."""
-    ratelimit.check(kind="reaction", user=actor)
+    ratelimit.check(kind="reaction", user=actor, room_id=_room_of_message(message_id))
     with transaction.atomic():
         message, _member = selectors.message_for_member(message_id=message_id, user=actor)
         _reaction, created = messages.reaction_add(message=message, user=actor, reaction=reaction)
@@ -159,7 +171,7 @@ def reaction_add(*, actor, message_id, reaction: str) -> tuple[list[dict], bool]
 
 def reaction_remove(*, actor, message_id, reaction: str) -> list[dict]:
     """The message's reactions after taking one's own back. Emits ``reaction.removed``."""
-    ratelimit.check(kind="reaction", user=actor)
+    ratelimit.check(kind="reaction", user=actor, room_id=_room_of_message(message_id))
     with transaction.atomic():
         message, _member = selectors.message_for_member(message_id=message_id, user=actor)
         messages.reaction_remove(message=message, user=actor, reaction=reaction)
@@ -212,13 +224,16 @@ def room_open_support(*, actor) -> tuple[ChatRoom, bool]:
 
 
 def room_update(*, actor, room_id, **changes) -> ChatRoom:
-    """Name, description, avatar (an attachment id or None), publicity. Emits ``room.updated``."""
+    """Name, description, avatar (an id of the actor's own upload, or None),
+    publicity, metadata. Emits ``room.updated``."""
     ratelimit.check(kind="room.update", user=actor, room_id=room_id)
     with transaction.atomic():
         room = _room_for_moderation(room_id, actor)
         if "avatar_id" in changes:
             avatar_id = changes.pop("avatar_id")
-            changes["avatar"] = None if avatar_id is None else Attachment.objects.filter(pk=avatar_id).first()
+            changes["avatar"] = (
+                None if avatar_id is None else Attachment.objects.filter(pk=avatar_id, uploaded_by=actor).first()
+            )
             if avatar_id is not None and changes["avatar"] is None:
                 raise NotFound("Attachment not found.", code="attachment_not_found")
         return rooms.room_update(room=room, actor=actor, **changes)

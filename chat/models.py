@@ -29,6 +29,21 @@ class MessageType(models.TextChoices):
     ACTION = "action", "Action"
 
 
+# Upload allowlist: the content type detected from the bytes (never the name).
+# Images must also open in Pillow (chat/services/attachments.py).
+ATTACHMENT_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+ATTACHMENT_FILE_TYPES = frozenset({
+    "application/pdf",
+    "application/zip",
+    "application/gzip",
+    "audio/mpeg",
+    "audio/ogg",
+    "video/mp4",
+    "video/webm",
+})
+ATTACHMENT_TEXT_TYPE = "text/plain"
+
+
 class Attachment(BaseModel):
     """An uploaded file. Served only to members of a room it was posted in."""
 

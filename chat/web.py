@@ -2,7 +2,9 @@
 
 The page speaks the public REST API (session auth, CSRF token header) and the
 WebSocket protocol of docs/realtime.md, like any other client. The view only
-hands it who is logged in and the limits it should know about.
+hands it who is logged in, the limits it should know about and the wire
+vocabulary (event kinds, close codes: chat/events/wire.py), so the JavaScript
+never types them a second time.
 """
 
 from django.conf import settings
@@ -11,6 +13,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
 
+from .events import wire
 from .events.render import user_payload
 
 
@@ -28,5 +31,6 @@ def chat_page(request):
             "logout": reverse("logout"),
             "login": reverse("login"),
         },
+        "wire": wire.client_constants(),
     }
     return render(request, "index.html", {"chat_config": config})

@@ -183,9 +183,12 @@ if REDIS_URL:
     }
     CHANNEL_LAYERS = {
         "default": {
-            # One publish per group send, one receipt per process (chat/layer.py).
-            "BACKEND": "chat.realtime.layer.FanoutChannelLayer",
+            # chatsite's own layer, not channels_redis: one publish per group send,
+            # one receipt per process (chat/realtime/layer.py, docs/performance.md).
+            # It keeps nothing in Redis, so it takes no expiry / group_expiry.
+            "BACKEND": "chat.realtime.layer.RedisFanoutLayer",
             "CONFIG": {
+                # One host in channels_redis's format (an address, or Sentinel).
                 "hosts": [
                     {
                         "address": REDIS_URL,
@@ -204,7 +207,13 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    CHANNEL_LAYERS = {"default": {"BACKEND": "chat.realtime.layer.FanoutChannelLayer", "CONFIG": {"prefix": CHAT_LAYER_PREFIX}}}
+    # The same fan-out layer in memory: one process, no Redis.
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "chat.realtime.layer.InMemoryFanoutLayer",
+            "CONFIG": {"prefix": CHAT_LAYER_PREFIX, "capacity": env_int("CHAT_LAYER_CAPACITY", 1000)},
+        }
+    }
     # The embedded default is one process by design: a local-memory cache is
     # shared by everything that process serves.
     SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]

@@ -212,18 +212,7 @@ def test_logout_refuses_someone_elses_refresh_token(alice, bob):
     assert APIClient().post(REFRESH, {"refresh": bob_tokens["refresh"]}, format="json").status_code == 200
 
 
-def test_logout_refuses_what_is_not_a_refresh_token(alice):
-    client, tokens = jwt_client("alice")
-
-    not_a_string = client.post(LOGOUT, {"refresh": 123}, format="json")
-    an_access_token = client.post(LOGOUT, {"refresh": tokens["access"]}, format="json")
-
-    assert_error(not_a_string, 400, "invalid")
-    assert_error(an_access_token, 400, "token_not_valid")
-    assert APIClient().post(REFRESH, {"refresh": tokens["refresh"]}, format="json").status_code == 200
-
-
-def test_logout_errors_name_the_refresh_field(alice):
+def test_logout_refuses_what_is_not_a_refresh_token_naming_the_field(alice):
     client, tokens = jwt_client("alice")
 
     not_a_string = client.post(LOGOUT, {"refresh": 123}, format="json")
@@ -233,6 +222,7 @@ def test_logout_errors_name_the_refresh_field(alice):
     # as the missing-refresh error already does.
     assert_error(not_a_string, 400, "invalid", fields=("refresh",))
     assert_error(an_access_token, 400, "token_not_valid", fields=("refresh",))
+    assert APIClient().post(REFRESH, {"refresh": tokens["refresh"]}, format="json").status_code == 200
 
 
 def test_logout_ends_a_browser_session(client, alice):
@@ -242,6 +232,47 @@ def test_logout_ends_a_browser_session(client, alice):
 
     assert response.status_code == 204, response.content
     assert_error(client.get(ME), 401, "not_authenticated")
+
+
+def _log_out_by_token(client, alice):
+    api_client, tokens = jwt_client("alice")
+    return lambda: api_client.post(LOGOUT, {"refresh": tokens["refresh"]}, format="json")
+
+
+def _log_out_of_the_api_session(client, alice):
+    client.force_login(alice)
+    return lambda: client.post(LOGOUT, {}, content_type="application/json")
+
+
+def _log_out_by_token_with_a_session(client, alice):
+    client.force_login(alice)
+    _api_client, tokens = jwt_client("alice")
+    return lambda: client.post(LOGOUT, {"refresh": tokens["refresh"]}, content_type="application/json")
+
+
+def _log_out_on_the_page(client, alice):
+    client.force_login(alice)
+    return lambda: client.post("/accounts/logout/")
+
+
+@pytest.mark.parametrize(
+    "log_out",
+    (_log_out_by_token, _log_out_of_the_api_session, _log_out_by_token_with_a_session, _log_out_on_the_page),
+    ids=("token", "api-session", "token-and-session", "page"),
+)
+def test_every_logout_closes_the_users_sockets_once(
+    client, alice, listener, django_capture_on_commit_callbacks, log_out
+):
+    # Logging out sends Django's user_logged_out once; chat closes the person's sockets on it.
+    request = log_out(client, alice)
+    listener.subscribe(f"user.{alice.pk}")  # where alice's sockets listen
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = request()
+
+    assert response.status_code in (204, 302), response.content
+    received = listener.receive_all()
+    assert [(m["type"], m["reason"]) for m in received] == [("chat.disconnect", "logged_out")]
 
 
 def test_a_deactivated_user_can_neither_refresh_nor_use_an_access_token(alice):
@@ -352,12 +383,12 @@ def test_directory_without_a_company_shows_only_roommates(api, make_user):
 
 
 def test_directory_forgets_people_after_they_leave_the_shared_room(api, make_user):
-    from chat import services
+    from chat import commands
 
     loner = make_user(username="lone", company=None)
     other = make_user(username="other", company=None)
     room = group_room(loner, other, name="Pair")
-    services.room_leave(room=room, user=other)
+    commands.room_leave(actor=other, room_id=room.pk)
 
     assert api(loner).get(USERS).json() == []
 

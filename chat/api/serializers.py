@@ -1,13 +1,13 @@
 """Input serializers validate requests; output serializers describe (for the
 OpenAPI schema) and render the one JSON shape of each object, from
-chat.payloads — the same functions the WebSocket events use."""
+chat.events.render — the same functions the WebSocket events use."""
 
 import math
 
 from django.conf import settings
 from rest_framework import serializers
 
-from chat import payloads
+from chat.events import render as payloads
 from chat.models import MessageType, Role, RoomType
 
 

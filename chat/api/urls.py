@@ -4,17 +4,17 @@ from rest_framework.routers import SimpleRouter
 
 from accounts import api as accounts_api
 
-from . import views
+from . import attachments, members, messages, rooms, users
 
 router = SimpleRouter()
-router.register("rooms", views.RoomViewSet, basename="room")
-router.register("messages", views.MessageViewSet, basename="message")
-router.register("search", views.SearchViewSet, basename="search")
-router.register("attachments", views.AttachmentViewSet, basename="attachment")
+router.register("rooms", rooms.RoomViewSet, basename="room")
+router.register("messages", messages.MessageViewSet, basename="message")
+router.register("search", messages.SearchViewSet, basename="search")
+router.register("attachments", attachments.AttachmentViewSet, basename="attachment")
 
 room_router = SimpleRouter()
-room_router.register("messages", views.RoomMessageViewSet, basename="room-message")
-room_router.register("members", views.RoomMemberViewSet, basename="room-member")
+room_router.register("messages", messages.RoomMessageViewSet, basename="room-message")
+room_router.register("members", members.RoomMemberViewSet, basename="room-member")
 
 UUID = "<uuid:room_pk>"
 
@@ -25,7 +25,7 @@ urlpatterns = [
     path("auth/logout/", accounts_api.LogoutView.as_view(), name="auth-logout"),
     path("auth/me/", accounts_api.MeView.as_view(), name="auth-me"),
     path("auth/ws-ticket/", accounts_api.WsTicketView.as_view(), name="auth-ws-ticket"),
-    path("users/", accounts_api.DirectoryView.as_view(), name="user-directory"),
+    path("users/", users.DirectoryView.as_view(), name="user-directory"),
     path("users/<uuid:user_id>/block/", accounts_api.BlockView.as_view(), name="user-block"),
     path(f"rooms/{UUID}/", include(room_router.urls)),
     path("", include(router.urls)),

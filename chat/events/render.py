@@ -18,6 +18,8 @@ from datetime import datetime
 from cryptography.fernet import InvalidToken
 from django.urls import reverse
 
+from accounts.payloads import user_payload
+
 from .. import crypto
 from ..models import Attachment, ChatMember, ChatMessage, ChatRoom, MessageReaction
 from . import wire
@@ -28,12 +30,6 @@ REPLY_PREVIEW_LENGTH = 200
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
-
-
-def user_payload(user) -> dict | None:
-    if user is None:
-        return None
-    return {"id": str(user.pk), "username": user.username, "display_name": user.name}
 
 
 def attachment_payload(attachment: Attachment | None) -> dict | None:

@@ -2,47 +2,38 @@
 
 Protocol (docs/realtime.md): JSON text frames. Client frames carry ``type``
 and an optional ``ref`` echoed in the ``ack`` or ``error`` answering them.
-Writes go through chat.inputs -> chat.services, exactly as over REST.
-
-Delivery: per room the consumer keeps the last seq it delivered (``cursor``).
-A logged event at or below it is a duplicate and dropped; one past a gap makes
-the consumer read the missing events from the room log first, so each room's
-events reach the client in seq order, exactly once, whatever the channel
-layer dropped or reordered. ``sync`` replays from the client's own last seen
-seq; connecting with ``?sync=1`` holds live events until that first ``sync``
-has been answered, so a resuming client sees no event out of order.
+This module is the edge only: frames are read and checked by
+:mod:`.protocol`, writes go through :mod:`chat.commands` (on a pool of
+database threads), everything other sockets must hear goes out through
+:mod:`chat.events.broadcast`. What reaches this socket, in which order, is
+decided by :class:`.delivery.Delivery` (per-room cursors, gap fill, the
+``?sync=1`` hold); every frame to the client goes through one bounded
+:class:`.outbox.Outbox` (a client that stops reading is closed with 4008).
 """
 
 import asyncio
-import json
 import logging
-import uuid
-
 from concurrent.futures import ThreadPoolExecutor
 
 from channels.db import DatabaseSyncToAsync
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from redis.exceptions import RedisError
-from rest_framework.exceptions import ValidationError as DRFValidationError
 
-from . import events, inputs, presence, ratelimit, selectors
-from .api import serializers as s
-from chatsite.core.exceptions import ChatError, Invalid, NotFound
-from .models import ChatMember, ChatRoom
-from .events.render import user_payload
+from chatsite.core.exceptions import ChatError, NotFound
+
+from .. import commands, selectors
+from ..events import broadcast, wire
+from ..events.render import user_payload
+from ..models import ChatMember, ChatRoom
+from . import presence, protocol
+from .delivery import FILL, SEND, Delivery
+from .outbox import Outbox, limits, watch_daphne_transport
 
 logger = logging.getLogger(__name__)
 
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_TOO_MANY_SOCKETS = 4429
-CLOSE_LOGGED_OUT = 4001
-CLOSE_LAYER_LOST = 4012  # the server lost Redis: reconnect and sync (1012 cannot be sent by daphne)
 TYPING_TTL = 6.0
-MAX_REF_LENGTH = 64
 SYNC_HOLD_SECONDS = 10.0
-MAX_HELD_EVENTS = 1000
-
 
 # Database work of sockets runs on a pool of threads, in parallel across sockets
 # (Channels' default, thread_sensitive, runs all of a process's database calls
@@ -55,71 +46,52 @@ def database_sync_to_async(func):
     return DatabaseSyncToAsync(func, thread_sensitive=False, executor=_db_executor)
 
 
-def _frame_error(ref, code, detail, **extra) -> dict:
-    frame = {"type": "error", "code": code, "detail": detail}
-    if ref is not None:
-        frame["ref"] = ref
-    frame.update(extra)
-    return frame
-
-
-def _validate(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
-def _room_id(frame) -> str:
-    try:
-        return str(uuid.UUID(str(frame.get("room"))))
-    except (ValueError, TypeError):
-        raise Invalid("room must be a room id.", code="invalid", fields={"room": ["A room id."]}) from None
-
-
 class ChatConsumer(AsyncWebsocketConsumer):
     user = None
     user_id = None
+    delivery: Delivery | None = None
+    outbox: Outbox | None = None
+    registered = False
+    hold_timer = None
 
     # --- connection ---------------------------------------------------------
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated or not user.is_active:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await self.close(code=wire.CLOSE_UNAUTHENTICATED)
             return
         self.user, self.user_id = user, str(user.pk)
-        self.cursors: dict[str, int] = {}
         self.typing_timers: dict[str, asyncio.TimerHandle] = {}
-        self.holding = b"sync=1" in self.scope.get("query_string", b"").split(b"&")
-        self.held: list[dict] = []
-        self.hold_timer = None
-        self.registered = False
-        self.busy = 1  # > 0 while connecting or replaying from the log: live events wait in the queue
-        self.leaving: set[str] = set()  # rooms whose removal of this user is on its way
+        holding = b"sync=1" in self.scope.get("query_string", b"").split(b"&")
+        self.delivery = Delivery(self.user_id, holding=holding)
         await self.accept()
+        max_frames, max_bytes = limits()
+        self.outbox = Outbox(self.base_send, max_frames=max_frames, max_bytes=max_bytes, on_overflow=self._too_slow)
+        watch_daphne_transport(self.base_send, self.outbox)
+        self.outbox.start()
         if await presence.live_sockets(self.user_id) >= settings.CHAT_MAX_SOCKETS_PER_USER:
-            await self.send_frame(_frame_error(None, "too_many_sockets", "Too many connections for this user."))
-            await self.close(code=CLOSE_TOO_MANY_SOCKETS)
+            self.send_frame(protocol.error_frame(None, "too_many_sockets", "Too many connections for this user."))
+            self.outbox.put_close(wire.CLOSE_TOO_MANY_SOCKETS)
             return
-        if hasattr(self.channel_layer, "set_direct"):
-            self.channel_layer.set_direct(self.channel_name, self._direct)
-        await self.channel_layer.group_add(events.user_group(self.user_id), self.channel_name)
+        broadcast.attach_direct(self, self._direct)
+        await broadcast.join(self, wire.user_group(self.user_id))
         room_ids = await self._room_ids()
-        await asyncio.gather(*(self.channel_layer.group_add(events.room_group(r), self.channel_name) for r in room_ids))
+        await asyncio.gather(*(broadcast.join(self, wire.room_group(r)) for r in room_ids))
         seqs = await self._room_seqs(room_ids)
-        self.cursors = dict(seqs)
         first_socket = await presence.socket_opened(self) == 1
         self.registered = True
-        await self.send_frame(
+        self.send_frame(
             {
-                "type": "hello",
+                "type": wire.HELLO,
                 "user": user_payload(self.user),
                 "rooms": [{"id": room_id, "seq": seq} for room_id, seq in seqs.items()],
-                "sync_required": self.holding,
+                "sync_required": holding,
             }
         )
-        if self.holding:
+        if holding:
             self.hold_timer = asyncio.get_running_loop().call_later(SYNC_HOLD_SECONDS, self._hold_expired)
-        self.busy -= 1  # hello is out: events may go the fast way (what came meanwhile is queued, in order)
+        # hello is out: events may go the fast way (what came meanwhile is queued, in order)
+        self.delivery.start(seqs)
         if first_socket:
             await self._announce_presence("online")
 
@@ -135,12 +107,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         return {str(pk): seq for pk, seq in ChatRoom.objects.filter(pk__in=room_ids).values_list("pk", "seq")}
 
     async def disconnect(self, code):
-        if hasattr(self.channel_layer, "discard_channel") and self.channel_name:
-            self.channel_layer.discard_channel(self.channel_name)
+        broadcast.detach_direct(self)
         for timer in getattr(self, "typing_timers", {}).values():
             timer.cancel()
         if self.hold_timer is not None:
             self.hold_timer.cancel()
+        if self.outbox is not None:
+            await self.outbox.stop()
         if not self.registered:
             return
         try:
@@ -149,24 +122,25 @@ class ChatConsumer(AsyncWebsocketConsumer):
             remaining = await presence.socket_closed(self)
             if remaining == 0:
                 await self._announce_presence("offline")
-            await self.channel_layer.group_discard(events.user_group(self.user_id), self.channel_name)
+            await broadcast.leave(self, wire.user_group(self.user_id))
             await asyncio.gather(
-                *(self.channel_layer.group_discard(events.room_group(r), self.channel_name) for r in self.cursors),
-                return_exceptions=True,
+                *(broadcast.leave(self, wire.room_group(r)) for r in self.delivery.rooms), return_exceptions=True
             )
         except (RedisError, OSError):
             logger.info("cleanup of socket %s skipped: Redis unreachable", self.channel_name)
 
     async def __call__(self, scope, receive, send):
         # A Redis restart makes the layer's receive() raise: close this socket
-        # cleanly (1012, "service restart") so the client reconnects and syncs.
+        # (4012) so the client reconnects and syncs.
         try:
             await super().__call__(scope, receive, send)
         except (RedisError, OSError):
             logger.warning("channel layer lost; closing socket %s", getattr(self, "channel_name", "?"))
+            if self.outbox is not None:
+                await self.outbox.stop()
             try:
-                await send({"type": "websocket.close", "code": CLOSE_LAYER_LOST})
-            except Exception:  # noqa: BLE001 - the client may be gone already
+                await send({"type": "websocket.close", "code": wire.CLOSE_LAYER_LOST})
+            except Exception:
                 logger.info("could not close socket %s", getattr(self, "channel_name", "?"), exc_info=True)
 
     async def dispatch(self, message):
@@ -178,104 +152,87 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         await super().dispatch(message)
 
-    async def send_frame(self, frame: dict) -> None:
-        await self.send(text_data=events.encode(frame))
+    def send_frame(self, frame: dict) -> None:
+        self.send_text(wire.encode(frame))
+
+    def send_text(self, text: str) -> None:
+        """Every frame to the client goes through the outbox (never waits)."""
+        if self.outbox is not None:
+            self.outbox.put(text)
+
+    def _too_slow(self, frames: int, size: int) -> None:
+        """The outbox overflowed (it closes with 4008): stop taking events."""
+        logger.warning(
+            "socket %s of user %s too slow (%d frames, %d bytes queued): closing with %d",
+            self.channel_name,
+            self.user_id,
+            frames,
+            size,
+            wire.CLOSE_TOO_SLOW,
+        )
+        broadcast.detach_direct(self)
 
     # --- client frames ------------------------------------------------------
     async def receive(self, text_data=None, bytes_data=None):
-        if text_data is None:
-            await self.send_frame(_frame_error(None, "invalid_frame", "Only JSON text frames are accepted."))
-            return
-        if len(text_data) > settings.CHAT_MAX_FRAME_BYTES:
-            await self.send_frame(
-                _frame_error(None, "frame_too_large", f"Frames are limited to {settings.CHAT_MAX_FRAME_BYTES:,} bytes.")
-            )
-            return
         try:
-            frame = json.loads(text_data)
-        except ValueError:
-            await self.send_frame(_frame_error(None, "invalid_json", "The frame is not valid JSON."))
-            return
-        if not isinstance(frame, dict):
-            await self.send_frame(_frame_error(None, "invalid_frame", "A frame is a JSON object with a type."))
+            frame = protocol.parse(text_data, max_bytes=settings.CHAT_MAX_FRAME_BYTES)
+        except protocol.FrameError as exc:
+            self.send_frame(protocol.error_frame(exc.ref, exc.code, exc.detail))
             return
         ref = frame.get("ref")
-        if ref is not None and (not isinstance(ref, (str, int)) or isinstance(ref, bool) or len(str(ref)) > MAX_REF_LENGTH):
-            await self.send_frame(_frame_error(None, "invalid_ref", f"ref is a string or number of at most {MAX_REF_LENGTH} characters."))
-            return
-        handler = self._frame_handlers.get(frame.get("type"))
-        if handler is None:
-            await self.send_frame(_frame_error(ref, "unknown_type", f"Unknown frame type {str(frame.get('type'))[:40]!r}."))
-            return
         try:
-            result = await handler(self, frame)
+            result = await self._frame_handlers[frame["type"]](self, frame)
         except ChatError as exc:
             extra = {"retry_after": exc.retry_after} if hasattr(exc, "retry_after") else {}
             if exc.fields:
                 extra["fields"] = exc.fields
-            await self.send_frame(_frame_error(ref, exc.code, exc.detail, **extra))
-            return
-        except DRFValidationError as exc:
-            fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-            await self.send_frame(
-                _frame_error(ref, "invalid", "Invalid frame.", fields={k: [str(v) for v in (vs if isinstance(vs, list) else [vs])] for k, vs in fields.items()})
-            )
+            self.send_frame(protocol.error_frame(ref, exc.code, exc.detail, **extra))
             return
         if result is not None:
-            ack = {"type": "ack", "result": result}
+            ack = {"type": wire.ACK, "result": result}
             if ref is not None:
                 ack["ref"] = ref
-            await self.send_frame(ack)
-        if self.holding and frame.get("type") != "ping":
+            self.send_frame(ack)
+        if self.delivery.holding and frame["type"] != "ping":
             await self._release_hold()
 
     def _require_room(self, room_id: str) -> None:
-        if room_id not in self.cursors:
+        if not self.delivery.follows(room_id):
             raise NotFound("Room not found.", code="room_not_found")
 
+    async def _command(self, command, **kwargs):
+        return await database_sync_to_async(command)(actor=self.user, **kwargs)
+
     async def on_message_send(self, frame):
-        room_id = _room_id(frame)
-        data = _validate(s.MessageSendInputSerializer, frame)
-        message, created = await database_sync_to_async(inputs.message_send)(user=self.user, room_id=room_id, data=data)
-        return {"message": message, "created": created}
+        result = await self._command(commands.message_send, **protocol.message_send_args(frame))
+        return {"message": wire.Raw(result.json), "created": result.created}
 
     async def on_message_edit(self, frame):
-        data = _validate(s.MessageEditInputSerializer, frame)
-        message_id = _validate(s.MessageRefInputSerializer, frame)["message_id"]
-        message = await database_sync_to_async(inputs.message_edit)(user=self.user, message_id=message_id, content=data["content"])
-        return {"message": message}
+        result = await self._command(commands.message_edit, **protocol.message_edit_args(frame))
+        return {"message": wire.Raw(result.json)}
 
     async def on_message_delete(self, frame):
-        message_id = _validate(s.MessageRefInputSerializer, frame)["message_id"]
-        message = await database_sync_to_async(inputs.message_delete)(user=self.user, message_id=message_id)
-        return {"message": message}
+        result = await self._command(commands.message_delete, message_id=protocol.message_id_arg(frame))
+        return {"message": wire.Raw(result.json)}
 
     async def on_reaction_add(self, frame):
-        message_id = _validate(s.MessageRefInputSerializer, frame)["message_id"]
-        data = _validate(s.ReactionInputSerializer, frame)
-        counts, created = await database_sync_to_async(inputs.reaction_add)(
-            user=self.user, message_id=message_id, reaction=data["reaction"]
-        )
-        return {"message_id": str(message_id), "reactions": counts, "created": created}
+        args = protocol.reaction_args(frame)
+        counts, created = await self._command(commands.reaction_add, **args)
+        return {"message_id": str(args["message_id"]), "reactions": counts, "created": created}
 
     async def on_reaction_remove(self, frame):
-        message_id = _validate(s.MessageRefInputSerializer, frame)["message_id"]
-        data = _validate(s.ReactionInputSerializer, frame)
-        counts = await database_sync_to_async(inputs.reaction_remove)(user=self.user, message_id=message_id, reaction=data["reaction"])
-        return {"message_id": str(message_id), "reactions": counts}
+        args = protocol.reaction_args(frame)
+        counts = await self._command(commands.reaction_remove, **args)
+        return {"message_id": str(args["message_id"]), "reactions": counts}
 
     async def on_read(self, frame):
-        room_id = _room_id(frame)
-        data = _validate(s.ReadInputSerializer, frame)
-        return await database_sync_to_async(inputs.room_mark_read)(user=self.user, room_id=room_id, seq=data["seq"])
+        return await self._command(commands.room_mark_read, **protocol.read_args(frame))
 
     async def on_typing(self, frame):
-        room_id = _room_id(frame)
+        room_id = protocol.room_id(frame)
         self._require_room(room_id)
-        is_typing = frame.get("is_typing", True)
-        if not isinstance(is_typing, bool):
-            raise Invalid("is_typing must be true or false.", code="invalid", fields={"is_typing": ["A boolean."]})
-        await database_sync_to_async(ratelimit.check)(kind="typing", user=self.user)
+        is_typing = protocol.typing_is_typing(frame)
+        await self._command(commands.typing)
         timer = self.typing_timers.pop(room_id, None)
         if timer is not None:
             timer.cancel()
@@ -285,7 +242,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 TYPING_TTL, self._typing_expired, room_id
             )
         self._typing_broadcast(room_id, is_typing)
-        return None
 
     def _typing_expired(self, room_id):
         self.typing_timers.pop(room_id, None)
@@ -293,83 +249,64 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     def _typing_broadcast(self, room_id, is_typing: bool):
         frame = {
-            "type": "typing",
+            "type": wire.TYPING,
             "room": room_id,
             "user": user_payload(self.user),
             "is_typing": is_typing,
             "expires_in": TYPING_TTL if is_typing else 0,
         }
-        asyncio.ensure_future(self._group_send_quietly(events.room_group(room_id), {"type": "chat.ephemeral", "text": events.encode(frame)}))
-
-    async def _group_send_quietly(self, group, message):
-        try:
-            await self.channel_layer.group_send(group, message)
-        except Exception:  # noqa: BLE001 - ephemeral notices are best-effort
-            logger.info("ephemeral send to %s failed", group)
+        asyncio.ensure_future(broadcast.ephemeral_async(room_id, frame, layer=self.channel_layer))
 
     async def on_presence(self, frame):
-        status = frame.get("status")
-        if status not in presence.STATUSES:
-            raise Invalid("status is online or away.", code="invalid", fields={"status": ["online or away"]})
+        status = protocol.presence_status(frame)
         await presence.set_status(self.user_id, status)
         await self._announce_presence(status)
         return {"status": status}
 
     async def _announce_presence(self, status):
-        frame = {"type": "presence", "user": user_payload(self.user), "status": status}
-        text = events.encode(frame)
+        frame = {"type": wire.PRESENCE, "user": user_payload(self.user), "status": status}
         await asyncio.gather(
-            *(self._group_send_quietly(events.room_group(r), {"type": "chat.ephemeral", "text": text}) for r in self.cursors)
+            *(broadcast.ephemeral_async(r, frame, layer=self.channel_layer) for r in self.delivery.rooms)
         )
 
     async def on_ping(self, frame):
-        await self.send_frame({"type": "pong", **({"ref": frame["ref"]} if frame.get("ref") is not None else {})})
-        return None
+        self.send_frame({"type": wire.PONG, **({"ref": frame["ref"]} if frame.get("ref") is not None else {})})
 
     async def on_sync(self, frame):
-        rooms = frame.get("rooms")
-        if not isinstance(rooms, dict) or len(rooms) > 5000:
-            raise Invalid("rooms is an object {room_id: last seen seq}.", code="invalid", fields={"rooms": ["An object."]})
         result = {}
-        for raw_id, last_seen in rooms.items():
-            try:
-                room_id = str(uuid.UUID(str(raw_id)))
-            except ValueError:
-                result[str(raw_id)[:40]] = "not_found"
-                continue
-            if room_id not in self.cursors:
-                result[room_id] = "not_found"
-                continue
-            if isinstance(last_seen, bool) or not isinstance(last_seen, int) or last_seen < 0:
+        for raw_id, last_seen in protocol.sync_rooms(frame).items():
+            room_id = protocol.sync_room_id(raw_id)
+            if room_id is None or not self.delivery.follows(room_id):
+                result[room_id or str(raw_id)[:40]] = "not_found"
+            elif not protocol.valid_seq(last_seen):
                 result[room_id] = "invalid_seq"
-                continue
-            result[room_id] = await self._replay(room_id, last_seen)
+            else:
+                result[room_id] = await self._replay(room_id, last_seen)
         return {"rooms": result}
 
     async def _replay(self, room_id: str, after: int):
-        """Send the room's logged events after ``after``; returns the new cursor or a status."""
-        self.busy += 1
+        """Send the room's logged events after ``after``; the new cursor or a status."""
+        self.delivery.replay_started()
         try:
-            return await self._replay_events(room_id, after)
+            while True:
+                try:
+                    frames, has_more, room_seq = await self._events_since(room_id, after)
+                except selectors.ResyncRequired as exc:
+                    self.delivery.resync(room_id, exc.room.seq)
+                    self.send_frame({"type": wire.RESYNC_REQUIRED, "room": room_id, "seq": exc.room.seq})
+                    return "resync_required"
+                except NotFound:
+                    return "not_found"
+                for frame in frames:
+                    # Paced: waits while the client's buffer is half full, so a long
+                    # replay to a healthy client never trips the limit.
+                    if not await self.outbox.put_paced(wire.encode(frame)):
+                        return "not_found"  # the socket is closing
+                    after = frame["seq"]
+                if not has_more:
+                    return self.delivery.replayed(room_id, after=after, room_seq=room_seq)
         finally:
-            self.busy -= 1
-
-    async def _replay_events(self, room_id: str, after: int):
-        while True:
-            try:
-                frames, has_more, room_seq = await self._events_since(room_id, after)
-            except selectors.ResyncRequired as exc:
-                self.cursors[room_id] = exc.room.seq
-                await self.send_frame({"type": "resync_required", "room": room_id, "seq": exc.room.seq})
-                return "resync_required"
-            except NotFound:
-                return "not_found"
-            for frame in frames:
-                await self.send(text_data=events.encode(frame))
-                after = frame["seq"]
-            if not has_more:
-                self.cursors[room_id] = max(after, min(self.cursors.get(room_id, 0), room_seq))
-                return self.cursors[room_id]
+            self.delivery.replay_finished()
 
     @database_sync_to_async
     def _events_since(self, room_id, after):
@@ -378,100 +315,76 @@ class ChatConsumer(AsyncWebsocketConsumer):
         return frames, has_more, room.seq
 
     async def _release_hold(self):
-        self.holding = False
         if self.hold_timer is not None:
             self.hold_timer.cancel()
             self.hold_timer = None
-        held, self.held = self.held, []
-        for message in held:
+        for message in self.delivery.release():
             await self._deliver(message)
 
     def _hold_expired(self):
         self.hold_timer = None
-        if self.holding:
+        if self.delivery.holding:
             asyncio.ensure_future(self._release_hold())
 
     # --- layer events -------------------------------------------------------
     async def _direct(self, message) -> bool:
-        """The fan-out's fast path (chat.layer): called by the layer's receiving
-        task for each message to this socket. An event that is simply the next
-        one of its room goes straight out; anything else (a gap, a hold, a
-        replay under way, a membership change) returns False and waits in the
-        channel's queue for this consumer's own task, in order."""
-        kind = message["type"]
-        if kind == "chat.event":
-            room_id = message["room"]
-            if self.user_id in message.get("removes", ()):
-                self.leaving.add(room_id)  # until the removal is handled, this room goes the slow way
-                return False
-            if self.busy or self.holding or room_id in self.leaving or self.cursors.get(room_id) != message["seq"] - 1:
-                return False
-            self.cursors[message["room"]] = message["seq"]
-            await self._send_live(message["text"])
-            return True
-        if kind == "chat.ephemeral" and not self.busy:  # never before hello
-            await self._send_live(message["text"])
-            return True
-        return False
-
-    async def _send_live(self, text: str) -> None:
-        try:
-            await self.send(text_data=text)
-        except OSError:  # the client is gone (uvicorn says so; daphne drops it): disconnect follows
-            pass
+        """The fan-out's fast path (chat/realtime/layer.py): called by the layer's
+        receiving task for each message to this socket. What is simply the next
+        event of its room goes straight into the outbox; anything else waits in
+        the channel's queue for this consumer's own task, in order."""
+        if self.outbox.closed:
+            return True  # closing: nothing more goes out
+        if not self.delivery.direct(message):
+            return False
+        self.send_text(message["text"])
+        return True
 
     async def chat_event(self, message):
-        if self.holding:
-            if len(self.held) < MAX_HELD_EVENTS:
-                self.held.append(message)
-            return
         await self._deliver(message)
 
-    async def _deliver(self, message):
-        room_id, seq = message["room"], message["seq"]
-        cursor = self.cursors.get(room_id)
-        if cursor is None or seq <= cursor:
-            return
-        if seq > cursor + 1:
+    async def _deliver(self, message, *, may_hold: bool = True):
+        verdict = self.delivery.event(message, may_hold=may_hold)
+        if verdict is FILL:
             # The layer dropped or reordered something: fill the gap from the log.
-            await self._replay(room_id, cursor)
-            if self.cursors.get(room_id, 0) >= seq:
-                return
-        self.cursors[room_id] = seq
-        await self.send(text_data=message["text"])
+            await self._replay(message["room"], self.delivery.cursor(message["room"]))
+            verdict = self.delivery.event(message, filled=True)
+        if verdict is SEND:
+            self.send_text(message["text"])
 
     async def chat_membership(self, message):
         room_id = message["room"]
-        self.leaving.discard(room_id)
         if message["action"] == "added":
-            if room_id not in self.cursors:
-                await self.channel_layer.group_add(events.room_group(room_id), self.channel_name)
-                self.cursors[room_id] = message["seq"] - 1
-                await self._deliver(message)
+            if self.delivery.joined(room_id, message["seq"]):
+                await broadcast.join(self, wire.room_group(room_id))
+                await self._deliver(message, may_hold=False)
                 # Events committed before the group join were broadcast without
                 # us: read them from the log; later ones arrive live.
-                await self._replay(room_id, self.cursors[room_id])
+                await self._replay(room_id, self.delivery.cursor(room_id))
             else:
-                await self._deliver(message)
-        elif message["action"] == "removed" and room_id in self.cursors:
-            await self._deliver(message)
-            self.cursors.pop(room_id, None)
-            timer = self.typing_timers.pop(room_id, None)
-            if timer is not None:
-                timer.cancel()
-            await self.channel_layer.group_discard(events.room_group(room_id), self.channel_name)
+                await self._deliver(message, may_hold=False)
+        elif message["action"] == "removed":
+            if self.delivery.follows(room_id):
+                await self._deliver(message, may_hold=False)
+                self.delivery.left(room_id)
+                timer = self.typing_timers.pop(room_id, None)
+                if timer is not None:
+                    timer.cancel()
+                await broadcast.leave(self, wire.room_group(room_id))
+            else:
+                self.delivery.removal_handled(room_id)
 
     async def chat_ephemeral(self, message):
-        await self.send(text_data=message["text"])
+        self.send_text(message["text"])
 
     async def chat_disconnect(self, message):
-        await self.send_frame({"type": "disconnected", "reason": message.get("reason", "")})
-        await self.close(code=CLOSE_LOGGED_OUT)
+        self.send_frame({"type": wire.DISCONNECTED, "reason": message.get("reason", "")})
+        self.outbox.put_close(message.get("code", wire.CLOSE_LOGGED_OUT))
 
     _layer_handlers = {
         "chat.event": chat_event,
         "chat.membership": chat_membership,
         "chat.ephemeral": chat_ephemeral,
+        "chat.disconnect": chat_disconnect,
     }
     _frame_handlers = {
         "message.send": on_message_send,

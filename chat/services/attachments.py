@@ -13,21 +13,12 @@ from PIL import Image, UnidentifiedImageError
 
 from chatsite.core.exceptions import Forbidden, Invalid, TooLarge, UnsupportedType
 
+from ..models import ATTACHMENT_FILE_TYPES as FILE_TYPES
+from ..models import ATTACHMENT_IMAGE_TYPES as IMAGE_TYPES
+from ..models import ATTACHMENT_TEXT_TYPE as TEXT_TYPE
 from ..models import Attachment, ChatRoom, Role
 from ..policies import require_active_room, require_member
 
-# Detected content type -> allowed. Images must also open in Pillow.
-IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
-FILE_TYPES = {
-    "application/pdf",
-    "application/zip",
-    "application/gzip",
-    "audio/mpeg",
-    "audio/ogg",
-    "video/mp4",
-    "video/webm",
-}
-TEXT_TYPE = "text/plain"
 MAX_IMAGE_PIXELS = 50_000_000
 SNIFF_BYTES = 8192
 

@@ -9,6 +9,7 @@ from chatsite.core.exceptions import Invalid, NotFound
 from .. import crypto
 from ..events import log, wire
 from ..models import AuditLog, ChatMessage, ChatRoom, MessageType, SearchToken
+from ..search import index_message  # noqa: F401 - services index through here
 
 
 def allocate_seq(room: ChatRoom, count: int = 1, *, last_message_at=None) -> int:
@@ -52,14 +53,6 @@ def clean_text(value, *, field: str, max_length: int, required: bool = False) ->
     if required and not value.strip():
         raise Invalid(f"{field} may not be blank.", code=f"{field}_required", fields={field: ["Required."]})
     return value
-
-
-def index_message(message: ChatMessage, text: str) -> None:
-    """(Re)build the keyed-hash search index of ``message`` from ``text``."""
-    SearchToken.objects.filter(message=message).delete()
-    SearchToken.objects.bulk_create(
-        [SearchToken(message=message, room_id=message.room_id, token=t) for t in crypto.search_tokens(text)]
-    )
 
 
 def create_message(

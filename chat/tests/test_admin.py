@@ -1,6 +1,6 @@
 """Django admin, the moderators' tool: every page renders, content is shown
 decrypted and never stored in clear, and every moderation action goes through
-the services (room event, audit log, broadcast after commit)."""
+chat's commands (room event, audit log, broadcast after commit)."""
 
 import asyncio
 import json
@@ -21,22 +21,12 @@ from django.utils import timezone
 from accounts.models import Company, User, UserBlock
 from accounts.services import user_block
 from accounts.tests.factories import CompanyFactory
-from chat import crypto, events, services
-from chatsite.core.models import RateLimitLog
-from chat.models import (
-    Attachment,
-    AuditLog,
-    ChatMember,
-    ChatMessage,
-    ChatRoom,
-    MessageEdit,
-    MessageReaction,
-    MessageType,
-    ModerationAction,
-    RoomEvent,
-    SearchToken,
-)
+from chat import commands, crypto
+from chat.events import wire
+from chat.models import Attachment, AuditLog, ChatMember, ChatMessage, ChatRoom, MessageEdit, MessageReaction
+from chat.models import MessageType, ModerationAction, RoomEvent, SearchToken
 from chat.tests.factories import group_room, send
+from chatsite.core.models import RateLimitLog
 
 CHAT_MODELS = (
     ChatRoom,
@@ -137,6 +127,18 @@ def moderator_client(client, moderator):
 
 
 @pytest.fixture
+def moderate(moderator_client, django_capture_on_commit_callbacks):
+    """``moderate(model, action, objects, **fields)``: run_action as the moderator,
+    the broadcasts it scheduled published (on-commit callbacks run)."""
+
+    def run(model, action: str, objects, **fields):
+        with django_capture_on_commit_callbacks(execute=True):
+            return run_action(moderator_client, model, action, objects, **fields)
+
+    return run
+
+
+@pytest.fixture
 def superuser_client(client, superuser):
     client.force_login(superuser)
     return client
@@ -152,11 +154,11 @@ def chat_data(settings, company, alice, bob, carol, moderator, room):
     """At least one row of every registered model."""
     settings.CHAT_FLAGGED_LINK_DOMAINS = ["evil.example"]
     hello = send(room, bob, "hello pineapple world")
-    services.message_edit(message=hello, actor=bob, content="hello banana world")
-    services.reaction_add(message=hello, user=alice, reaction="thumbsup")
+    commands.message_edit(actor=bob, message_id=hello.pk, content="hello banana world")
+    commands.reaction_add(actor=alice, message_id=hello.pk, reaction="thumbsup")
     flagged = send(room, carol, "look at https://www.evil.example/prize")
     gone = send(room, carol, "this one goes away")
-    services.message_delete(message=gone, actor=carol)
+    commands.message_delete(actor=carol, message_id=gone.pk)
     attachment = Attachment.objects.create(
         uploaded_by=alice,
         file=ContentFile(b"minutes", name="notes.txt"),
@@ -165,13 +167,13 @@ def chat_data(settings, company, alice, bob, carol, moderator, room):
         size=7,
     )
     send(room, alice, "", attachment=attachment)
-    services.room_create_company(company=company, creator=alice, name="All hands")
-    services.room_get_or_create_direct(user=alice, other=bob)
-    services.room_open_support(user=carol)
-    services.room_member_mute(
-        room=room,
+    commands.room_create_company(actor=alice, company=company, name="All hands")
+    commands.room_get_or_create_direct(actor=alice, user_id=bob.pk)
+    commands.room_open_support(actor=carol)
+    commands.member_mute(
         actor=moderator,
-        member=ChatMember.objects.get(room=room, user=bob),
+        room_id=room.pk,
+        user_id=bob.pk,
         until=timezone.now() + timedelta(hours=1),
         reason="spam wave",
     )
@@ -243,6 +245,13 @@ def test_moderator_without_model_permissions_can_view_every_chat_page(moderator_
     assert moderator_client.get(change_url(model.objects.first())).status_code == 200
 
 
+def test_moderator_finds_the_rate_limit_log_in_the_core_app(moderator_client):
+    # RateLimitLog is the core app's, where moderators hold no model permission.
+    assert changelist_url(RateLimitLog) == "/admin/core/ratelimitlog/"
+    assert changelist_url(RateLimitLog) in moderator_client.get(reverse("admin:index")).content.decode()
+    assert moderator_client.get(reverse("admin:app_list", args=["core"])).status_code == 200
+
+
 @pytest.mark.parametrize("model", (ChatMessage, ChatMember, ChatRoom, AuditLog, RoomEvent), ids=lambda m: m.__name__)
 def test_changelist_query_count_does_not_grow_with_rows(superuser_client, moderator, alice, bob, carol, room, model):
     def render() -> int:
@@ -255,11 +264,8 @@ def test_changelist_query_count_does_not_grow_with_rows(superuser_client, modera
         other = group_room(alice, bob, carol, name=f"Room {ChatRoom.objects.count()}")
         for text in ("one", "two", "three"):
             send(other, bob, text)
-        services.room_member_mute(
-            room=other,
-            actor=moderator,
-            member=ChatMember.objects.get(room=other, user=carol),
-            until=timezone.now() + timedelta(minutes=5),
+        commands.member_mute(
+            actor=moderator, room_id=other.pk, user_id=carol.pk, until=timezone.now() + timedelta(minutes=5)
         )
 
     add_rows()
@@ -276,7 +282,7 @@ def test_message_page_shows_decrypted_content_and_edit_history_without_storing_p
     moderator_client, room, bob
 ):
     message = send(room, bob, "the pineapple plan")
-    services.message_edit(message=message, actor=bob, content="the banana plan")
+    commands.message_edit(actor=bob, message_id=message.pk, content="the banana plan")
 
     response = moderator_client.get(change_url(message))
     assert response.status_code == 200
@@ -333,7 +339,7 @@ def test_message_search_matches_words_through_the_keyed_index(moderator_client, 
     response = moderator_client.get(changelist_url(ChatMessage) + "?q=quarterly")
     assert [m.pk for m in response.context["cl"].result_list] == [wanted.pk]
 
-    services.message_delete(message=wanted, actor=bob)
+    commands.message_delete(actor=bob, message_id=wanted.pk)
     response = moderator_client.get(changelist_url(ChatMessage) + "?q=quarterly")
     assert list(response.context["cl"].result_list) == []
 
@@ -363,21 +369,16 @@ def test_action_bar_offers_the_moderation_actions_and_their_inputs(moderator_cli
         assert form.fields["mute_minutes"].initial == 60
 
 
-def test_mute_action_mutes_for_the_given_minutes_logs_audits_and_broadcasts(
-    moderator_client, moderator, room, bob, django_capture_on_commit_callbacks
-):
+def test_mute_action_mutes_for_the_given_minutes_logs_audits_and_broadcasts(moderate, moderator, room, bob):
     member = ChatMember.objects.get(room=room, user=bob)
     seq = last_seq(room)
-    listener = GroupListener(events.room_group(room.pk))
+    listener = GroupListener(wire.room_group(room.pk))
 
-    with django_capture_on_commit_callbacks(execute=True):
-        _, shown = run_action(
-            moderator_client, ChatMember, "mute_members", [member], reason="flooding", mute_minutes="30"
-        )
+    _, shown = moderate(ChatMember, "mute_members", [member], reason="flooding", mute_minutes="30")
 
     member.refresh_from_db()
     assert timezone.now() + timedelta(minutes=29) < member.muted_until <= timezone.now() + timedelta(minutes=30)
-    assert [e.kind for e in new_events(room, seq)] == [events.MEMBER_UPDATED]
+    assert [e.kind for e in new_events(room, seq)] == [wire.MEMBER_UPDATED]
     audit = AuditLog.objects.get(action=ModerationAction.MEMBER_MUTE)
     assert (audit.actor, audit.room_id, audit.target_user, audit.reason) == (moderator, room.pk, bob, "flooding")
     frame = listener.frames(1)[0]
@@ -405,41 +406,35 @@ def test_mute_action_with_an_invalid_duration_says_so_and_changes_nothing(modera
     assert last_seq(room) == seq
 
 
-def test_unmute_action(moderator_client, moderator, room, bob, django_capture_on_commit_callbacks):
+def test_unmute_action(moderate, moderator, room, bob):
     member = ChatMember.objects.get(room=room, user=bob)
-    services.room_member_mute(
-        room=room, actor=moderator, member=member, until=timezone.now() + timedelta(hours=1)
-    )
+    commands.member_mute(actor=moderator, room_id=room.pk, user_id=bob.pk, until=timezone.now() + timedelta(hours=1))
     seq = last_seq(room)
-    listener = GroupListener(events.room_group(room.pk))
+    listener = GroupListener(wire.room_group(room.pk))
 
-    with django_capture_on_commit_callbacks(execute=True):
-        _, shown = run_action(moderator_client, ChatMember, "unmute_members", [member], reason="calmed down")
+    _, shown = moderate(ChatMember, "unmute_members", [member], reason="calmed down")
 
     member.refresh_from_db()
     assert member.muted_until is None
-    assert [e.kind for e in new_events(room, seq)] == [events.MEMBER_UPDATED]
+    assert [e.kind for e in new_events(room, seq)] == [wire.MEMBER_UPDATED]
     assert AuditLog.objects.get(action=ModerationAction.MEMBER_UNMUTE).reason == "calmed down"
     frame = listener.frames(1)[0]
     assert (frame["type"], frame["member"]["muted_until"]) == ("member.updated", None)
     assert (messages.SUCCESS, "Unmuted 1 member.") in shown
 
 
-def test_ban_action_removes_the_member_and_tells_the_room_and_the_person(
-    moderator_client, moderator, room, bob, django_capture_on_commit_callbacks
-):
+def test_ban_action_removes_the_member_and_tells_the_room_and_the_person(moderate, moderator, room, bob):
     member = ChatMember.objects.get(room=room, user=bob)
     seq = last_seq(room)
-    room_listener = GroupListener(events.room_group(room.pk))
-    bob_listener = GroupListener(events.user_group(bob.pk))
+    room_listener = GroupListener(wire.room_group(room.pk))
+    bob_listener = GroupListener(wire.user_group(bob.pk))
 
-    with django_capture_on_commit_callbacks(execute=True):
-        _, shown = run_action(moderator_client, ChatMember, "ban_members", [member], reason="abuse")
+    _, shown = moderate(ChatMember, "ban_members", [member], reason="abuse")
 
     member.refresh_from_db()
     assert (member.is_banned, member.is_active) == (True, False)
     logged = new_events(room, seq)
-    assert [e.kind for e in logged] == [events.MEMBER_REMOVED, events.MESSAGE_CREATED]
+    assert [e.kind for e in logged] == [wire.MEMBER_REMOVED, wire.MESSAGE_CREATED]
     assert logged[0].payload["reason"] == "banned"
     assert logged[1].message.message_type == MessageType.SYSTEM
     audit = AuditLog.objects.get(action=ModerationAction.MEMBER_BAN)
@@ -451,7 +446,7 @@ def test_ban_action_removes_the_member_and_tells_the_room_and_the_person(
 
 def test_unban_action_lifts_the_ban(moderator_client, moderator, room, bob):
     member = ChatMember.objects.get(room=room, user=bob)
-    services.room_member_ban(room=room, actor=moderator, member=member)
+    commands.member_ban(actor=moderator, room_id=room.pk, user_id=member.user_id)
 
     _, shown = run_action(moderator_client, ChatMember, "unban_members", [member], reason="appeal accepted")
 
@@ -461,18 +456,17 @@ def test_unban_action_lifts_the_ban(moderator_client, moderator, room, bob):
     assert (messages.SUCCESS, "Lifted the ban of 1 member.") in shown
 
 
-def test_remove_action(moderator_client, room, carol, django_capture_on_commit_callbacks):
+def test_remove_action(moderate, room, carol):
     member = ChatMember.objects.get(room=room, user=carol)
     seq = last_seq(room)
-    listener = GroupListener(events.user_group(carol.pk))
+    listener = GroupListener(wire.user_group(carol.pk))
 
-    with django_capture_on_commit_callbacks(execute=True):
-        _, shown = run_action(moderator_client, ChatMember, "remove_members", [member], reason="left the team")
+    _, shown = moderate(ChatMember, "remove_members", [member], reason="left the team")
 
     member.refresh_from_db()
     assert (member.is_active, member.is_banned) == (False, False)
     assert member.left_at is not None
-    assert [e.kind for e in new_events(room, seq)] == [events.MEMBER_REMOVED, events.MESSAGE_CREATED]
+    assert [e.kind for e in new_events(room, seq)] == [wire.MEMBER_REMOVED, wire.MESSAGE_CREATED]
     assert AuditLog.objects.get(action=ModerationAction.MEMBER_REMOVE).reason == "left the team"
     frame = listener.frames(1)[0]
     assert (frame["type"], frame["member"]["user"]["id"]) == ("member.removed", str(carol.pk))
@@ -496,7 +490,7 @@ def test_refused_member_action_reports_the_error_and_changes_nothing(moderator_c
 
 
 def test_one_refusal_does_not_stop_the_other_objects(moderator_client, moderator, alice, bob):
-    direct, _ = services.room_get_or_create_direct(user=alice, other=bob)
+    direct, _ = commands.room_get_or_create_direct(actor=alice, user_id=bob.pk)
     in_direct = ChatMember.objects.get(room=direct, user=bob)
     room = group_room(alice, bob)
     in_group = ChatMember.objects.get(room=room, user=bob)
@@ -533,20 +527,17 @@ def test_staff_without_moderation_permission_cannot_run_actions(client, make_use
 # --- message actions --------------------------------------------------------------
 
 
-def test_delete_and_restore_actions(
-    moderator_client, moderator, room, bob, django_capture_on_commit_callbacks
-):
+def test_delete_and_restore_actions(moderate, moderator_client, moderator, room, bob):
     message = send(room, bob, "borderline joke")
     seq = last_seq(room)
-    listener = GroupListener(events.room_group(room.pk))
+    listener = GroupListener(wire.room_group(room.pk))
 
-    with django_capture_on_commit_callbacks(execute=True):
-        _, shown = run_action(moderator_client, ChatMessage, "delete_messages", [message], reason="offensive")
+    _, shown = moderate(ChatMessage, "delete_messages", [message], reason="offensive")
 
     message.refresh_from_db()
     assert (message.is_deleted, message.deleted_by) == (True, moderator)
     assert not SearchToken.objects.filter(message=message).exists()
-    assert [e.kind for e in new_events(room, seq)] == [events.MESSAGE_DELETED]
+    assert [e.kind for e in new_events(room, seq)] == [wire.MESSAGE_DELETED]
     audit = AuditLog.objects.get(action=ModerationAction.MESSAGE_DELETE)
     assert (audit.target_message_id, audit.target_user, audit.reason) == (message.pk, bob, "offensive")
     frame = listener.frames(1)[0]
@@ -559,13 +550,12 @@ def test_delete_and_restore_actions(
     # The moderator still sees what was deleted, to decide about restoring it.
     assert "borderline joke" in moderator_client.get(change_url(message)).content.decode()
 
-    with django_capture_on_commit_callbacks(execute=True):
-        _, shown = run_action(moderator_client, ChatMessage, "restore_messages", [message], reason="context")
+    _, shown = moderate(ChatMessage, "restore_messages", [message], reason="context")
 
     message.refresh_from_db()
     assert (message.is_deleted, message.deleted_by) == (False, None)
     assert SearchToken.objects.filter(message=message).exists()
-    assert [e.kind for e in new_events(room, seq)] == [events.MESSAGE_DELETED, events.MESSAGE_UPDATED]
+    assert [e.kind for e in new_events(room, seq)] == [wire.MESSAGE_DELETED, wire.MESSAGE_UPDATED]
     assert AuditLog.objects.get(action=ModerationAction.MESSAGE_RESTORE).reason == "context"
     frame = listener.frames(1)[0]
     assert (frame["type"], frame["message"]["content"]) == ("message.updated", "borderline joke")
@@ -574,7 +564,7 @@ def test_delete_and_restore_actions(
 
 def test_refused_restore_reports_the_error_and_changes_nothing(moderator_client, moderator, room, bob):
     message = send(room, bob, "gone for good")
-    services.message_delete(message=message, actor=moderator)
+    commands.message_delete(actor=moderator, message_id=message.pk)
     ChatMessage.objects.filter(pk=message.pk).update(content_purged_at=timezone.now(), content_encrypted="")
     seq = last_seq(room)
 
@@ -602,20 +592,17 @@ def test_moderator_deletes_even_where_they_are_a_plain_member(moderator_client, 
 # --- room actions and editing --------------------------------------------------------
 
 
-def test_deactivate_and_reactivate_actions(
-    moderator_client, moderator, room, alice, carol, django_capture_on_commit_callbacks
-):
+def test_deactivate_and_reactivate_actions(moderate, moderator, room, alice, carol):
     other = group_room(alice, carol, name="Second")
     seqs = {r.pk: last_seq(r) for r in (room, other)}
-    listener = GroupListener(events.room_group(room.pk))
+    listener = GroupListener(wire.room_group(room.pk))
 
-    with django_capture_on_commit_callbacks(execute=True):
-        _, shown = run_action(moderator_client, ChatRoom, "deactivate_rooms", [room, other], reason="project over")
+    _, shown = moderate(ChatRoom, "deactivate_rooms", [room, other], reason="project over")
 
     for r in (room, other):
         r.refresh_from_db()
         assert r.is_active is False
-        assert [e.kind for e in new_events(r, seqs[r.pk])] == [events.ROOM_UPDATED]
+        assert [e.kind for e in new_events(r, seqs[r.pk])] == [wire.ROOM_UPDATED]
     assert set(AuditLog.objects.filter(action=ModerationAction.ROOM_DEACTIVATE).values_list("room", "reason")) == {
         (room.pk, "project over"),
         (other.pk, "project over"),
@@ -624,8 +611,7 @@ def test_deactivate_and_reactivate_actions(
     assert (frame["type"], frame["room_data"]["is_active"]) == ("room.updated", False)
     assert (messages.SUCCESS, "Deactivated 2 rooms.") in shown
 
-    with django_capture_on_commit_callbacks(execute=True):
-        _, shown = run_action(moderator_client, ChatRoom, "reactivate_rooms", [room], reason="back on")
+    _, shown = moderate(ChatRoom, "reactivate_rooms", [room], reason="back on")
 
     room.refresh_from_db()
     assert room.is_active is True
@@ -636,9 +622,9 @@ def test_deactivate_and_reactivate_actions(
 
 
 def test_refused_reactivate_reports_the_error_and_changes_nothing(moderator_client, moderator, carol):
-    first, _ = services.room_open_support(user=carol)
-    services.room_deactivate(room=first, actor=moderator)
-    services.room_open_support(user=carol)  # a second open support room
+    first, _ = commands.room_open_support(actor=carol)
+    commands.room_deactivate(actor=moderator, room_id=first.pk)
+    commands.room_open_support(actor=carol)  # a second open support room
     seq = last_seq(first)
 
     response, _ = run_action(moderator_client, ChatRoom, "reactivate_rooms", [first])
@@ -649,23 +635,18 @@ def test_refused_reactivate_reports_the_error_and_changes_nothing(moderator_clie
     assert last_seq(first) == seq
 
 
-def test_announcement_action_posts_a_system_message_in_each_selected_room(
-    moderator_client, moderator, room, alice, carol, django_capture_on_commit_callbacks
-):
+def test_announcement_action_posts_a_system_message_in_each_selected_room(moderate, moderator, room, alice, carol):
     other = group_room(alice, carol, name="Second")
     closed = group_room(alice, carol, name="Closed")
-    services.room_deactivate(room=closed, actor=moderator)
+    commands.room_deactivate(actor=moderator, room_id=closed.pk)
     seqs = {r.pk: last_seq(r) for r in (room, other, closed)}
-    listener = GroupListener(events.room_group(other.pk))
+    listener = GroupListener(wire.room_group(other.pk))
 
-    with django_capture_on_commit_callbacks(execute=True):
-        response, shown = run_action(
-            moderator_client, ChatRoom, "post_announcement", [room, other, closed], announcement="Maintenance at 6"
-        )
+    response, shown = moderate(ChatRoom, "post_announcement", [room, other, closed], announcement="Maintenance at 6")
 
     for r in (room, other):
         (logged,) = new_events(r, seqs[r.pk])
-        assert logged.kind == events.MESSAGE_CREATED
+        assert logged.kind == wire.MESSAGE_CREATED
         assert logged.message.message_type == MessageType.SYSTEM
         assert logged.message.sender == moderator
         assert crypto.decrypt(logged.message.content_encrypted) == "Maintenance at 6"
@@ -691,7 +672,7 @@ def test_room_edit_goes_through_room_update(
     moderator_client, room, django_capture_on_commit_callbacks
 ):
     seq = last_seq(room)
-    listener = GroupListener(events.room_group(room.pk))
+    listener = GroupListener(wire.room_group(room.pk))
 
     with django_capture_on_commit_callbacks(execute=True):
         response = moderator_client.post(
@@ -704,7 +685,7 @@ def test_room_edit_goes_through_room_update(
     room.refresh_from_db()
     assert (room.name, room.room_type, room.seq) == ("Renamed", "group", seq + 1)
     (logged,) = new_events(room, seq)
-    assert (logged.kind, logged.payload["room_data"]["name"]) == (events.ROOM_UPDATED, "Renamed")
+    assert (logged.kind, logged.payload["room_data"]["name"]) == (wire.ROOM_UPDATED, "Renamed")
     frame = listener.frames(1)[0]
     assert (frame["type"], frame["room_data"]["name"]) == ("room.updated", "Renamed")
 
@@ -721,8 +702,8 @@ def test_room_edit_refused_by_the_service_reports_and_changes_nothing(moderator_
 
 
 def test_direct_and_inactive_rooms_cannot_be_edited(moderator_client, moderator, alice, bob, room):
-    direct, _ = services.room_get_or_create_direct(user=alice, other=bob)
-    services.room_deactivate(room=room, actor=moderator)
+    direct, _ = commands.room_get_or_create_direct(actor=alice, user_id=bob.pk)
+    commands.room_deactivate(actor=moderator, room_id=room.pk)
     for target in (direct, room):
         assert moderator_client.get(change_url(target)).status_code == 200  # viewable
         response = moderator_client.post(change_url(target), {"name": "Hijack", "_save": "Save"})
@@ -828,7 +809,7 @@ def test_moving_a_user_into_a_company_joins_its_company_rooms(
 ):
     other = CompanyFactory(name="Other Co")
     founder = User.objects.create(username="founder", company=other)
-    company_room = services.room_create_company(company=other, creator=founder, name="Other all hands")
+    company_room = commands.room_create_company(actor=founder, company=other, name="Other all hands")
     seq = last_seq(company_room)
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -838,7 +819,7 @@ def test_moving_a_user_into_a_company_joins_its_company_rooms(
     bob.refresh_from_db()
     assert bob.company == other
     assert ChatMember.objects.filter(room=company_room, user=bob, is_active=True).exists()
-    assert [e.kind for e in new_events(company_room, seq)] == [events.MEMBER_ADDED, events.MESSAGE_CREATED]
+    assert [e.kind for e in new_events(company_room, seq)] == [wire.MEMBER_ADDED, wire.MESSAGE_CREATED]
 
 
 def test_user_cannot_be_moved_into_an_inactive_company(superuser_client, bob, company):
@@ -853,7 +834,7 @@ def test_user_cannot_be_moved_into_an_inactive_company(superuser_client, bob, co
 
 
 def test_user_created_in_admin_joins_company_rooms(superuser_client, alice, company):
-    company_room = services.room_create_company(company=company, creator=alice, name="Everyone")
+    company_room = commands.room_create_company(actor=alice, company=company, name="Everyone")
 
     response = superuser_client.post(
         add_url(User),
@@ -878,7 +859,7 @@ def test_user_created_in_admin_joins_company_rooms(superuser_client, alice, comp
 def test_user_admin_company_change_goes_through_the_service(superuser_client, company, alice, bob):
     from accounts.tests.factories import CompanyFactory
 
-    general = services.room_create_company(company=company, creator=alice, name="General")
+    general = commands.room_create_company(actor=alice, company=company, name="General")
     other = CompanyFactory()
     url = reverse("admin:accounts_user_change", args=[bob.pk])
     form = superuser_client.get(url).context["adminform"].form

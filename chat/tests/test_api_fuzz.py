@@ -32,8 +32,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from chat import services
+from chat import commands
 from chat.models import Role
+from chat.services import attachments, members, rooms
 from chat.tests.factories import group_room, send
 from chatsite.wsgi import application
 
@@ -83,19 +84,19 @@ def world(make_user, settings):
     carol = make_user(username="carol", display_name="Carol")
     olga = make_user(username="olga", display_name="Olga", company=None)
     team = group_room(alice, bob, carol, name="Team")
-    services.room_member_change_role(room=team, actor=alice, member=team.members.get(user=bob), role=Role.ADMIN)
+    members.room_member_change_role(room=team, actor=alice, member=team.members.get(user=bob), role=Role.ADMIN)
     bobs = group_room(bob, alice, name="Bob's")
     lobby = group_room(bob, name="Lobby", is_public=True)
-    direct, _created = services.room_get_or_create_direct(user=alice, other=bob)
+    direct, _created = rooms.room_get_or_create_direct(user=alice, other=bob)
     elsewhere = group_room(olga, name="Elsewhere")
     hello = send(team, alice, "hello team", client_msg_id="fuzz-1")
     reply = send(team, bob, "hi alice", reply_to=hello)
-    services.message_edit(message=reply, actor=bob, content="hi Alice!")
-    services.reaction_add(message=hello, user=bob, reaction="👍")
-    image = services.attachment_create(uploader=alice, upload=png_upload(), room=team)
+    commands.message_edit(actor=bob, message_id=reply.pk, content="hi Alice!")
+    commands.reaction_add(actor=bob, message_id=hello.pk, reaction="👍")
+    image = attachments.attachment_create(uploader=alice, upload=png_upload(), room=team)
     picture = send(team, alice, "a picture", attachment=image)
-    unposted = services.attachment_create(uploader=alice, upload=png_upload("mine.png"))
-    olgas = services.attachment_create(uploader=olga, upload=png_upload("olga.png"))
+    unposted = attachments.attachment_create(uploader=alice, upload=png_upload("mine.png"))
+    olgas = attachments.attachment_create(uploader=olga, upload=png_upload("olga.png"))
 
     def ids(*objects):
         return [str(obj.pk) for obj in objects]

@@ -7,9 +7,15 @@ import pytest
 from django.utils import timezone
 
 from accounts.tests.factories import CompanyFactory
-from chat import events, services
+from chat.events import wire
 from chat.models import AuditLog, ChatMember, ModerationAction, Role, RoomEvent
-from chat.tests.api_helpers import assert_error, assert_rate_limited, client_for, parse_time
+from chat.services import members, rooms
+from chat.tests.api_helpers import (
+    assert_error,
+    assert_rate_limited,
+    client_for,
+    parse_time,
+)
 from chat.tests.factories import group_room
 
 MEMBER_KEYS = {"id", "room", "user", "role", "is_active", "is_banned", "muted_until", "last_read_seq", "joined_at"}
@@ -40,7 +46,7 @@ def outsider(make_user):
 def team(alice, bob, carol):
     """Alice owns "Team"; Bob is an admin, Carol a member."""
     room = group_room(alice, bob, carol, name="Team")
-    services.room_member_change_role(room=room, actor=alice, member=room.members.get(user=bob), role=Role.ADMIN)
+    members.room_member_change_role(room=room, actor=alice, member=room.members.get(user=bob), role=Role.ADMIN)
     return room
 
 
@@ -65,15 +71,15 @@ def test_list_members(api, alice, bob, carol, team):
 
 
 def test_list_leaves_out_people_who_left(api, alice, carol, team):
-    services.room_leave(room=team, user=carol)
+    members.room_leave(room=team, user=carol)
 
     assert [m["user"]["username"] for m in api(alice).get(members_url(team)).json()] == ["alice", "bob"]
 
 
 def test_moderators_list_banned_people_to_unban_them(api, alice, bob, carol, dave, team):
-    services.room_member_add(room=team, actor=alice, user=dave)
-    services.room_member_ban(room=team, actor=alice, member=member(team, carol))
-    services.room_leave(room=team, user=dave)
+    members.room_member_add(room=team, actor=alice, user=dave)
+    members.room_member_ban(room=team, actor=alice, member=member(team, carol))
+    members.room_leave(room=team, user=dave)
 
     plain = api(bob).get(members_url(team)).json()
     with_banned = api(bob).get(members_url(team) + "?include=banned").json()
@@ -120,7 +126,7 @@ def test_add_a_member(api, alice, dave, team):
         str(team.pk),
     )
     assert member(team, dave).is_active
-    assert RoomEvent.objects.filter(room=team, kind=events.MEMBER_ADDED).count() == 4
+    assert RoomEvent.objects.filter(room=team, kind=wire.MEMBER_ADDED).count() == 4
     assert api(dave).get(f"/api/rooms/{team.pk}/").status_code == 200
 
 
@@ -149,7 +155,7 @@ def test_add_someone_already_a_member_is_a_conflict(api, alice, carol, team):
 
 def test_add_refusals(api, alice, carol, dave, outsider, team):
     guest_room = group_room(alice, carol, name="Guests")
-    services.room_member_change_role(room=guest_room, actor=alice, member=member(guest_room, carol), role=Role.GUEST)
+    members.room_member_change_role(room=guest_room, actor=alice, member=member(guest_room, carol), role=Role.GUEST)
     assert_error(
         api(carol).post(members_url(guest_room), {"user_id": str(dave.pk)}, format="json"), 403, "guest_cannot_add"
     )
@@ -171,7 +177,7 @@ def test_add_validation(api, alice, dave, team):
 
 
 def test_add_to_a_direct_room_is_refused(api, alice, bob, dave):
-    direct, _created = services.room_get_or_create_direct(user=alice, other=bob)
+    direct, _created = rooms.room_get_or_create_direct(user=alice, other=bob)
 
     response = api(alice).post(members_url(direct), {"user_id": str(dave.pk)}, format="json")
 
@@ -186,7 +192,7 @@ def test_member_changes_are_rate_limited(api, alice, dave, make_user, team, sett
 
     refused = client.post(members_url(team), {"user_id": str(erin.pk)}, format="json")
 
-    assert_rate_limited(refused, kind="member", user=alice)
+    assert_rate_limited(refused, kind="member", user=alice, room=team)
     assert not ChatMember.objects.filter(user=erin).exists()
 
 
@@ -224,7 +230,7 @@ def test_change_role_refusals(api, alice, carol, dave, outsider, team):
 
 
 def test_plain_member_cannot_demote_another_member(api, alice, carol, dave, team):
-    services.room_member_add(room=team, actor=alice, user=dave)
+    members.room_member_add(room=team, actor=alice, user=dave)
 
     response = api(carol).patch(members_url(team, dave), {"role": "guest"}, format="json")
 
@@ -325,7 +331,7 @@ def test_mute_refusals(api, alice, bob, carol, outsider, team):
     assert_error(
         api(outsider).post(members_url(team, carol, "mute/"), {"minutes": 5}, format="json"), 404, "room_not_found"
     )
-    services.room_member_mute(
+    members.room_member_mute(
         room=team, actor=alice, member=member(team, carol), until=timezone.now() + timedelta(hours=1)
     )
     assert_error(api(carol).post(members_url(team, carol, "unmute/"), {}, format="json"), 400, "self_action")
@@ -363,10 +369,10 @@ def test_ban_refusals(api, alice, bob, carol, outsider, team):
 
 def test_unban_refusals(api, alice, bob, carol, outsider, team):
     assert_error(api(alice).post(members_url(team, carol, "unban/"), {}, format="json"), 404, "ban_not_found")
-    services.room_member_ban(room=team, actor=alice, member=member(team, carol))
+    members.room_member_ban(room=team, actor=alice, member=member(team, carol))
     assert_error(api(outsider).post(members_url(team, carol, "unban/"), {}, format="json"), 404, "room_not_found")
     assert api(bob).post(members_url(team, carol, "unban/"), {}, format="json").status_code == 200
-    services.room_member_ban(room=team, actor=alice, member=member(team, carol))
-    services.room_member_change_role(room=team, actor=alice, member=member(team, bob), role=Role.MEMBER)
+    members.room_member_ban(room=team, actor=alice, member=member(team, carol))
+    members.room_member_change_role(room=team, actor=alice, member=member(team, bob), role=Role.MEMBER)
     assert_error(api(bob).post(members_url(team, carol, "unban/"), {}, format="json"), 403, "not_room_admin")
     assert member(team, carol).is_banned

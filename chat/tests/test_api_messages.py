@@ -7,9 +7,16 @@ import uuid
 import pytest
 
 from accounts.tests.factories import CompanyFactory
-from chat import services
+from chat import commands
 from chat.models import AuditLog, ChatMessage, MessageEdit, ModerationAction
-from chat.tests.api_helpers import assert_error, assert_rate_limited, client_for, png_bytes, upload
+from chat.services import attachments, members, rooms
+from chat.tests.api_helpers import (
+    assert_error,
+    assert_rate_limited,
+    client_for,
+    png_bytes,
+    upload,
+)
 from chat.tests.factories import group_room, send
 
 MESSAGE_KEYS = {
@@ -152,12 +159,12 @@ def test_paging_forward_is_stable_under_concurrent_sends(api, alice, bob, carol,
 @pytest.mark.parametrize("count", [5, 40])
 def test_history_queries_do_not_grow_with_messages(api, alice, bob, count, django_assert_max_num_queries):
     room = group_room(alice, bob, name="Busy")
-    image = services.attachment_create(uploader=bob, upload=upload("p.png", png_bytes()))
+    image = attachments.attachment_create(uploader=bob, upload=upload("p.png", png_bytes()))
     previous = None
     for n in range(count):
         message = send(room, bob, f"m{n}", reply_to=previous, attachment=image if n % 2 else None)
-        services.reaction_add(message=message, user=alice, reaction="👍")
-        services.reaction_add(message=message, user=bob, reaction="🎉")
+        commands.reaction_add(actor=alice, message_id=message.pk, reaction="👍")
+        commands.reaction_add(actor=bob, message_id=message.pk, reaction="🎉")
         previous = message
     client = api(alice)
 
@@ -314,7 +321,7 @@ def test_retrieve_a_message(api, bob, outsider, team):
 # --- Forward ------------------------------------------------------------------------------
 def test_forward_into_another_room_of_mine(api, alice, bob, team):
     hello = send(team, bob, "worth sharing")
-    direct, _created = services.room_get_or_create_direct(user=alice, other=bob)
+    direct, _created = rooms.room_get_or_create_direct(user=alice, other=bob)
     client = api(alice)
 
     response = client.post(
@@ -350,7 +357,7 @@ def test_forward_refusals(api, alice, bob, carol, outsider, team):
     assert_error(
         client.post(message_url(system, "forward/"), {"room": str(team.pk)}, format="json"), 400, "invalid_message_type"
     )
-    services.message_delete(message=hello, actor=bob)
+    commands.message_delete(actor=bob, message_id=hello.pk)
     assert_error(
         client.post(message_url(hello, "forward/"), {"room": str(team.pk)}, format="json"), 400, "message_deleted"
     )
@@ -395,7 +402,7 @@ def test_edit_refusals(api, alice, bob, outsider, team, settings):
     assert_error(api(alice).patch(message_url(hello), {}, format="json"), 400, "invalid", fields=("content",))
     too_long = api(alice).patch(message_url(hello), {"content": "x" * 11}, format="json")
     assert "10" in assert_error(too_long, 400, "content_too_long", fields=("content",))["detail"]
-    services.message_delete(message=hello, actor=alice)
+    commands.message_delete(actor=alice, message_id=hello.pk)
     assert_error(api(alice).patch(message_url(hello), {"content": "back"}, format="json"), 400, "message_deleted")
     assert not MessageEdit.objects.exists()
 
@@ -403,7 +410,7 @@ def test_edit_refusals(api, alice, bob, outsider, team, settings):
 # --- Delete --------------------------------------------------------------------------------
 def test_delete_my_message_is_soft(api, alice, bob, team):
     hello = send(team, alice, "oops")
-    services.message_edit(message=hello, actor=alice, content="oops!")
+    commands.message_edit(actor=alice, message_id=hello.pk, content="oops!")
 
     response = api(alice).delete(message_url(hello))
 
@@ -491,7 +498,7 @@ def test_reaction_validation_and_refusals(api, alice, outsider, team):
         404,
         "message_not_found",
     )
-    services.message_delete(message=hello, actor=alice)
+    commands.message_delete(actor=alice, message_id=hello.pk)
     assert_error(
         client.post(message_url(hello, "reactions/"), {"reaction": "👍"}, format="json"), 400, "message_deleted"
     )
@@ -533,8 +540,8 @@ def test_search_finds_whole_words_in_my_rooms_only(api, alice, bob, outsider, te
 def test_search_follows_edits_and_deletes(api, alice, team):
     hello = send(team, alice, "pineapple pizza")
     gone = send(team, alice, "pineapple juice")
-    services.message_edit(message=hello, actor=alice, content="mango pizza")
-    services.message_delete(message=gone, actor=alice)
+    commands.message_edit(actor=alice, message_id=hello.pk, content="mango pizza")
+    commands.message_delete(actor=alice, message_id=gone.pk)
 
     assert api(alice).get("/api/search/", {"q": "pineapple"}).json() == []
     assert [m["id"] for m in api(alice).get("/api/search/", {"q": "mango"}).json()] == [str(hello.pk)]
@@ -544,7 +551,7 @@ def test_search_forgets_rooms_i_left(api, alice, bob, team):
     send(team, alice, "farewell party")
     assert len(api(bob).get("/api/search/", {"q": "farewell"}).json()) == 1
 
-    services.room_leave(room=team, user=bob)
+    members.room_leave(room=team, user=bob)
 
     assert api(bob).get("/api/search/", {"q": "farewell"}).json() == []
 
@@ -565,7 +572,7 @@ def test_search_queries_do_not_grow_with_results(api, alice, bob, count, django_
     previous = None
     for n in range(count):
         message = send(room, bob, f"needle number {n}", reply_to=previous)
-        services.reaction_add(message=message, user=alice, reaction="👍")
+        commands.reaction_add(actor=alice, message_id=message.pk, reaction="👍")
         previous = message
     client = api(alice)
 

@@ -9,9 +9,19 @@ from asgiref.sync import async_to_sync
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import CompanyFactory
-from chat import events, presence, services
+from chat import commands
+from chat.events import wire
 from chat.models import ChatMember, ChatMessage, ChatRoom, Role, RoomEvent
-from chat.tests.api_helpers import assert_error, assert_rate_limited, client_for, png_bytes, upload
+from chat.realtime import presence
+from chat.services import attachments, members
+from chat.services import rooms as room_services
+from chat.tests.api_helpers import (
+    assert_error,
+    assert_rate_limited,
+    client_for,
+    png_bytes,
+    upload,
+)
 from chat.tests.factories import group_room, send
 
 ROOMS = "/api/rooms/"
@@ -48,7 +58,7 @@ def room_url(room, suffix=""):
 def team(alice, bob, carol):
     """Alice owns "Team"; Bob is an admin, Carol a member."""
     room = group_room(alice, bob, carol, name="Team")
-    services.room_member_change_role(room=room, actor=alice, member=room.members.get(user=bob), role=Role.ADMIN)
+    members.room_member_change_role(room=room, actor=alice, member=room.members.get(user=bob), role=Role.ADMIN)
     return room
 
 
@@ -63,8 +73,8 @@ def test_room_list_shows_my_rooms_with_my_view_of_each(api, alice, bob, carol, m
     team = group_room(alice, bob, name="Team")
     send(team, bob, "first")
     last = send(team, bob, "second")
-    direct, _created = services.room_get_or_create_direct(user=alice, other=carol)
-    support, _created = services.room_open_support(user=alice)
+    direct, _created = room_services.room_get_or_create_direct(user=alice, other=carol)
+    support, _created = room_services.room_open_support(user=alice)
     group_room(bob, carol, name="Not mine")
 
     response = api(alice).get(ROOMS)
@@ -103,7 +113,7 @@ def test_room_list_shows_my_rooms_with_my_view_of_each(api, alice, bob, carol, m
 
 def test_room_list_filters_by_type(api, alice, bob, carol):
     team = group_room(alice, bob, name="Team")
-    direct, _created = services.room_get_or_create_direct(user=alice, other=carol)
+    direct, _created = room_services.room_get_or_create_direct(user=alice, other=carol)
 
     directs = api(alice).get(ROOMS, {"type": "direct"})
     groups = api(alice).get(ROOMS, {"type": "group"})
@@ -116,7 +126,7 @@ def test_room_list_filters_by_type(api, alice, bob, carol):
 
 
 def test_room_list_orders_by_latest_activity(api, alice, bob, carol):
-    quiet, _created = services.room_get_or_create_direct(user=alice, other=carol)  # no message ever
+    quiet, _created = room_services.room_get_or_create_direct(user=alice, other=carol)  # no message ever
     older = group_room(alice, bob, name="Older")
     newer = group_room(alice, carol, name="Newer")
     send(older, bob, "bumps Older to the top")
@@ -136,7 +146,7 @@ def test_room_list_skips_deleted_messages_in_last_message_and_unread(api, alice,
     team = group_room(alice, bob, name="Team")
     kept = send(team, bob, "kept")
     gone = send(team, bob, "gone")
-    services.message_delete(message=gone, actor=bob)
+    commands.message_delete(actor=bob, message_id=gone.pk)
 
     (listed,) = api(alice).get(ROOMS).json()
 
@@ -145,7 +155,7 @@ def test_room_list_skips_deleted_messages_in_last_message_and_unread(api, alice,
 
 
 def test_room_list_leaves_out_rooms_i_left_or_was_removed_from(api, alice, bob, team):
-    services.room_leave(room=team, user=bob)
+    members.room_leave(room=team, user=bob)
 
     assert api(bob).get(ROOMS).json() == []
     assert [r["id"] for r in api(alice).get(ROOMS).json()] == [str(team.pk)]
@@ -189,12 +199,12 @@ def test_room_list_page_validation(api, alice):
 @pytest.mark.parametrize("count", [5, 40])
 def test_room_list_queries_do_not_grow_with_rooms(api, alice, make_user, count, django_assert_max_num_queries):
     other = make_user()
-    avatar = services.attachment_create(uploader=alice, upload=upload("a.png", png_bytes()))
+    avatar = attachments.attachment_create(uploader=alice, upload=upload("a.png", png_bytes()))
     for n in range(count):
         room = group_room(alice, other, name=f"Room {n}")
-        services.room_update(room=room, actor=alice, avatar=avatar)
+        room_services.room_update(room=room, actor=alice, avatar=avatar)
         first = send(room, other, f"hello {n}")
-        services.reaction_add(message=first, user=alice, reaction="👍")
+        commands.reaction_add(actor=alice, message_id=first.pk, reaction="👍")
         send(room, alice, f"reply {n}", reply_to=first)
     client = api(alice)
 
@@ -246,7 +256,7 @@ def test_room_list_queries_do_not_grow_with_rooms(api, alice, make_user, count, 
 )
 def test_every_chat_endpoint_requires_authentication(alice, bob, team, method, path):
     message = send(team, alice, "hello")
-    attachment = services.attachment_create(uploader=alice, upload=upload("a.txt", b"hello"))
+    attachment = attachments.attachment_create(uploader=alice, upload=upload("a.txt", b"hello"))
     url = path.format(room=team.pk, user=bob.pk, message=message.pk, attachment=attachment.pk)
 
     response = getattr(APIClient(), method)(url)
@@ -390,7 +400,7 @@ def test_a_closed_support_room_makes_way_for_a_new_one(api, alice, make_user):
 
 
 def test_company_rooms_cannot_be_left(api, alice, bob, company):
-    room = services.room_create_company(company=company, creator=alice, name="Everyone")
+    room = room_services.room_create_company(company=company, creator=alice, name="Everyone")
 
     assert [r["id"] for r in api(bob).get(ROOMS, {"type": "company"}).json()] == [str(room.pk)]
     assert_error(api(bob).post(room_url(room, "leave/")), 400, "company_room_membership")
@@ -412,7 +422,7 @@ def test_retrieve_is_404_for_non_members_like_a_missing_room(api, outsider, bob,
     missing = api(outsider).get(f"{ROOMS}{uuid.uuid4()}/")
 
     assert assert_error(hidden, 404, "room_not_found") == assert_error(missing, 404, "room_not_found")
-    services.room_leave(room=team, user=bob)
+    members.room_leave(room=team, user=bob)
     assert_error(api(bob).get(room_url(team)), 404, "room_not_found")
 
 
@@ -432,7 +442,7 @@ def test_update_by_an_admin(api, bob, team):
     )
     team.refresh_from_db()
     assert (team.name, team.description) == ("Renamed", "New")
-    assert RoomEvent.objects.filter(room=team, kind=events.ROOM_UPDATED).count() == 1
+    assert RoomEvent.objects.filter(room=team, kind=wire.ROOM_UPDATED).count() == 1
 
 
 def test_update_is_refused_to_plain_members_and_hidden_from_outsiders(api, carol, outsider, team):
@@ -451,7 +461,7 @@ def test_update_validation(api, alice, bob, team):
     assert_error(
         client.patch(room_url(team), {"avatar_id": str(uuid.uuid4())}, format="json"), 404, "attachment_not_found"
     )
-    direct, _created = services.room_get_or_create_direct(user=alice, other=bob)
+    direct, _created = room_services.room_get_or_create_direct(user=alice, other=bob)
     # Nobody administers a direct room: both people are plain members.
     assert_error(client.patch(room_url(direct), {"name": "Us"}, format="json"), 403, "not_room_admin")
 
@@ -518,7 +528,7 @@ def test_private_rooms_cannot_be_joined(api, alice, carol):
 
 def test_banned_people_cannot_rejoin(api, alice, carol):
     lobby = group_room(alice, carol, name="Lobby", is_public=True)
-    services.room_member_ban(room=lobby, actor=alice, member=lobby.members.get(user=carol))
+    members.room_member_ban(room=lobby, actor=alice, member=lobby.members.get(user=carol))
 
     assert_error(api(carol).post(room_url(lobby, "join/")), 403, "banned")
 
@@ -536,7 +546,7 @@ def test_leave(api, alice, carol, team):
 
 def test_leave_refusals(api, alice, bob, team):
     assert_error(api(alice).post(room_url(team, "leave/")), 403, "last_owner")
-    direct, _created = services.room_get_or_create_direct(user=alice, other=bob)
+    direct, _created = room_services.room_get_or_create_direct(user=alice, other=bob)
     assert_error(api(alice).post(room_url(direct, "leave/")), 400, "direct_room_fixed")
     assert ChatMember.objects.get(room=team, user=alice).is_active
 
@@ -586,7 +596,7 @@ def test_events_since_replays_what_was_broadcast_in_order(
     after = ChatRoom.objects.get(pk=room.pk).seq
     dave = make_user(username="dave")
     alice_api, bob_api = api(alice), api(bob)
-    listener.subscribe(events.room_group(room.pk))
+    listener.subscribe(wire.room_group(room.pk))
     with django_capture_on_commit_callbacks(execute=True):
         hello = alice_api.post(room_url(room, "messages/"), {"content": "hello"}, format="json").json()
         bob_api.post(f"/api/messages/{hello['id']}/reactions/", {"reaction": "👍"}, format="json")
@@ -680,7 +690,7 @@ def test_events_since_queries_do_not_grow_with_events(api, alice, bob, count, dj
     previous = None
     for n in range(count):
         message = send(room, bob, f"m{n}", reply_to=previous)
-        services.reaction_add(message=message, user=alice, reaction="👍")
+        commands.reaction_add(actor=alice, message_id=message.pk, reaction="👍")
         previous = message
     client = api(alice)
 
@@ -695,7 +705,7 @@ def test_events_since_queries_do_not_grow_with_events(api, alice, bob, count, dj
 # --- Presence ---------------------------------------------------------------------
 def test_presence_of_the_members(api, alice, bob, carol, make_user, team):
     dave = make_user(username="dave")
-    services.room_member_add(room=team, actor=alice, user=dave)
+    members.room_member_add(room=team, actor=alice, user=dave)
     backend = presence.backend()
     now = time.time()
     sockets = [(alice, "test-a", now + 60), (bob, "test-b", now + 60), (dave, "test-d", now - 1)]

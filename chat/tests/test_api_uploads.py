@@ -9,9 +9,15 @@ from PIL import Image
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import CompanyFactory
-from chat import services
 from chat.models import Attachment, ChatMessage, Role
-from chat.tests.api_helpers import assert_error, assert_rate_limited, client_for, png_bytes, upload
+from chat.services import members, rooms
+from chat.tests.api_helpers import (
+    assert_error,
+    assert_rate_limited,
+    client_for,
+    png_bytes,
+    upload,
+)
 from chat.tests.factories import group_room, send
 
 UPLOADS = "/api/attachments/"
@@ -173,7 +179,7 @@ def test_upload_validation(api, alice):
 
 def test_guests_cannot_upload_to_a_room(api, alice, carol):
     room = group_room(alice, carol, name="With a guest")
-    services.room_member_change_role(room=room, actor=alice, member=room.members.get(user=carol), role=Role.GUEST)
+    members.room_member_change_role(room=room, actor=alice, member=room.members.get(user=carol), role=Role.GUEST)
     client = api(carol)
 
     assert_error(post_file(client, "pixel.png", png_bytes(), room), 403, "guest_cannot_upload")
@@ -254,7 +260,7 @@ def test_download_is_404_for_people_outside_the_room(api, alice, bob, carol, out
     )
     assert_error(download(api(carol), attachment["id"]), 404, "attachment_not_found")
     assert_error(download(APIClient(), attachment["id"]), 401, "not_authenticated")
-    services.room_leave(room=team, user=bob)
+    members.room_leave(room=team, user=bob)
     assert_error(download(api(bob), attachment["id"]), 404, "attachment_not_found")
 
 
@@ -279,7 +285,7 @@ def test_a_deleted_message_takes_its_file_away_from_members(api, alice, bob, tea
 def test_a_forwarded_file_is_visible_in_the_room_it_was_forwarded_to(api, alice, bob, carol, team):
     attachment = post_file(api(alice), "pixel.png", png_bytes(), team).json()
     message = send(team, alice, "", attachment=Attachment.objects.get(pk=attachment["id"]))
-    direct, _created = services.room_get_or_create_direct(user=bob, other=carol)
+    direct, _created = rooms.room_get_or_create_direct(user=bob, other=carol)
     assert_error(download(api(carol), attachment["id"]), 404, "attachment_not_found")
 
     forwarded = api(bob).post(f"/api/messages/{message.pk}/forward/", {"room": str(direct.pk)}, format="json")

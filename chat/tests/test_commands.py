@@ -12,8 +12,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from accounts.models import Company
-from chat import crypto, selectors, services
-from chatsite.core.exceptions import Invalid
+from chat import commands, crypto, selectors
 from chat.management.commands import purge_chat_retention
 from chat.models import (
     ChatMember,
@@ -28,6 +27,7 @@ from chat.models import (
 )
 from chat.selectors import ResyncRequired
 from chat.tests.factories import group_room, send
+from chatsite.core.exceptions import Invalid
 
 User = get_user_model()
 DEMO_USERNAMES = ("alice", "bob", "carol", "dave", "admin")
@@ -115,7 +115,7 @@ def test_seed_demo_creates_users_each_room_type_and_messages():
             for m in ChatMessage.objects.filter(room=room).exclude(message_type=MessageType.SYSTEM)
         ]
         assert len(texts) >= 2 and all(texts), room
-        # Made through the services: the room's log is complete and gap-free.
+        # Made through the commands: the room's log is complete and gap-free.
         seqs = list(RoomEvent.objects.filter(room=room).order_by("seq").values_list("seq", flat=True))
         assert seqs == list(range(1, room.seq + 1))
     client_ids = set(ChatMessage.objects.exclude(client_msg_id=None).values_list("client_msg_id", flat=True))
@@ -196,7 +196,7 @@ def messages_under_key_a(settings, alice, bob):
         message = send(room, alice if n % 2 else bob, text)
         texts[message.pk] = text
     edited = ChatMessage.objects.get(pk=next(iter(texts)))
-    services.message_edit(message=edited, actor=bob, content="first secret, edited")
+    commands.message_edit(actor=bob, message_id=edited.pk, content="first secret, edited")
     texts[edited.pk] = "first secret, edited"
     for message in ChatMessage.objects.filter(message_type=MessageType.SYSTEM):
         texts[message.pk] = crypto.decrypt(message.content_encrypted)
@@ -255,7 +255,7 @@ def test_reencrypt_reindex_search_makes_search_work_after_search_key_change(sett
     room = group_room(alice, bob)
     budget = send(room, alice, "The falcon budget is approved")
     gone = send(room, bob, "falcon budget draft")
-    services.message_delete(message=gone, actor=bob)
+    commands.message_delete(actor=bob, message_id=gone.pk)
     assert selectors.message_search(user=bob, query="falcon budget") == [budget]
 
     settings.CHAT_SEARCH_KEY = "new search key"
@@ -324,12 +324,12 @@ def retention_room(alice, bob):
     """A room with an old deleted message, a recently deleted one and a live one (each edited)."""
     room = group_room(alice, bob)
     old = send(room, alice, "old secret")
-    services.message_edit(message=old, actor=alice, content="old secret, edited")
+    commands.message_edit(actor=alice, message_id=old.pk, content="old secret, edited")
     recent = send(room, bob, "recent secret")
-    services.message_edit(message=recent, actor=bob, content="recent secret, edited")
+    commands.message_edit(actor=bob, message_id=recent.pk, content="recent secret, edited")
     live = send(room, alice, "live words stay searchable")
-    services.message_delete(message=old, actor=alice)
-    services.message_delete(message=recent, actor=bob)
+    commands.message_delete(actor=alice, message_id=old.pk)
+    commands.message_delete(actor=bob, message_id=recent.pk)
     # A stale index row (as from an older version) must go with the content too.
     SearchToken.objects.create(message=old, room=room, token=crypto.word_hash("old"))
     age(ChatMessage.objects.filter(pk=old.pk), 40, "deleted_at")
@@ -374,7 +374,7 @@ def test_purge_removes_old_deleted_content_and_old_events_and_rerun_is_a_noop(se
     frames, has_more = selectors.events_since(room=room, after=old_through)
     assert [f["seq"] for f in frames] == list(range(old_through + 1, room.seq + 1)) and not has_more
     with pytest.raises(Invalid) as refused:
-        services.message_restore(message=old, actor=alice)
+        commands.message_restore(actor=alice, message_id=old.pk)
     assert refused.value.code == "content_purged"
 
     before = snapshot()
@@ -433,35 +433,43 @@ def test_purge_events_per_room_and_recent_rooms_untouched(alice, bob, carol):
     assert RoomEvent.objects.filter(room=new_room).count() == new_room.seq
 
 
+def interrupt_after_second_batch_writes(monkeypatch, name: str) -> list:
+    """Make purge_chat_retention's ``name`` stop the run as Ctrl-C would, right after
+    its second call wrote; returns each call's arguments. ``monkeypatch.undo()`` restores it."""
+    real, calls = getattr(purge_chat_retention, name), []
+
+    def interrupted(*args):
+        result = real(*args)
+        calls.append(args)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return result
+
+    monkeypatch.setattr(purge_chat_retention, name, interrupted)
+    return calls
+
+
 def test_purge_interrupted_in_a_message_batch_rolls_it_back_and_a_rerun_completes(monkeypatch, alice, bob):
     room = group_room(alice, bob)
     doomed = []
     for n in range(5):
         message = send(room, alice, f"secret {n}")
-        services.message_edit(message=message, actor=alice, content=f"secret {n}, edited")
-        services.message_delete(message=message, actor=alice)
+        commands.message_edit(actor=alice, message_id=message.pk, content=f"secret {n}, edited")
+        commands.message_delete(actor=alice, message_id=message.pk)
         doomed.append(message.pk)
     age(ChatMessage.objects.filter(pk__in=doomed), 40, "deleted_at")
-    real_purge, calls = purge_chat_retention.purge_message_content, []
-
-    def interrupt_after_second_batch_writes(ids):
-        result = real_purge(ids)
-        calls.append(ids)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return result
-
-    monkeypatch.setattr(purge_chat_retention, "purge_message_content", interrupt_after_second_batch_writes)
+    calls = interrupt_after_second_batch_writes(monkeypatch, "purge_message_content")
     run = Run("purge_chat_retention", "--deleted-days", "30", "--batch-size", "2")
 
     assert run.error is not None and "Interrupted" in str(run.error)
     purged = ChatMessage.objects.filter(pk__in=doomed, content_purged_at__isnull=False)
-    assert set(purged.values_list("pk", flat=True)) == set(calls[0])
+    (first_batch_ids,) = calls[0]
+    assert set(purged.values_list("pk", flat=True)) == set(first_batch_ids)
     assert MessageEdit.objects.filter(message_id__in=doomed).count() == 3
     for message in ChatMessage.objects.filter(pk__in=doomed, content_purged_at__isnull=True):
         assert crypto.decrypt(message.content_encrypted).endswith(", edited")
 
-    monkeypatch.setattr(purge_chat_retention, "purge_message_content", real_purge)
+    monkeypatch.undo()
     rerun = Run("purge_chat_retention", "--deleted-days", "30", "--batch-size", "2").ok()
     assert "deleted messages: 3 were purged" in rerun.stdout
     assert ChatMessage.objects.filter(pk__in=doomed, content_purged_at__isnull=True).count() == 0
@@ -474,16 +482,7 @@ def test_purge_interrupted_in_an_event_batch_leaves_the_room_log_contiguous(monk
         send(room, alice, f"message {n}")
     room.refresh_from_db()
     age(RoomEvent.objects.filter(room=room), 40)
-    real_delete, calls = purge_chat_retention.delete_room_events, []
-
-    def interrupt_after_second_batch_writes(room_id, through):
-        deleted = real_delete(room_id, through)
-        calls.append(through)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return deleted
-
-    monkeypatch.setattr(purge_chat_retention, "delete_room_events", interrupt_after_second_batch_writes)
+    interrupt_after_second_batch_writes(monkeypatch, "delete_room_events")
     run = Run("purge_chat_retention", "--event-days", "30", "--batch-size", "3")
 
     assert run.error is not None and "Interrupted" in str(run.error)
@@ -494,7 +493,7 @@ def test_purge_interrupted_in_an_event_batch_leaves_the_room_log_contiguous(monk
     frames, _ = selectors.events_since(room=room, after=3)
     assert [f["seq"] for f in frames] == seqs
 
-    monkeypatch.setattr(purge_chat_retention, "delete_room_events", real_delete)
+    monkeypatch.undo()
     Run("purge_chat_retention", "--event-days", "30", "--batch-size", "3").ok()
     room.refresh_from_db()
     assert room.events_purged_through == room.seq

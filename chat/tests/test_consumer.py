@@ -1,14 +1,13 @@
 """The WebSocket consumer, through the real ASGI stack (auth middleware included)."""
 
-import asyncio
 
 import pytest
 from channels.db import database_sync_to_async as sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from accounts import tickets
-from chat import services
-from chat.models import ChatMember, ChatMessage
+from chat import commands
+from chat.models import ChatMessage
 from chat.tests.factories import group_room, send
 from chatsite.asgi import application
 
@@ -114,8 +113,7 @@ async def test_sync_replays_missed_events_in_order_then_live(alice, bob):
 async def test_removed_member_stops_receiving_room_events(alice, bob):
     room = await sync_to_async(group_room)(alice, bob)
     ws_b, _ = await connect(bob)
-    member = await sync_to_async(ChatMember.objects.get)(room=room, user=bob)
-    await sync_to_async(services.room_member_remove)(room=room, actor=alice, member=member)
+    await sync_to_async(commands.member_remove)(actor=alice, room_id=room.pk, user_id=bob.pk)
     seen = await frames_until(ws_b, lambda f: f["type"] == "member.removed")
     assert seen[-1]["member"]["user"]["id"] == str(bob.pk)
     await sync_to_async(send)(room, alice, "after removal")
@@ -128,7 +126,7 @@ async def test_removed_member_stops_receiving_room_events(alice, bob):
 async def test_added_member_hears_the_room_at_once(alice, bob, carol):
     room = await sync_to_async(group_room)(alice, bob)
     ws_c, _ = await connect(carol)
-    await sync_to_async(services.room_member_add)(room=room, actor=alice, user=carol)
+    await sync_to_async(commands.member_add)(actor=alice, room_id=room.pk, user_id=carol.pk, role="member")
     seen = await frames_until(ws_c, lambda f: f["type"] == "message.created")
     assert seen[0]["type"] == "member.added"
     await sync_to_async(send)(room, bob, "welcome carol")
@@ -202,7 +200,7 @@ async def test_read_typing_presence_and_ping(alice, bob):
 
 
 async def test_typing_expires_on_its_own(alice, bob, monkeypatch):
-    from chat import consumers
+    from chat.realtime import consumer as consumers
 
     monkeypatch.setattr(consumers, "TYPING_TTL", 0.3)
     room = await room_with(alice, bob)
@@ -303,10 +301,8 @@ async def test_sockets_per_user_are_limited(alice, settings):
 
 
 async def test_logout_closes_the_users_sockets(alice):
-    from accounts import services as account_services
-
     ws, _ = await connect(alice)
-    await sync_to_async(account_services.user_logged_out)(user=alice)
+    await sync_to_async(commands.user_logged_out)(user=alice)
     assert (await ws.receive_json_from(timeout=3)) == {"type": "disconnected", "reason": "logged_out"}
     assert (await ws.receive_output(timeout=3))["code"] == 4001
 
@@ -332,9 +328,9 @@ async def test_events_arrive_in_seq_order_when_the_layer_drops_one(alice, bob):
     ws, _ = await connect(alice)
     from unittest import mock
 
-    from chat import events as chat_events
+    from chat.events import broadcast
 
-    real = chat_events._group_send
+    real = broadcast._publish
     dropped = []
 
     def lossy(group, message):
@@ -343,7 +339,7 @@ async def test_events_arrive_in_seq_order_when_the_layer_drops_one(alice, bob):
             return
         real(group, message)
 
-    with mock.patch.object(chat_events, "_group_send", lossy):
+    with mock.patch.object(broadcast, "_publish", lossy):
         await sync_to_async(send)(room, bob, "lost on the layer")
     await sync_to_async(send)(room, bob, "next one")
     seen = await frames_until(ws, lambda f: f["type"] == "message.created" and f["message"]["content"] == "next one")
@@ -354,10 +350,8 @@ async def test_events_arrive_in_seq_order_when_the_layer_drops_one(alice, bob):
 
 
 async def test_deactivated_user_is_disconnected(alice):
-    from accounts import services as account_services
-
     ws, _ = await connect(alice)
-    await sync_to_async(account_services.user_set_active)(user=alice, is_active=False)
+    await sync_to_async(commands.user_set_active)(user=alice, is_active=False)
     assert (await ws.receive_json_from(timeout=3)) == {"type": "disconnected", "reason": "deactivated"}
     assert (await ws.receive_output(timeout=3))["code"] == 4001
     ticket = await sync_to_async(tickets.issue)(alice)

@@ -1,14 +1,18 @@
 """Each logged event kind: its payload, its broadcast only after commit, and its replay."""
 
+import json
+
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from chat import events, selectors, services
-from chat.models import ChatMember, Role
-from chat.tests.factories import group_room, send
+from chat import commands, selectors
+from chat.events import wire
+from chat.models import Role
+from chat.tests.factories import delete, edit, group_room, mark_read, react, restore, send, unreact
 from conftest import GroupListener
 
 
@@ -24,7 +28,7 @@ def _only(frames, kind):
 
 
 def test_message_created_is_broadcast_only_after_commit(room, bob, listener, django_capture_on_commit_callbacks):
-    listener.subscribe(events.room_group(room.pk))
+    listener.subscribe(wire.room_group(room.pk))
     with django_capture_on_commit_callbacks() as callbacks:
         message = send(room, bob, "after commit", client_msg_id="k1")
         assert listener.frames(timeout=0.1) == []  # nothing before the commit
@@ -40,7 +44,7 @@ def test_message_created_is_broadcast_only_after_commit(room, bob, listener, dja
 @pytest.mark.django_db(transaction=True)
 def test_nothing_is_broadcast_on_rollback(alice, bob, listener):
     room = group_room(alice, bob)
-    listener.subscribe(events.room_group(room.pk))
+    listener.subscribe(wire.room_group(room.pk))
     listener.receive_all(timeout=0.1)
     with pytest.raises(RuntimeError):
         with transaction.atomic():
@@ -54,73 +58,70 @@ def test_nothing_is_broadcast_on_rollback(alice, bob, listener):
 @pytest.mark.django_db(transaction=True)
 def test_broadcast_happens_on_real_commit(alice, bob, listener):
     room = group_room(alice, bob)
-    listener.subscribe(events.room_group(room.pk))
+    listener.subscribe(wire.room_group(room.pk))
     listener.receive_all(timeout=0.1)
     send(room, bob, "committed")
     assert _only(listener.frames(), "message.created")["message"]["content"] == "committed"
 
 
-def capture(listener, django_capture_on_commit_callbacks, action, *groups):
-    listener.subscribe(*groups)
-    with django_capture_on_commit_callbacks(execute=True):
-        result = action()
-    return result, listener.frames()
+def after_commit(listener, django_capture_on_commit_callbacks, action):
+    """Run ``action`` in a transaction that has not committed: nothing may be
+    heard yet. Then commit: the layer messages heard."""
+    with django_capture_on_commit_callbacks() as callbacks:
+        action()
+    assert listener.receive_all(timeout=0.1) == [], "announced before the commit"
+    for callback in callbacks:
+        callback()
+    return listener.receive_all()
 
 
-def test_message_updated_payload(room, bob, listener, django_capture_on_commit_callbacks):
+@pytest.fixture
+def heard(room, listener, django_capture_on_commit_callbacks):
+    """``heard(action)``: the frames the room's group gets from ``action``,
+    checking that nothing is sent before the commit."""
+    listener.subscribe(wire.room_group(room.pk))
+
+    def run(action):
+        return [json.loads(m["text"]) for m in after_commit(listener, django_capture_on_commit_callbacks, action)]
+
+    return run
+
+
+def test_message_updated_payload(room, bob, heard):
     message = send(room, bob, "v1")
-    _, frames = capture(
-        listener, django_capture_on_commit_callbacks,
-        lambda: services.message_edit(message=message, actor=bob, content="v2"),
-        events.room_group(room.pk),
-    )
-    frame = _only(frames, "message.updated")
+    frame = _only(heard(lambda: edit(message, bob, "v2")), "message.updated")
     assert frame["message_id"] == str(message.pk)
     assert frame["message"]["content"] == "v2" and frame["message"]["is_edited"] is True
 
 
-def test_message_deleted_payload_has_no_content(room, bob, listener, django_capture_on_commit_callbacks):
+def test_message_deleted_payload_has_no_content(room, bob, heard):
     message = send(room, bob, "secret")
-    _, frames = capture(
-        listener, django_capture_on_commit_callbacks,
-        lambda: services.message_delete(message=message, actor=bob),
-        events.room_group(room.pk),
-    )
-    frame = _only(frames, "message.deleted")
+    frame = _only(heard(lambda: delete(message, bob)), "message.deleted")
     assert frame["message"]["is_deleted"] is True and frame["message"]["content"] is None
     assert "secret" not in str(frame)
 
 
-def test_reaction_payloads(room, alice, bob, listener, django_capture_on_commit_callbacks):
+def test_reaction_payloads(room, alice, bob, heard):
     message = send(room, bob, "hi")
-    _, frames = capture(
-        listener, django_capture_on_commit_callbacks,
-        lambda: services.reaction_add(message=message, user=alice, reaction="🎉"),
-        events.room_group(room.pk),
-    )
-    added = _only(frames, "reaction.added")
+    added = _only(heard(lambda: react(message, alice, "🎉")), "reaction.added")
     assert added == {
         "type": "reaction.added", "room": str(room.pk), "seq": added["seq"],
         "message_id": str(message.pk), "reaction": "🎉", "user_id": str(alice.pk), "count": 1,
     }
-    with django_capture_on_commit_callbacks(execute=True):
-        services.reaction_remove(message=message, user=alice, reaction="🎉")
-    removed = _only(listener.frames(), "reaction.removed")
+    removed = _only(heard(lambda: unreact(message, alice, "🎉")), "reaction.removed")
     assert removed["count"] == 0 and removed["seq"] == added["seq"] + 1
 
 
-def test_member_added_reaches_room_and_the_new_member(room, alice, carol, listener, django_capture_on_commit_callbacks):
-    _, frames = capture(
-        listener, django_capture_on_commit_callbacks,
-        lambda: services.room_member_add(room=room, actor=alice, user=carol),
-        events.room_group(room.pk),
+def test_member_added_reaches_room_and_the_new_member(room, alice, carol, heard, django_capture_on_commit_callbacks):
+    frame = _only(
+        heard(lambda: commands.member_add(actor=alice, room_id=room.pk, user_id=carol.pk, role=Role.MEMBER)),
+        "member.added",
     )
-    frame = _only(frames, "member.added")
     assert frame["member"]["user"]["username"] == "carol" and frame["member"]["role"] == "member"
-    personal = GroupListener().subscribe(events.user_group(carol.pk))
+    personal = GroupListener().subscribe(wire.user_group(carol.pk))
     try:
         with django_capture_on_commit_callbacks(execute=True):
-            services.room_member_remove(room=room, actor=alice, member=ChatMember.objects.get(room=room, user=carol))
+            commands.member_remove(actor=alice, room_id=room.pk, user_id=carol.pk)
         raw = personal.receive_all()
     finally:
         personal.close()
@@ -129,47 +130,100 @@ def test_member_added_reaches_room_and_the_new_member(room, alice, carol, listen
     assert membership[0]["action"] == "removed" and membership[0]["room"] == str(room.pk)
 
 
-def test_member_updated_and_removed_payloads(room, alice, bob, listener, django_capture_on_commit_callbacks):
-    target = ChatMember.objects.get(room=room, user=bob)
+def test_member_updated_and_removed_payloads(room, alice, bob, heard):
     until = timezone.now() + timedelta(hours=1)
-    _, frames = capture(
-        listener, django_capture_on_commit_callbacks,
-        lambda: services.room_member_mute(room=room, actor=alice, member=target, until=until),
-        events.room_group(room.pk),
+    updated = _only(
+        heard(lambda: commands.member_mute(actor=alice, room_id=room.pk, user_id=bob.pk, until=until)),
+        "member.updated",
     )
-    updated = _only(frames, "member.updated")
     assert updated["member"]["muted_until"] is not None and updated["member"]["role"] == Role.MEMBER
-    with django_capture_on_commit_callbacks(execute=True):
-        services.room_member_ban(room=room, actor=alice, member=target)
-    removed = _only(listener.frames(), "member.removed")
+    removed = _only(heard(lambda: commands.member_ban(actor=alice, room_id=room.pk, user_id=bob.pk)), "member.removed")
     assert removed["reason"] == "banned" and removed["member"]["is_banned"] is True
 
 
-def test_room_updated_payload(room, alice, listener, django_capture_on_commit_callbacks):
-    _, frames = capture(
-        listener, django_capture_on_commit_callbacks,
-        lambda: services.room_update(room=room, actor=alice, name="New name"),
-        events.room_group(room.pk),
-    )
-    assert _only(frames, "room.updated")["room_data"]["name"] == "New name"
+def test_room_updated_payload(room, alice, heard):
+    frame = _only(heard(lambda: commands.room_update(actor=alice, room_id=room.pk, name="New name")), "room.updated")
+    assert frame["room_data"]["name"] == "New name"
 
 
-def test_read_notice_is_ephemeral(room, alice, bob, listener, django_capture_on_commit_callbacks):
+def test_read_notice_is_ephemeral(room, alice, bob, heard):
     send(room, alice, "read me")
+    room.refresh_from_db()
     log_size = room.events.count()
-    _, frames = capture(
-        listener, django_capture_on_commit_callbacks,
-        lambda: services.room_mark_read(room=room, user=bob, seq=room.seq),
-        events.room_group(room.pk),
-    )
+    frames = heard(lambda: mark_read(room, bob, room.seq))
     assert frames == [{"type": "read", "room": str(room.pk), "user_id": str(bob.pk), "seq": room.seq}]
     assert room.events.count() == log_size
+
+
+# Every command that announces something, with what it needs done first: each
+# is heard only once its transaction commits.
+def _muted(t):
+    commands.member_mute(actor=t.alice, room_id=t.room.pk, user_id=t.bob.pk, until=timezone.now() + timedelta(hours=1))
+
+
+ANNOUNCING = {
+    "message_send": (None, lambda t: send(t.room, t.bob, "new")),
+    "message_forward": (None, lambda t: commands.message_forward(actor=t.bob, message_id=t.message.pk, to_room_id=t.room.pk)),
+    "message_edit": (None, lambda t: edit(t.message, t.bob, "changed")),
+    "message_delete": (None, lambda t: delete(t.message, t.bob)),
+    "message_restore": (lambda t: delete(t.message, t.bob), lambda t: restore(t.message, t.alice)),
+    "room_post_announcement": (None, lambda t: commands.room_post_announcement(actor=t.alice, room_id=t.room.pk, content="Hear ye")),
+    "reaction_add": (None, lambda t: react(t.message, t.alice, "👍")),
+    "reaction_remove": (lambda t: react(t.message, t.alice, "👍"), lambda t: unreact(t.message, t.alice, "👍")),
+    "room_mark_read": (None, lambda t: mark_read(t.room, t.bob, t.message.seq)),
+    "room_create_group": (None, lambda t: commands.room_create_group(actor=t.alice, name="New", member_ids=[t.bob.pk])),
+    "room_get_or_create_direct": (None, lambda t: commands.room_get_or_create_direct(actor=t.alice, user_id=t.carol.pk)),
+    "room_open_support": (None, lambda t: commands.room_open_support(actor=t.carol)),
+    "room_update": (None, lambda t: commands.room_update(actor=t.alice, room_id=t.room.pk, description="new")),
+    "room_deactivate": (None, lambda t: commands.room_deactivate(actor=t.alice, room_id=t.room.pk)),
+    "room_reactivate": (
+        lambda t: commands.room_deactivate(actor=t.alice, room_id=t.room.pk),
+        lambda t: commands.room_reactivate(actor=t.alice, room_id=t.room.pk),
+    ),
+    "room_join": (
+        lambda t: commands.room_update(actor=t.alice, room_id=t.room.pk, is_public=True),
+        lambda t: commands.room_join(actor=t.carol, room_id=t.room.pk),
+    ),
+    "room_leave": (None, lambda t: commands.room_leave(actor=t.bob, room_id=t.room.pk)),
+    "member_add": (None, lambda t: commands.member_add(actor=t.alice, room_id=t.room.pk, user_id=t.carol.pk, role=Role.MEMBER)),
+    "member_change_role": (None, lambda t: commands.member_change_role(actor=t.alice, room_id=t.room.pk, user_id=t.bob.pk, role=Role.ADMIN)),
+    "member_remove": (None, lambda t: commands.member_remove(actor=t.alice, room_id=t.room.pk, user_id=t.bob.pk)),
+    "member_mute": (None, _muted),
+    "member_unmute": (_muted, lambda t: commands.member_unmute(actor=t.alice, room_id=t.room.pk, user_id=t.bob.pk)),
+    "member_ban": (None, lambda t: commands.member_ban(actor=t.alice, room_id=t.room.pk, user_id=t.bob.pk)),
+    "member_unban": (
+        lambda t: commands.member_ban(actor=t.alice, room_id=t.room.pk, user_id=t.bob.pk),
+        lambda t: commands.member_unban(actor=t.alice, room_id=t.room.pk, user_id=t.bob.pk),
+    ),
+    "user_set_company": (
+        lambda t: commands.room_create_company(actor=t.alice, company=t.alice.company, name="All"),
+        lambda t: commands.user_set_company(user=t.bob, company=None),
+    ),
+    "user_set_support_agent": (
+        lambda t: commands.room_open_support(actor=t.alice),
+        lambda t: commands.user_set_support_agent(user=t.carol, is_support_agent=True),
+    ),
+    "user_set_active": (None, lambda t: commands.user_set_active(user=t.bob, is_active=False)),
+    "user_logged_out": (None, lambda t: commands.user_logged_out(user=t.bob)),
+}
+
+
+@pytest.mark.parametrize("command", sorted(ANNOUNCING))
+def test_every_announcement_waits_for_the_commit(
+    command, room, alice, bob, carol, listener, django_capture_on_commit_callbacks
+):
+    prepare, act = ANNOUNCING[command]
+    t = SimpleNamespace(room=room, alice=alice, bob=bob, carol=carol, message=send(room, bob, "hello"))
+    if prepare is not None:
+        prepare(t)
+    listener.subscribe(wire.room_group(room.pk), *(wire.user_group(u.pk) for u in (alice, bob, carol)))
+    assert after_commit(listener, django_capture_on_commit_callbacks, lambda: act(t)), f"{command} announced nothing"
 
 
 def test_replay_renders_current_message_state(room, bob, listener, django_capture_on_commit_callbacks):
     first_seq = room.seq
     message = send(room, bob, "before edit")
-    services.message_edit(message=message, actor=bob, content="after edit")
+    edit(message, bob, "after edit")
     frames, has_more = selectors.events_since(room=room, after=first_seq)
     assert not has_more
     assert [f["type"] for f in frames] == ["message.created", "message.updated"]

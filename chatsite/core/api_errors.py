@@ -1,7 +1,8 @@
 """Every API error is JSON: ``{"code": "...", "detail": "...", "fields": {...}}``.
 
-Service exceptions (chat.exceptions) carry their own code and status; DRF's
-and Django's are given stable codes here.
+Service exceptions (chatsite.core.exceptions) carry their own code and status;
+DRF's and Django's are given stable codes here. :class:`ErrorSerializer`
+describes that body in the OpenAPI schema, for every app's views.
 """
 
 import logging
@@ -12,6 +13,7 @@ from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -30,6 +32,15 @@ STATUS_CODES = {
     415: "unsupported_media_type",
     429: "rate_limited",
 }
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The error body (schema only: :func:`error_body` and the handler build it)."""
+
+    code = serializers.CharField()
+    detail = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+    retry_after = serializers.IntegerField(required=False)
 
 
 def error_body(code: str, detail: str, fields: dict | None = None) -> dict:

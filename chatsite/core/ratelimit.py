@@ -1,7 +1,7 @@
 """One rate limiter for REST and WebSocket: django-ratelimit's counters on the
 shared cache, per user (or client address) and per kind of action.
 
-Edges call :func:`check` *before* the service, outside its transaction, so a
+chat.commands (and the accounts API for logins) call :func:`check` *before* the service, outside its transaction, so a
 rejection is counted in ``RateLimitLog`` (one row per user, room, kind and
 window) even though the request fails.
 """
@@ -12,6 +12,7 @@ import time
 from datetime import UTC, datetime
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db.models import F
 from django_ratelimit.core import _split_rate, get_usage
 from django_redis.exceptions import ConnectionInterrupted
@@ -49,9 +50,25 @@ def _window_start(period: int) -> datetime:
     return datetime.fromtimestamp(now - now % period, tz=UTC)
 
 
-def record_rejection(*, kind: str, period: int, user=None, room=None, client_key: str = "") -> None:
+def _existing_room_id(room_id):
+    """``room_id`` if such a room exists (the log references rooms; a refused
+    write may name any id), else None. The room model comes from the log's own
+    field, so core imports nothing of chat."""
+    if callable(room_id):
+        room_id = room_id()
+    if room_id in (None, ""):
+        return None
+    rooms = RateLimitLog._meta.get_field("room").related_model.objects
+    try:
+        return room_id if rooms.filter(pk=room_id).exists() else None
+    except (ValidationError, ValueError):
+        return None
+
+
+def record_rejection(*, kind: str, period: int, user=None, room_id=None, client_key: str = "") -> None:
     window_start = _window_start(period)
-    identity = f"{getattr(user, 'pk', '')}|{getattr(room, 'pk', '')}|{client_key}|{kind}|{window_start.isoformat()}"
+    room_id = _existing_room_id(room_id)
+    identity = f"{getattr(user, 'pk', '')}|{room_id or ''}|{client_key}|{kind}|{window_start.isoformat()}"
     bucket = hashlib.sha256(identity.encode()).hexdigest()
     updated = RateLimitLog.objects.filter(bucket=bucket).update(count=F("count") + 1)
     if not updated:
@@ -59,7 +76,7 @@ def record_rejection(*, kind: str, period: int, user=None, room=None, client_key
             bucket=bucket,
             defaults={
                 "user": user if getattr(user, "pk", None) else None,
-                "room": room,
+                "room_id": room_id,
                 "client_key": client_key[:64],
                 "event_type": kind,
                 "window_start": window_start,
@@ -71,10 +88,12 @@ def record_rejection(*, kind: str, period: int, user=None, room=None, client_key
             RateLimitLog.objects.filter(bucket=bucket).update(count=F("count") + 1)
 
 
-def check(*, kind: str, user=None, client_key: str = "", room=None) -> None:
+def check(*, kind: str, user=None, client_key: str = "", room_id=None) -> None:
     """Count one ``kind`` action; raise :class:`RateLimited` past the rate.
 
     Keyed by ``user`` when authenticated, otherwise by ``client_key`` (an IP).
+    ``room_id``: the room the write aims at, kept in the log of a rejection
+    (or a function returning it, called only then).
     """
     if not settings.CHAT_RATE_LIMITS_ENABLED:
         return
@@ -89,7 +108,7 @@ def check(*, kind: str, user=None, client_key: str = "", room=None) -> None:
     if usage is None or not usage["should_limit"]:
         return
     _limit, period = _split_rate(rate)
-    record_rejection(kind=kind, period=period, user=user, room=room, client_key=client_key)
+    record_rejection(kind=kind, period=period, user=user, room_id=room_id, client_key=client_key)
     retry_after = max(1, int(usage["time_left"]))
     raise RateLimited(
         f"Too many {kind} actions: the limit is {rate}. Try again in {retry_after} s.",

@@ -12,9 +12,9 @@ export class ApiError extends Error {
   }
 }
 
-let onUnauthenticated = () => {};
+const handlers = { unauthenticated: () => {} };
 export function setUnauthenticatedHandler(handler) {
-  onUnauthenticated = handler;
+  handlers.unauthenticated = handler;
 }
 
 export function csrfToken() {
@@ -47,7 +47,7 @@ export async function api(method, path, body, { signal, withHeaders = false } = 
     data = await response.json().catch(() => null);
   }
   if (!response.ok) {
-    if (response.status === 401) onUnauthenticated();
+    if (response.status === 401) handlers.unauthenticated();
     if (!data || !data.detail) {
       const fallback = {
         413: "The file is too large.",

@@ -16,8 +16,9 @@ const render = (...parts) => ({ type: "render", parts });
 function setTyping(ctx, rd, user, isTyping, seconds) {
   if (isTyping) {
     const after = (seconds || DEFAULT_TYPING_SECONDS) * 1000;
-    rd.typing.set(user.id, { user, until: ctx.now + after });
-    ctx.effects.push({ type: "expire-typing", room: rd.id, user_id: user.id, after });
+    const until = ctx.now + after;
+    rd.typing.set(user.id, { user, until });
+    ctx.effects.push({ type: "expire-typing", room: rd.id, user_id: user.id, until, after });
   } else {
     rd.typing.delete(user.id);
   }

@@ -73,8 +73,7 @@ export function confirmDialog(question, confirmLabel = "OK", { danger = false } 
 
 // --- batched rendering ----------------------------------------------------
 const renderers = new Map();
-const dirty = new Set();
-let scheduled = false;
+const batch = { dirty: new Set(), scheduled: false };
 
 export function registerRenderer(name, fn) {
   renderers.set(name, fn);
@@ -83,16 +82,16 @@ export function registerRenderer(name, fn) {
 // Mark parts of the page for re-rendering; they render once, after the
 // current task (a burst of socket frames renders once).
 export function invalidate(...names) {
-  for (const name of names) dirty.add(name);
-  if (scheduled) return;
-  scheduled = true;
+  for (const name of names) batch.dirty.add(name);
+  if (batch.scheduled) return;
+  batch.scheduled = true;
   queueMicrotask(flush);
 }
 
 function flush() {
-  scheduled = false;
-  const names = [...dirty];
-  dirty.clear();
+  batch.scheduled = false;
+  const names = [...batch.dirty];
+  batch.dirty.clear();
   for (const [name, fn] of renderers) {
     if (names.includes(name)) {
       try {

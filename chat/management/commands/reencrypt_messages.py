@@ -25,7 +25,7 @@ from django.db import transaction
 
 from chat import crypto
 from chat.models import ChatMessage, MessageEdit, MessageType
-from chat.services.common import index_message
+from chat.search import index_message
 
 MAX_REPORTED_IDS = 10
 

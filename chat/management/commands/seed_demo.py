@@ -1,9 +1,11 @@
 """Demo data for a fresh install: the company Acme, five people and one room of each type.
 
 Idempotent: a second run finds everything it made and creates nothing. Rooms,
-memberships and messages are made through the services, exactly as the product
-makes them, so every room has its event log and search index; messages carry
-stable ``client_msg_id`` values ("seed-<n>"), which makes a resend a no-op.
+memberships and messages are made through chat's commands, exactly as the
+product makes them, so every room has its event log and search index; messages
+carry stable ``client_msg_id`` values ("seed-<n>"), which makes a resend a no-op.
+The commands' rate limits apply (a seed stays far below them; a refusal ends
+the seed like any other, with nothing saved).
 
 The whole seed is one transaction: Ctrl-C leaves the database as it was (and no
 password is lost, because passwords are printed only after the commit).
@@ -16,11 +18,10 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from accounts import services as account_services
 from accounts.models import Company
-from chat import services
-from chatsite.core.exceptions import ChatError
+from chat import commands
 from chat.models import ChatMember, ChatRoom, RoomType
+from chatsite.core.exceptions import ChatError
 
 User = get_user_model()
 
@@ -127,7 +128,6 @@ class Command(BaseCommand):
 
     def _user(self, spec: DemoUser, company: Company, *, reset_passwords: bool) -> tuple:
         user = User.objects.filter(username=spec.username).first()
-        password = UNCHANGED
         if user is None:
             password = secrets.token_urlsafe(9)
             user = User.objects.create_user(
@@ -141,28 +141,36 @@ class Command(BaseCommand):
             )
             self._say(f"user {spec.username}: created")
         else:
-            changed = []
-            # The demo depends on these flags (dave answers support, admin can moderate).
-            for field, wanted in (("is_support_agent", spec.is_support_agent), ("is_active", True)):
-                if wanted and not getattr(user, field):
-                    setattr(user, field, True)
-                    changed.append(field)
-            if spec.is_superuser and not (user.is_staff and user.is_superuser):
-                user.is_staff = user.is_superuser = True
-                changed += ["is_staff", "is_superuser"]
-            if not user.display_name:
-                user.display_name = spec.display_name
-                changed.append("display_name")
-            if reset_passwords:
-                password = secrets.token_urlsafe(9)
-                user.set_password(password)
-                changed.append("password")
-            if changed:
-                user.save(update_fields=changed + ["updated_at"])
+            password, changed = self._update(spec, user, reset_passwords=reset_passwords)
             self._say(f"user {spec.username}: exists" + (f" (updated {', '.join(changed)})" if changed else ""))
         if spec.in_company and user.company_id != company.pk:
-            account_services.user_join_company(user=user, company=company)
+            commands.user_set_company(user=user, company=company)
         return user, password
+
+    def _update(self, spec: DemoUser, user, *, reset_passwords: bool) -> tuple[str, list[str]]:
+        """What the demo needs of an existing user (dave answers support, admin can
+        moderate, everyone can sign in): ``(password, the fields changed)``."""
+        password, changed = UNCHANGED, []
+        if spec.is_superuser and not (user.is_staff and user.is_superuser):
+            user.is_staff = user.is_superuser = True
+            changed += ["is_staff", "is_superuser"]
+        if not user.display_name:
+            user.display_name = spec.display_name
+            changed.append("display_name")
+        if reset_passwords:
+            password = secrets.token_urlsafe(9)
+            user.set_password(password)
+            changed.append("password")
+        if changed:
+            user.save(update_fields=changed + ["updated_at"])
+        # Support and activity reach into chat (support rooms, sockets): chat's commands change them.
+        if spec.is_support_agent and not user.is_support_agent:
+            commands.user_set_support_agent(user=user, is_support_agent=True)
+            changed.append("is_support_agent")
+        if not user.is_active:
+            commands.user_set_active(user=user, is_active=True)
+            changed.append("is_active")
+        return password, changed
 
     def _rooms(self, company: Company, users: dict) -> dict:
         alice, bob, carol = users["alice"], users["bob"], users["carol"]
@@ -171,42 +179,50 @@ class Command(BaseCommand):
         general = ChatRoom.objects.filter(room_type=RoomType.COMPANY, company=company, name=GENERAL_ROOM).first()
         created = general is None
         if created:
-            general = services.room_create_company(company=company, creator=alice, name=GENERAL_ROOM)
+            general = commands.room_create_company(actor=alice, company=company, name=GENERAL_ROOM)
         rooms["general"] = self._room_done(general, created)
 
-        falcon = ChatRoom.objects.filter(
-            room_type=RoomType.GROUP, company=company, name=FALCON_ROOM, is_public=False
-        ).first()
-        created = falcon is None
-        if created:
-            falcon = services.room_create_group(
-                creator=alice,
+        rooms["falcon"] = self._room_done(
+            *self._group(
+                company,
+                alice,
                 name=FALCON_ROOM,
                 description="Private group for the Falcon project.",
-                members=[bob, carol],
+                members=(bob, carol),
             )
-        rooms["falcon"] = self._room_done(falcon, created)
+        )
 
-        random_room = ChatRoom.objects.filter(
-            room_type=RoomType.GROUP, company=company, name=RANDOM_ROOM, is_public=True
-        ).first()
-        created = random_room is None
-        if created:
-            random_room = services.room_create_group(
-                creator=bob, name=RANDOM_ROOM, description="Anything goes.", is_public=True, company=company
-            )
+        random_room, created = self._group(company, bob, name=RANDOM_ROOM, description="Anything goes.", is_public=True)
         for user in (alice, carol):
             # Joining is how people get into a public group; a member already in it is left as is.
             if not ChatMember.objects.filter(room=random_room, user=user, is_active=True).exists():
-                services.room_join(room=random_room, user=user)
+                commands.room_join(actor=user, room_id=random_room.pk)
         rooms["random"] = self._room_done(random_room, created)
 
-        direct, created = services.room_get_or_create_direct(user=alice, other=bob)
+        direct, created = commands.room_get_or_create_direct(actor=alice, user_id=bob.pk)
         rooms["direct"] = self._room_done(direct, created, label="direct alice–bob")
 
-        support, created = services.room_open_support(user=carol)
-        rooms["support"] = self._room_done(support, created)
+        rooms["support"] = self._room_done(*commands.room_open_support(actor=carol))
         return rooms
+
+    def _group(
+        self, company: Company, creator, *, name: str, description: str, is_public: bool = False, members=()
+    ) -> tuple[ChatRoom, bool]:
+        """The company's group of that name and publicity, made by ``creator`` if missing:
+        ``(room, created)``. (A public group belongs to its creator's company.)"""
+        room = ChatRoom.objects.filter(
+            room_type=RoomType.GROUP, company=company, name=name, is_public=is_public
+        ).first()
+        if room is not None:
+            return room, False
+        room = commands.room_create_group(
+            actor=creator,
+            name=name,
+            description=description,
+            member_ids=[member.pk for member in members],
+            is_public=is_public,
+        )
+        return room, True
 
     def _room_done(self, room: ChatRoom, created: bool, *, label: str | None = None) -> ChatRoom:
         self._say(f"room {label or room.name} ({room.room_type}): {'created' if created else 'exists'}")
@@ -215,10 +231,10 @@ class Command(BaseCommand):
     def _messages(self, rooms: dict, users: dict) -> None:
         created_count = 0
         for number, (room_key, username, text) in enumerate(DEMO_MESSAGES, start=1):
-            _message, created = services.message_send(
-                room=rooms[room_key], sender=users[username], content=text, client_msg_id=f"seed-{number}"
+            result = commands.message_send(
+                actor=users[username], room_id=rooms[room_key].pk, content=text, client_msg_id=f"seed-{number}"
             )
-            created_count += created
+            created_count += result.created
         self._say(f"messages: {created_count} created, {len(DEMO_MESSAGES) - created_count} already there")
 
     def _print_passwords(self, passwords: list[tuple[DemoUser, str]]) -> None:

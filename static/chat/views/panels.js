@@ -16,12 +16,13 @@ const MUTE_CHOICES = [
   [10080, "1 week"],
 ];
 
-let builtFor = null;
-let bannedFor = null; // what the banned list was loaded for: room, role and member events seen
+// What the details panel shows now: the room it was built for, and what the
+// banned list was loaded for (room, role and member events seen).
+const built = { room: null, banned: null };
 
 export function resetDetails() {
-  builtFor = null;
-  bannedFor = null;
+  built.room = null;
+  built.banned = null;
 }
 
 export function toggleDetails(app) {
@@ -30,7 +31,7 @@ export function toggleDetails(app) {
   panel.hidden = !open;
   $("#layout").classList.toggle("with-details", open);
   $("#details-toggle").setAttribute("aria-expanded", String(open));
-  builtFor = null;
+  built.room = null;
   if (open) {
     renderDetails(app);
     const heading = panel.querySelector("h2");
@@ -60,7 +61,7 @@ export function renderDetails(app) {
     return;
   }
   if (panel.hidden) return;
-  if (builtFor !== room.id) {
+  if (built.room !== room.id) {
     panel.replaceChildren(
       h(
         "div",
@@ -73,14 +74,14 @@ export function renderDetails(app) {
       h("section", { id: "banned-section", "aria-label": "Banned people" }),
       h("section", { id: "leave-section", "aria-label": "Leave or close" }),
     );
-    builtFor = room.id;
-    bannedFor = null;
+    built.room = room.id;
+    built.banned = null;
     renderAddMember(app, room);
     renderLeave(app, room);
   }
   const bannedKey = `${room.id}:${canModerate(room)}:${roomData(room.id).memberEvents}`;
-  if (bannedFor !== bannedKey) {
-    bannedFor = bannedKey;
+  if (built.banned !== bannedKey) {
+    built.banned = bannedKey;
     renderBanned(room);
   }
   renderSettings(app, room);
@@ -122,7 +123,7 @@ function renderSettings(app, room) {
         if (room.room_type === "group") body.is_public = isPublic.checked;
         save.disabled = true;
         try {
-          app.mergeRoomItem(await patch(`rooms/${room.id}/`, body));
+          app.rooms.merge(await patch(`rooms/${room.id}/`, body));
           delete settings.dataset.dirty;
           toast("Room settings saved.");
         } catch (error) {
@@ -348,7 +349,7 @@ async function renderBanned(room) {
     if (error.status !== 403 && error.status !== 404) showError(error, "Could not load the banned people: ");
     return;
   }
-  if (builtFor !== room.id) return;
+  if (built.room !== room.id) return;
   const items = banned.map((member) => {
     const name = displayName(member.user);
     return h(
@@ -396,7 +397,7 @@ function renderLeave(app, room) {
         if (!(await confirmDialog(`Leave ${roomTitle(room)}?`, "Leave"))) return;
         try {
           await post(`rooms/${room.id}/leave/`, {});
-          app.removeRoom(room.id, { reason: "left" });
+          app.rooms.remove(room.id, { reason: "left" });
         } catch (error) {
           showError(error, "Could not leave: ");
         }
@@ -463,9 +464,9 @@ function directTab(app) {
       onPick: async (person, event) => {
         event.target.disabled = true;
         try {
-          const room = app.mergeRoomItem(await post("rooms/direct/", { user_id: person.id }));
+          const room = app.rooms.merge(await post("rooms/direct/", { user_id: person.id }));
           closeDialog();
-          app.openRoom(room.id);
+          app.room.go(room.id);
         } catch (error) {
           event.target.disabled = false;
           showError(error, "Could not start the chat: ");
@@ -497,11 +498,11 @@ function groupTab(app) {
         }
         create.disabled = true;
         try {
-          const room = app.mergeRoomItem(
+          const room = app.rooms.merge(
             await post("rooms/", { name: name.value, description: description.value, member_ids: [...chosen.keys()] }),
           );
           closeDialog();
-          app.openRoom(room.id);
+          app.room.go(room.id);
         } catch (error) {
           create.disabled = false;
           showError(error, "Not created: ");
@@ -535,9 +536,9 @@ function supportTab(app) {
     onclick: async () => {
       button.disabled = true;
       try {
-        const room = app.mergeRoomItem(await post("rooms/support/"));
+        const room = app.rooms.merge(await post("rooms/support/"));
         closeDialog();
-        app.openRoom(room.id);
+        app.room.go(room.id);
       } catch (error) {
         button.disabled = false;
         showError(error, "Could not open support: ");
@@ -564,9 +565,9 @@ function joinTab(app) {
               onclick: async (event) => {
                 event.target.disabled = true;
                 try {
-                  const joined = app.mergeRoomItem(await post(`rooms/${room.id}/join/`));
+                  const joined = app.rooms.merge(await post(`rooms/${room.id}/join/`));
                   closeDialog();
-                  app.openRoom(joined.id);
+                  app.room.go(joined.id);
                 } catch (error) {
                   event.target.disabled = false;
                   showError(error, "Could not join: ");

@@ -1,0 +1,267 @@
+"""One socket's send buffer: every frame to the client goes through it, in order.
+
+:meth:`Outbox.put` never waits (the channel layer's direct delivery calls it
+from its receiving task, which must never wait on one client); a writer task
+drains the buffer with the ASGI ``send``. The buffer is bounded: past
+``CHAT_WS_MAX_BUFFERED_FRAMES`` frames or ``CHAT_WS_MAX_BUFFERED_BYTES`` bytes
+of text (counted as characters) it is dropped and the socket closed with
+4008 ("too slow"): the client reconnects and syncs from the room log instead
+of the server holding its backlog in memory.
+
+Backpressure must reach the writer for the bound to mean anything:
+
+- uvicorn: ``await send`` waits while the transport's write buffer is full.
+- daphne: ``send`` never waits (Twisted buffers without bound), so
+  :func:`watch_daphne_transport` registers a streaming producer on the
+  connection's Twisted transport (``IConsumer.registerProducer``): Twisted
+  calls ``pauseProducing`` when its write buffer passes ``bufferSize`` (64 KiB)
+  and ``resumeProducing`` once it drained, and the writer waits in between.
+  Twisted runs on daphne's asyncio loop (asyncioreactor), the loop the
+  consumer runs on, so the callbacks simply set an ``asyncio.Event``.
+
+A replay (``sync``, gap fill) controls its own pace with :meth:`put_paced`:
+it waits until the buffer is below half its limits before adding a frame, so
+a long replay to a healthy client never trips the limit; only live frames
+(:meth:`put`) count against it.
+"""
+
+import asyncio
+import collections
+import functools
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+
+from django.conf import settings
+from twisted.internet.interfaces import IPushProducer
+from zope.interface import implementer
+
+from ..events import wire
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_FRAMES = 1000
+DEFAULT_MAX_BYTES = 4 * 1024 * 1024
+CLOSE_TIMEOUT = 30.0  # seconds a close frame may wait for the client to read (uvicorn)
+TOO_SLOW_REASON = "too slow"
+
+
+def limits() -> tuple[int, int]:
+    """``(max frames, max bytes)`` from the settings."""
+    return (
+        int(getattr(settings, "CHAT_WS_MAX_BUFFERED_FRAMES", DEFAULT_MAX_FRAMES)),
+        int(getattr(settings, "CHAT_WS_MAX_BUFFERED_BYTES", DEFAULT_MAX_BYTES)),
+    )
+
+
+class Outbox:
+    """A bounded FIFO of text frames (and a final close) and the task that writes it."""
+
+    def __init__(
+        self,
+        send: Callable[[dict], Awaitable[None]],
+        *,
+        max_frames: int,
+        max_bytes: int,
+        on_overflow: Callable[[int, int], None] | None = None,
+    ):
+        self._send = send
+        self.max_frames, self.max_bytes = max_frames, max_bytes
+        self._on_overflow = on_overflow
+        self._queue: collections.deque = collections.deque()
+        self.frames = 0
+        self.bytes = 0
+        self.closed = False  # no more frames are taken
+        self.overflowed = False
+        self._ready = asyncio.Event()  # something to write
+        self._space = asyncio.Event()  # below the low-water mark (put_paced)
+        self._space.set()
+        self.writable = asyncio.Event()  # the transport takes data (daphne's producer)
+        self.writable.set()
+        self._writer: asyncio.Task | None = None
+        self._closer: asyncio.Task | None = None
+
+    # --- producing -----------------------------------------------------------------
+    def start(self) -> None:
+        self._writer = asyncio.get_running_loop().create_task(self._write_forever())
+
+    def put(self, text: str) -> bool:
+        """Queue a frame; False when the socket is closing or this overflowed the buffer."""
+        if self.closed:
+            return False
+        self._append(text)
+        if self.frames > self.max_frames or self.bytes > self.max_bytes:
+            self._overflow()
+            return False
+        return True
+
+    async def put_paced(self, text: str) -> bool:
+        """Queue a replayed frame once the buffer is below half its limits."""
+        while not self.closed and self._above_low_water():
+            self._space.clear()
+            await self._space.wait()
+        if self.closed:
+            return False
+        self._append(text)
+        return True
+
+    def put_close(self, code: int) -> None:
+        """Close the socket after the frames already queued."""
+        if self.closed:
+            return
+        self.closed = True
+        self._queue.append({"type": "websocket.close", "code": code})
+        self._ready.set()
+        self._space.set()
+
+    # --- backpressure (daphne) -----------------------------------------------------
+    def pause(self) -> None:
+        self.writable.clear()
+
+    def resume(self) -> None:
+        self.writable.set()
+
+    # --- ending --------------------------------------------------------------------
+    async def stop(self) -> None:
+        """The socket is gone: drop what is queued and end the tasks."""
+        self.closed = True
+        self._drop()
+        for task in (self._writer, self._closer):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+                except Exception:
+                    logger.debug("send task ended with an error", exc_info=True)
+
+    # --- internals -----------------------------------------------------------------
+    def _append(self, item: str) -> None:
+        self._queue.append(item)
+        self.frames += 1
+        self.bytes += len(item)
+        self._ready.set()
+
+    def _above_low_water(self) -> bool:
+        return self.frames * 2 >= self.max_frames or self.bytes * 2 >= self.max_bytes
+
+    def _drop(self) -> None:
+        self._queue.clear()
+        self.frames = self.bytes = 0
+        self._space.set()
+
+    def _overflow(self) -> None:
+        frames, size = self.frames, self.bytes
+        self.closed = self.overflowed = True
+        self._drop()
+        if self._on_overflow is not None:
+            self._on_overflow(frames, size)
+        self._closer = asyncio.get_running_loop().create_task(self._close_too_slow())
+
+    async def _close_too_slow(self) -> None:
+        """Close at once with 4008, ahead of anything queued (it was dropped)."""
+        writer = self._writer
+        if writer is not None and not writer.done():
+            writer.cancel()
+            try:
+                await writer
+            except BaseException:
+                if asyncio.current_task().cancelling():
+                    raise
+        message = {"type": "websocket.close", "code": wire.CLOSE_TOO_SLOW, "reason": TOO_SLOW_REASON}
+        try:
+            # daphne writes it at once (autobahn drops the TCP connection if the
+            # client does not answer within its close handshake timeout, 1 s);
+            # uvicorn waits until the client reads again.
+            await asyncio.wait_for(self._send(message), CLOSE_TIMEOUT)
+        except TimeoutError:
+            logger.info("close frame to a slow client not taken within %.0f s", CLOSE_TIMEOUT)
+        except Exception:
+            logger.debug("close of a slow client failed", exc_info=True)
+
+    async def _write_forever(self) -> None:
+        queue = self._queue
+        try:
+            while True:
+                while not queue:
+                    self._ready.clear()
+                    await self._ready.wait()
+                await self.writable.wait()
+                item = queue.popleft()
+                if isinstance(item, str):
+                    self.frames -= 1
+                    self.bytes -= len(item)
+                    if not self._space.is_set() and not self._above_low_water():
+                        self._space.set()
+                    await self._send({"type": "websocket.send", "text": item})
+                else:
+                    await self._send(item)
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.debug("send failed; the disconnect follows", exc_info=True)
+            self.closed = True
+            self._drop()
+
+
+# --- daphne: Twisted tells when its write buffer is full ----------------------------------
+@implementer(IPushProducer)
+class _TransportGate:
+    """A streaming producer on the connection's transport: gates the outbox's writer.
+
+    The transport can have one producer; twisted.web's HTTPChannel registered
+    itself when the connection was still HTTP (daphne hands the transport over
+    to the WebSocket protocol without unregistering it). The gate takes its
+    place and passes every call on to it, so its behaviour stays.
+    """
+
+    def __init__(self, outbox: Outbox, previous):
+        self.outbox = outbox
+        self.previous = previous
+
+    def pauseProducing(self):
+        self.outbox.pause()
+        if self.previous is not None:
+            self.previous.pauseProducing()
+
+    def resumeProducing(self):
+        self.outbox.resume()
+        if self.previous is not None:
+            self.previous.resumeProducing()
+
+    def stopProducing(self):
+        self.outbox.resume()  # the connection is gone: let the writer run into the disconnect
+        if self.previous is not None:
+            self.previous.stopProducing()
+
+
+def daphne_transport(send):
+    """The Twisted transport under an ASGI ``send`` when daphne serves it, else None.
+
+    daphne passes ``functools.partial(server.handle_reply, protocol)``, with
+    ``protocol`` its autobahn-based ``WebSocketProtocol``.
+    """
+    ws_protocol = sys.modules.get("daphne.ws_protocol")
+    if ws_protocol is None or not isinstance(send, functools.partial) or not send.args:
+        return None
+    protocol = send.args[0]
+    if not isinstance(protocol, ws_protocol.WebSocketProtocol):
+        return None
+    transport = getattr(protocol, "transport", None)
+    if transport is None or not hasattr(transport, "registerProducer"):
+        return None
+    return transport
+
+
+def watch_daphne_transport(send, outbox: Outbox) -> bool:
+    """Pause ``outbox``'s writer while daphne's transport is full; False if not daphne."""
+    transport = daphne_transport(send)
+    if transport is None:
+        return False
+    previous = getattr(transport, "producer", None)
+    if previous is not None:
+        transport.unregisterProducer()
+    transport.registerProducer(_TransportGate(outbox, previous), True)
+    return True

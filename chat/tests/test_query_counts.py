@@ -1,0 +1,104 @@
+"""The database queries of each hot path, exactly (docs/architecture.md lists
+them). A change that adds a query to one of these paths has to change this
+file and the doc, on purpose.
+
+Counted on the command each edge calls: a WebSocket frame and a REST request
+run the same command; the REST rows also count what the view adds.
+"""
+
+import pytest
+
+from chat import commands, selectors
+from chat.tests.api_helpers import client_for
+from chat.tests.factories import group_room, send
+
+
+# Outside a test transaction, so a command's transaction is the outermost one,
+# as in production (no savepoint of the test's own counted).
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def team(alice, bob, carol):
+    return group_room(alice, bob, carol)
+
+
+@pytest.fixture
+def hello(team, bob):
+    return send(team, bob, "hello there")
+
+
+# The counts (kept in docs/architecture.md, "Queries per hot path").
+# BEGIN and COMMIT are counted (psycopg logs them); a send's SAVEPOINT and
+# RELEASE are what lets a concurrent retry of the same client_msg_id roll back
+# its seq without leaving a gap.
+QUERIES = {
+    # BEGIN, membership and room, SAVEPOINT, seq, message, search tokens, log
+    # event, RELEASE, COMMIT
+    "send": 9,
+    # the same: the REST view adds nothing (force-authenticated: no user lookup)
+    "send over REST": 9,
+    # BEGIN, message locked with its relations, membership, edit history row,
+    # seq, message update, search tokens out and in, log event, the payload's
+    # reactions, COMMIT
+    "edit": 11,
+    # BEGIN, message, membership, SAVEPOINT, reaction, RELEASE, seq, that
+    # reaction's count, log event, COMMIT, the answer's reaction summary
+    "react": 11,
+    # BEGIN, membership and room, read position, unread count, COMMIT
+    "read mark": 5,
+    # membership and room, the page of messages with senders, their reactions
+    "history page": 3,
+    # membership page, room page with counts, last messages, their reactions
+    "room list page": 4,
+}
+
+
+def test_send(django_assert_num_queries, alice, team):
+    with django_assert_num_queries(QUERIES["send"]):
+        result = commands.message_send(actor=alice, room_id=team.pk, content="hello world", client_msg_id="c-1")
+    assert result.created and result.message.seq == team.seq + 1
+
+
+def test_send_over_rest(django_assert_num_queries, alice, team):
+    client = client_for(alice)
+    with django_assert_num_queries(QUERIES["send over REST"]):
+        response = client.post(f"/api/rooms/{team.pk}/messages/", {"content": "hi", "client_msg_id": "c-2"}, format="json")
+    assert response.status_code == 201
+
+
+def test_edit(django_assert_num_queries, bob, hello):
+    with django_assert_num_queries(QUERIES["edit"]):
+        result = commands.message_edit(actor=bob, message_id=hello.pk, content="hello again")
+    assert result.message.is_edited
+
+
+def test_react(django_assert_num_queries, alice, hello):
+    with django_assert_num_queries(QUERIES["react"]):
+        reactions, created = commands.reaction_add(actor=alice, message_id=hello.pk, reaction="👍")
+    assert created and reactions[0]["me"] is True
+
+
+def test_read_mark(django_assert_num_queries, alice, team, hello):
+    with django_assert_num_queries(QUERIES["read mark"]):
+        answer = commands.room_mark_read(actor=alice, room_id=team.pk, seq=hello.seq)
+    assert answer["last_read_seq"] == hello.seq and answer["unread_count"] == 0
+
+
+def test_history_page(django_assert_num_queries, alice, team, bob):
+    for n in range(30):
+        send(team, bob, f"message {n}")
+    client = client_for(alice)
+    with django_assert_num_queries(QUERIES["history page"]):
+        response = client.get(f"/api/rooms/{team.pk}/messages/", {"limit": 20})
+    assert len(response.json()) == 20
+
+
+def test_room_list_page(django_assert_num_queries, alice, bob):
+    for n in range(12):
+        send(group_room(alice, bob, name=f"Room {n}"), bob, "hi")
+    client = client_for(alice)
+    with django_assert_num_queries(QUERIES["room list page"]):
+        response = client.get("/api/rooms/", {"limit": 10})
+    assert len(response.json()) == 10
+    assert selectors.room_list_for_user(user=alice).count() == 12

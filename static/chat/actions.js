@@ -1,0 +1,143 @@
+// What the reader does to a message: reply, react, edit, delete, forward,
+// jump to it, and retry or discard a send that failed. Over the socket while
+// it is live, else over REST; the server's answer is taken as it comes.
+
+import { api, post } from "./api.js";
+import { acceptMessage, displayName } from "./state.js";
+import { confirmDialog, showError, toast } from "./ui.js";
+import { forwardDialog } from "./views/panels.js";
+
+const JUMP_TRIES = 20;
+const HIGHLIGHT = 2500;
+
+export function createActions(app) {
+  const { state } = app;
+
+  function perform(frame, rest) {
+    const socket = app.socket;
+    return socket && socket.live ? socket.request(frame) : rest();
+  }
+
+  function accept(message) {
+    acceptMessage(state, message);
+    app.invalidate("messages", "rooms");
+  }
+
+  // Redraw these messages; focus `selector` once drawn.
+  function redraw(rd, ids, selector = null) {
+    for (const id of ids) if (id) rd.dirty.add(id);
+    if (selector) app.messageList.focusAfterRender(selector);
+    app.invalidate("messages");
+  }
+
+  const actions = {
+    reply(message) {
+      state.loaded.get(message.room).replyTo = message;
+      app.invalidate("composer");
+      app.composer.focus();
+    },
+    toggleReactPicker(message) {
+      const rd = state.loaded.get(message.room);
+      const previous = rd.reactingId;
+      rd.reactingId = previous === message.id ? null : message.id;
+      redraw(rd, [previous, message.id], rd.reactingId ? `#m-${CSS.escape(message.id)} .emoji-picker button` : null);
+    },
+    async react(message, emoji) {
+      const rd = state.loaded.get(message.room);
+      rd.reactingId = null;
+      redraw(rd, [message.id]);
+      const current = rd.messages.get(message.id) || message;
+      const mine = (current.reactions || []).some((r) => r.reaction === emoji && r.user_ids.includes(state.me.id));
+      if (!mine) await actions.toggleReaction(current, emoji, false);
+    },
+    async toggleReaction(message, emoji, reacted) {
+      const type = reacted ? "reaction.remove" : "reaction.add";
+      try {
+        const result = await perform({ type, message_id: message.id, reaction: emoji }, () =>
+          post(`messages/${message.id}/reactions/${reacted ? "remove/" : ""}`, { reaction: emoji }).then((reactions) => ({ reactions })),
+        );
+        const rd = state.loaded.get(message.room);
+        const held = rd && rd.messages.get(message.id);
+        if (held) {
+          held.reactions = result.reactions.map(({ me: _me, ...rest }) => rest);
+          redraw(rd, [held.id]);
+        }
+      } catch (error) {
+        showError(error, "Reaction failed: ");
+      }
+    },
+    forward(message) {
+      forwardDialog(app, message);
+    },
+    edit(message) {
+      const rd = state.loaded.get(message.room);
+      const previous = rd.editingId;
+      rd.editingId = message.id;
+      rd.editDraft = message.content || "";
+      redraw(rd, [previous, message.id], `#m-${CSS.escape(message.id)} .edit-form textarea`);
+    },
+    cancelEdit(message) {
+      const rd = state.loaded.get(message.room);
+      rd.editingId = null;
+      redraw(rd, [message.id]);
+      app.composer.focus({ preventScroll: true });
+    },
+    async saveEdit(message, content) {
+      if (content === message.content) {
+        actions.cancelEdit(message);
+        return;
+      }
+      try {
+        const result = await perform({ type: "message.edit", message_id: message.id, content }, () =>
+          api("PATCH", `messages/${message.id}/`, { content }).then((m) => ({ message: m })),
+        );
+        state.loaded.get(message.room).editingId = null;
+        accept(result.message);
+        app.composer.focus({ preventScroll: true });
+      } catch (error) {
+        showError(error, "Not saved: ");
+      }
+    },
+    async remove(message) {
+      const mine = message.sender && message.sender.id === state.me.id;
+      const question = mine
+        ? "Delete this message? Everyone in the room will see that a message was deleted."
+        : `Delete this message from ${displayName(message.sender)}? Everyone in the room will see that it was deleted.`;
+      if (!(await confirmDialog(question, "Delete", { danger: true }))) return;
+      try {
+        const result = await perform({ type: "message.delete", message_id: message.id }, () =>
+          api("DELETE", `messages/${message.id}/`).then((m) => ({ message: m })),
+        );
+        accept(result.message);
+      } catch (error) {
+        showError(error, "Not deleted: ");
+      }
+    },
+    retry(pending) {
+      app.outbox.retry(pending);
+    },
+    discard(pending) {
+      app.outbox.discard(pending);
+      app.invalidate("messages");
+    },
+    async jumpTo(messageId) {
+      const rd = state.loaded.get(state.currentId);
+      if (!rd) return;
+      for (let tries = 0; !rd.messages.has(messageId) && rd.hasOlder && tries < JUMP_TRIES; tries += 1) {
+        await app.history.loadOlder(rd);
+        app.messageList.render();
+      }
+      const el = document.getElementById(`m-${messageId}`);
+      if (!el) {
+        toast("That message is no longer in this room's history.");
+        return;
+      }
+      el.setAttribute("tabindex", "-1");
+      el.scrollIntoView({ block: "center" });
+      el.focus({ preventScroll: true });
+      el.classList.add("highlight");
+      setTimeout(() => el.classList.remove("highlight"), HIGHLIGHT);
+    },
+  };
+  return { ...actions, accept };
+}

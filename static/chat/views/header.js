@@ -1,0 +1,40 @@
+// The open room's header (title, presence, member count) and who is typing.
+
+import { $ } from "../dom.js";
+import { displayName, roomTitle, state } from "../state.js";
+
+function roomStatus(room, rd) {
+  const parts = [];
+  if (!room.is_active) parts.push("Closed");
+  if (room.room_type === "direct") {
+    const peer = state.peers.get(room.id);
+    const status = peer ? state.presence.get(peer.id) : null;
+    if (status) parts.push(status === "away" ? "Away" : "Online");
+    return parts;
+  }
+  const count = rd && rd.members ? rd.members.size : room.member_count;
+  if (count) parts.push(`${count} member${count === 1 ? "" : "s"}`);
+  if (rd && rd.members) {
+    const online = [...rd.members.keys()].filter((id) => id === state.me.id || state.presence.has(id)).length;
+    parts.push(`${online} online`);
+  }
+  return parts;
+}
+
+export function renderHeader() {
+  const room = state.rooms.get(state.currentId);
+  if (!room) return;
+  $("#room-name").textContent = roomTitle(room);
+  $("#room-status").textContent = roomStatus(room, state.loaded.get(room.id)).join(" · ");
+  $("#details-toggle").textContent = room.room_type === "direct" ? "Details" : "Members";
+}
+
+export function renderTyping() {
+  const rd = state.loaded.get(state.currentId);
+  const names = rd ? [...rd.typing.values()].map((t) => displayName(t.user)) : [];
+  let text = "";
+  if (names.length === 1) text = `${names[0]} is typing…`;
+  else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing…`;
+  else if (names.length > 2) text = "Several people are typing…";
+  $("#typing").textContent = text;
+}
