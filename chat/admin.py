@@ -139,7 +139,7 @@ class RoomActionForm(ModerationActionForm):
 @dataclass(frozen=True)
 class CommandAction:
     """An admin action (site moderators only) that runs one chat command per
-    selected object: ``command(actor=…, **admin.command_target(obj), reason=…)``.
+    selected object: ``command(actor=…, <the admin's command_ids of it>, reason=…)``.
 
     ``done`` and ``skipped`` word the summary, ``{}`` standing for the count and
     the admin's ``noun`` ("Banned {}." → "Banned 2 members.", "{} already
@@ -162,13 +162,10 @@ class ModerationActionsMixin:
     """Actions that call a command per selected object and report each refusal."""
 
     noun = ("object", "objects")
-
-    def command_target(self, obj) -> dict:
-        """The ids a command takes for ``obj`` (``room_id=…``, ``message_id=…``)."""
-        raise NotImplementedError
-
-    def action_queryset(self, queryset):
-        return queryset
+    # The ids a command takes, each from an attribute of the selected object.
+    command_ids: dict[str, str] = {}
+    # What __str__ and the skip tests read of the selected objects.
+    action_related: tuple[str, ...] = ()
 
     def has_moderate_permission(self, request):
         return is_site_moderator(request.user)
@@ -200,12 +197,13 @@ class ModerationActionsMixin:
         Returns how many succeeded."""
         arguments.setdefault("reason", self.action_options(request)["reason"])
         succeeded = left_out = 0
-        for obj in self.action_queryset(queryset):
+        for obj in queryset.select_related(*self.action_related):
             if action.skip is not None and action.skip(obj):
                 left_out += 1
                 continue
             try:
-                action.command(actor=request.user, **self.command_target(obj), **arguments)
+                ids = {argument: getattr(obj, attribute) for argument, attribute in self.command_ids.items()}
+                action.command(actor=request.user, **ids, **arguments)
             except ChatError as exc:
                 self.message_user(request, f"{obj}: {exc.detail}", messages.ERROR)
             else:
@@ -242,6 +240,7 @@ class ChatRoomAdmin(ModerationActionsMixin, NeverAddedOrDeletedMixin, ModeratorV
     action_form = RoomActionForm
     actions = ("deactivate_rooms", "reactivate_rooms", "post_announcement")
     noun = ("room", "rooms")
+    command_ids = {"room_id": "pk"}
     list_display = (
         "__str__",
         "room_type",
@@ -306,9 +305,6 @@ class ChatRoomAdmin(ModerationActionsMixin, NeverAddedOrDeletedMixin, ModeratorV
         allowed = super().has_change_permission(request, obj) or is_site_moderator(request.user)
         # A direct room has no settings and an inactive one cannot be changed.
         return allowed and (obj is None or (obj.is_active and obj.room_type != RoomType.DIRECT))
-
-    def command_target(self, obj) -> dict:
-        return {"room_id": obj.pk}
 
     @admin.display(description="members", ordering="active_member_count")
     def member_count(self, obj):
@@ -389,6 +385,8 @@ class ChatMemberAdmin(ModerationActionsMixin, ReadOnlyAdmin):
     action_form = MemberActionForm
     actions = ("mute_members", "unmute_members", "ban_members", "unban_members", "remove_members")
     noun = ("member", "members")
+    command_ids = {"room_id": "room_id", "user_id": "user_id"}
+    action_related = ("room", "user")
     list_display = ("user", "room", "role", "is_active", "is_banned", "muted_until", "joined_at", "left_at")
     list_filter = ("role", "is_active", "is_banned", MutedFilter, "room__room_type")
     search_fields = ("user__username", "user__display_name", "user__email", "room__name")
@@ -408,12 +406,6 @@ class ChatMemberAdmin(ModerationActionsMixin, ReadOnlyAdmin):
         "updated_at",
     )
     readonly_fields = fields
-
-    def command_target(self, obj) -> dict:
-        return {"room_id": obj.room_id, "user_id": obj.user_id}
-
-    def action_queryset(self, queryset):
-        return queryset.select_related("room", "user")
 
     @admin.action(description="Mute selected members (for the minutes given)", permissions=["moderate"])
     def mute_members(self, request, queryset):
@@ -502,6 +494,8 @@ class ChatMessageAdmin(ModerationActionsMixin, ReadOnlyAdmin):
     action_form = ModerationActionForm
     actions = ("delete_messages", "restore_messages")
     noun = ("message", "messages")
+    command_ids = {"message_id": "pk"}
+    action_related = ("room", "sender")
     inlines = (MessageEditInline,)
     list_display = (
         "seq",
@@ -568,12 +562,6 @@ class ChatMessageAdmin(ModerationActionsMixin, ReadOnlyAdmin):
     @admin.display(description="content (decrypted)")
     def content(self, obj):
         return message_text(obj)
-
-    def command_target(self, obj) -> dict:
-        return {"message_id": obj.pk}
-
-    def action_queryset(self, queryset):
-        return queryset.select_related("room", "sender")
 
     delete_messages = CommandAction(
         commands.message_delete,

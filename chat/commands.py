@@ -5,7 +5,8 @@ A command takes the actor and plain input (ids, strings), and does the same
 five steps every time:
 
 1. rate-limit the actor for its kind of write (once, outside the transaction,
-   so a rejection is counted even though nothing is written);
+   so a rejection is counted even though nothing is written; site moderators
+   are not metered);
 2. open the transaction and resolve every id to an object the actor may see
    (once; the message or room row locked where the write needs it);
 3. call one service, which checks the rules (chat.policies), writes, appends
@@ -28,7 +29,7 @@ from django.db import transaction
 from chatsite.core import ratelimit
 from chatsite.core.exceptions import NotFound
 
-from . import selectors
+from . import policies, selectors
 from .events import render
 from .models import Attachment, ChatMember, ChatMessage, ChatRoom
 from .services import attachments, members, messages, people, rooms
@@ -57,6 +58,13 @@ def _user(user_id) -> User:
     if user is None:
         raise NotFound("User not found.", code="user_not_found")
     return user
+
+
+def _meter(*, kind: str, user, room_id=None) -> None:
+    """The rate limit of one write. Site moderators are not metered: their bulk
+    actions in the admin run one command per row."""
+    if not policies.is_site_moderator(user):
+        ratelimit.check(kind=kind, user=user, room_id=room_id)
 
 
 def _room_of_message(message_id):
@@ -89,7 +97,7 @@ def message_send(
     extra_metadata: dict | None = None,
 ) -> MessageResult:
     """Post a message (idempotent by ``client_msg_id``). Emits ``message.created``."""
-    ratelimit.check(kind="message.send", user=actor, room_id=room_id)
+    _meter(kind="message.send", user=actor, room_id=room_id)
     with transaction.atomic():
         member = selectors.membership_for(room_id=room_id, user=actor)
         room = member.room
@@ -115,7 +123,7 @@ def message_send(
 
 def message_forward(*, actor, message_id, to_room_id, client_msg_id: str | None = None) -> MessageResult:
     """Copy a message the actor can read into another of their rooms. Emits ``message.created``."""
-    ratelimit.check(kind="message.send", user=actor, room_id=to_room_id)
+    _meter(kind="message.send", user=actor, room_id=to_room_id)
     with transaction.atomic():
         source, _member = selectors.message_for_member(message_id=message_id, user=actor)
         member = selectors.membership_for(room_id=to_room_id, user=actor)
@@ -127,34 +135,33 @@ def message_forward(*, actor, message_id, to_room_id, client_msg_id: str | None 
 
 def message_edit(*, actor, message_id, content: str) -> MessageResult:
     """Edit one's own message. Emits ``message.updated``."""
-    ratelimit.check(kind="message.edit", user=actor, room_id=_room_of_message(message_id))
+    _meter(kind="message.edit", user=actor, room_id=_room_of_message(message_id))
     with transaction.atomic():
         message, member = selectors.message_for_member(message_id=message_id, user=actor, lock=True)
         message = messages.message_edit(message=message, actor=actor, member=member, content=content)
         return _rendered(message)
 
 
-def message_delete(*, actor, message_id, reason: str = "") -> MessageResult:
-    """Soft-delete (the sender, room moderators, site moderators). Emits ``message.deleted``."""
-    ratelimit.check(kind="message.delete", user=actor, room_id=_room_of_message(message_id))
+def _moderate_message(service, *, actor, message_id, reason: str) -> MessageResult:
+    _meter(kind="message.delete", user=actor, room_id=_room_of_message(message_id))
     with transaction.atomic():
         message, member = selectors.message_for_member(message_id=message_id, user=actor, lock=True, moderator=True)
-        message = messages.message_delete(message=message, actor=actor, member=member, reason=reason)
-        return _rendered(message)
+        return _rendered(service(message=message, actor=actor, member=member, reason=reason))
+
+
+def message_delete(*, actor, message_id, reason: str = "") -> MessageResult:
+    """Soft-delete (the sender, room moderators, site moderators). Emits ``message.deleted``."""
+    return _moderate_message(messages.message_delete, actor=actor, message_id=message_id, reason=reason)
 
 
 def message_restore(*, actor, message_id, reason: str = "") -> MessageResult:
     """Undo a soft delete (room moderators, site moderators). Emits ``message.updated``."""
-    ratelimit.check(kind="message.delete", user=actor, room_id=_room_of_message(message_id))
-    with transaction.atomic():
-        message, member = selectors.message_for_member(message_id=message_id, user=actor, lock=True, moderator=True)
-        message = messages.message_restore(message=message, actor=actor, member=member, reason=reason)
-        return _rendered(message)
+    return _moderate_message(messages.message_restore, actor=actor, message_id=message_id, reason=reason)
 
 
 def room_post_announcement(*, actor, room_id, content: str, reason: str = "") -> MessageResult:
     """A system line from staff or the room's owners and admins. Emits ``message.created``."""
-    ratelimit.check(kind="message.send", user=actor, room_id=room_id)
+    _meter(kind="message.send", user=actor, room_id=room_id)
     with transaction.atomic():
         room = _room_for_moderation(room_id, actor)
         return _rendered(messages.room_post_announcement(room=room, actor=actor, content=content, reason=reason))
@@ -162,7 +169,7 @@ def room_post_announcement(*, actor, room_id, content: str, reason: str = "") ->
 
 def reaction_add(*, actor, message_id, reaction: str) -> tuple[list[dict], bool]:
     """``(the message's reactions as the actor sees them, created)``. Emits ``reaction.added``."""
-    ratelimit.check(kind="reaction", user=actor, room_id=_room_of_message(message_id))
+    _meter(kind="reaction", user=actor, room_id=_room_of_message(message_id))
     with transaction.atomic():
         message, _member = selectors.message_for_member(message_id=message_id, user=actor)
         _reaction, created = messages.reaction_add(message=message, user=actor, reaction=reaction)
@@ -171,7 +178,7 @@ def reaction_add(*, actor, message_id, reaction: str) -> tuple[list[dict], bool]
 
 def reaction_remove(*, actor, message_id, reaction: str) -> list[dict]:
     """The message's reactions after taking one's own back. Emits ``reaction.removed``."""
-    ratelimit.check(kind="reaction", user=actor, room_id=_room_of_message(message_id))
+    _meter(kind="reaction", user=actor, room_id=_room_of_message(message_id))
     with transaction.atomic():
         message, _member = selectors.message_for_member(message_id=message_id, user=actor)
         messages.reaction_remove(message=message, user=actor, reaction=reaction)
@@ -180,7 +187,7 @@ def reaction_remove(*, actor, message_id, reaction: str) -> list[dict]:
 
 def room_mark_read(*, actor, room_id, seq: int) -> dict:
     """Move the actor's read position; announces an ephemeral ``read``."""
-    ratelimit.check(kind="read", user=actor, room_id=room_id)
+    _meter(kind="read", user=actor, room_id=room_id)
     with transaction.atomic():
         member = selectors.membership_for(room_id=room_id, user=actor)
         member = messages.room_mark_read(member=member, seq=seq)
@@ -191,7 +198,7 @@ def room_mark_read(*, actor, room_id, seq: int) -> dict:
 def typing(*, actor) -> None:
     """Typing notices are not stored; the command only meters them (the
     consumer broadcasts them through chat.events.broadcast)."""
-    ratelimit.check(kind="typing", user=actor)
+    _meter(kind="typing", user=actor)
 
 
 # --- rooms -------------------------------------------------------------------------------
@@ -199,7 +206,7 @@ def room_create_group(
     *, actor, name: str, description: str = "", member_ids=(), is_public: bool = False
 ) -> ChatRoom:
     """A group owned by the actor. Emits ``member.added`` per member and a system message."""
-    ratelimit.check(kind="room.create", user=actor)
+    _meter(kind="room.create", user=actor)
     with transaction.atomic():
         people_added = [_user(user_id) for user_id in dict.fromkeys(member_ids)]
         return rooms.room_create_group(
@@ -208,25 +215,25 @@ def room_create_group(
 
 
 def room_create_company(*, actor, company, name: str, description: str = "") -> ChatRoom:
-    ratelimit.check(kind="room.create", user=actor)
+    _meter(kind="room.create", user=actor)
     return rooms.room_create_company(company=company, creator=actor, name=name, description=description)
 
 
 def room_get_or_create_direct(*, actor, user_id) -> tuple[ChatRoom, bool]:
-    ratelimit.check(kind="room.create", user=actor)
+    _meter(kind="room.create", user=actor)
     with transaction.atomic():
         return rooms.room_get_or_create_direct(user=actor, other=_user(user_id))
 
 
 def room_open_support(*, actor) -> tuple[ChatRoom, bool]:
-    ratelimit.check(kind="room.create", user=actor)
+    _meter(kind="room.create", user=actor)
     return rooms.room_open_support(user=actor)
 
 
 def room_update(*, actor, room_id, **changes) -> ChatRoom:
     """Name, description, avatar (an id of the actor's own upload, or None),
     publicity, metadata. Emits ``room.updated``."""
-    ratelimit.check(kind="room.update", user=actor, room_id=room_id)
+    _meter(kind="room.update", user=actor, room_id=room_id)
     with transaction.atomic():
         room = _room_for_moderation(room_id, actor)
         if "avatar_id" in changes:
@@ -240,32 +247,32 @@ def room_update(*, actor, room_id, **changes) -> ChatRoom:
 
 
 def room_deactivate(*, actor, room_id, reason: str = "") -> ChatRoom:
-    ratelimit.check(kind="room.update", user=actor, room_id=room_id)
+    _meter(kind="room.update", user=actor, room_id=room_id)
     with transaction.atomic():
         return rooms.room_deactivate(room=_room_for_moderation(room_id, actor), actor=actor, reason=reason)
 
 
 def room_reactivate(*, actor, room_id, reason: str = "") -> ChatRoom:
-    ratelimit.check(kind="room.update", user=actor, room_id=room_id)
+    _meter(kind="room.update", user=actor, room_id=room_id)
     with transaction.atomic():
         return rooms.room_reactivate(room=_room_for_moderation(room_id, actor), actor=actor, reason=reason)
 
 
 def room_join(*, actor, room_id) -> ChatMember:
-    ratelimit.check(kind="member", user=actor, room_id=room_id)
+    _meter(kind="member", user=actor, room_id=room_id)
     with transaction.atomic():
         return rooms.room_join(room=selectors.public_room(room_id=room_id, user=actor), user=actor)
 
 
 def room_leave(*, actor, room_id) -> ChatMember:
-    ratelimit.check(kind="member", user=actor, room_id=room_id)
+    _meter(kind="member", user=actor, room_id=room_id)
     with transaction.atomic():
         return members.room_leave(room=selectors.room_get_for_member(room_id=room_id, user=actor), user=actor)
 
 
 # --- members -------------------------------------------------------------------------------
 def member_add(*, actor, room_id, user_id, role: str) -> ChatMember:
-    ratelimit.check(kind="member", user=actor, room_id=room_id)
+    _meter(kind="member", user=actor, room_id=room_id)
     with transaction.atomic():
         room = _room_for_moderation(room_id, actor)
         return members.room_member_add(room=room, actor=actor, user=_user(user_id), role=role)
@@ -273,7 +280,7 @@ def member_add(*, actor, room_id, user_id, role: str) -> ChatMember:
 
 def _member_action(service, *, actor, room_id, user_id, **arguments) -> ChatMember:
     """Resolve the room and its member, then run one member service."""
-    ratelimit.check(kind="member", user=actor, room_id=room_id)
+    _meter(kind="member", user=actor, room_id=room_id)
     with transaction.atomic():
         room = _room_for_moderation(room_id, actor)
         member = selectors.member_of(room=room, user_id=user_id)
@@ -309,7 +316,7 @@ def member_unban(*, actor, room_id, user_id, reason: str = "") -> ChatMember:
 # --- files ---------------------------------------------------------------------------------
 def attachment_create(*, actor, upload, room_id=None) -> Attachment:
     """Store an upload (checked by content); ``room_id`` checks the actor may post there."""
-    ratelimit.check(kind="upload", user=actor, room_id=room_id)
+    _meter(kind="upload", user=actor, room_id=room_id)
     room = selectors.room_get_for_member(room_id=room_id, user=actor) if room_id else None
     return attachments.attachment_create(uploader=actor, upload=upload, room=room)
 

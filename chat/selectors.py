@@ -35,6 +35,12 @@ def _unread_filter(user_id, last_read_seq):
     return Q(seq__gt=last_read_seq, is_deleted=False) & ~Q(sender_id=user_id)
 
 
+def _count_per_room(rows):
+    """The number of ``rows`` (filtered on an outer room) as a subquery, 0 when none."""
+    counted = rows.order_by().values("room").annotate(c=Count("pk")).values("c")[:1]
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
 def room_list_for_user(*, user, room_type: str | None = None):
     """The user's active rooms, newest activity first, annotated with ``my_role``,
     ``my_last_read_seq``, ``member_count`` and ``unread_count``; last messages via
@@ -48,32 +54,11 @@ def room_list_for_user(*, user, room_type: str | None = None):
             my_last_read_seq=Subquery(membership.values("last_read_seq")[:1]),
         )
         .annotate(
-            member_count=Coalesce(
-                Subquery(
-                    ChatMember.objects.filter(room=OuterRef("pk"), is_active=True)
-                    .order_by()
-                    .values("room")
-                    .annotate(c=Count("pk"))
-                    .values("c")[:1],
-                    output_field=IntegerField(),
-                ),
-                Value(0),
-            ),
-            unread_count=Coalesce(
-                Subquery(
-                    ChatMessage.objects.filter(
-                        room=OuterRef("pk"),
-                        is_deleted=False,
-                        seq__gt=OuterRef("my_last_read_seq"),
-                    )
-                    .exclude(sender=user)
-                    .order_by()
-                    .values("room")
-                    .annotate(c=Count("pk"))
-                    .values("c")[:1],
-                    output_field=IntegerField(),
-                ),
-                Value(0),
+            member_count=_count_per_room(ChatMember.objects.filter(room=OuterRef("pk"), is_active=True)),
+            unread_count=_count_per_room(
+                ChatMessage.objects.filter(
+                    room=OuterRef("pk"), is_deleted=False, seq__gt=OuterRef("my_last_read_seq")
+                ).exclude(sender=user)
             ),
         )
         # Newest activity first; a room without messages counts from its creation.

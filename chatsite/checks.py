@@ -34,7 +34,7 @@ GENERATED_SECRET_CHECKS = {
     ),
 }
 
-IN_MEMORY_LAYERS = {"channels.layers.InMemoryChannelLayer"}
+IN_MEMORY_LAYERS = {"channels.layers.InMemoryChannelLayer", "chat.realtime.layer.InMemoryFanoutLayer"}
 PROCESS_LOCAL_CACHES = {
     "django.core.cache.backends.locmem.LocMemCache",
     "django.core.cache.backends.dummy.DummyCache",

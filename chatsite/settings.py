@@ -3,7 +3,7 @@
 With no environment at all, chatsite runs as one process on an embedded default:
 SQLite, the in-memory channel layer and a local-memory cache. ``DATABASE_URL``
 switches to PostgreSQL (psycopg 3 with Django's connection pool), ``REDIS_URL``
-to channels_redis and a Redis cache shared by every process. Every variable is
+to chatsite's fan-out channel layer on Redis (chat/realtime/layer.py) and a Redis cache shared by every process. Every variable is
 listed with its default in the README.
 """
 

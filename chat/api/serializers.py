@@ -7,20 +7,12 @@ import math
 from django.conf import settings
 from rest_framework import serializers
 
+from accounts.serializers import UserSerializer
 from chat.events import render as payloads
 from chat.models import MessageType, Role, RoomType
 
 
 # --- Output ------------------------------------------------------------------
-class UserSerializer(serializers.Serializer):
-    id = serializers.UUIDField()
-    username = serializers.CharField()
-    display_name = serializers.CharField()
-
-    def to_representation(self, instance):
-        return payloads.user_payload(instance)
-
-
 class AttachmentSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     name = serializers.CharField()
@@ -180,13 +172,6 @@ class ResyncRequiredSerializer(serializers.Serializer):
     room = serializers.UUIDField()
     seq = serializers.IntegerField()
     events_purged_through = serializers.IntegerField()
-
-
-class ErrorSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    detail = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
-    retry_after = serializers.IntegerField(required=False)
 
 
 class ReadResultSerializer(serializers.Serializer):

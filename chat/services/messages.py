@@ -195,6 +195,10 @@ def _announce_message(message: ChatMessage, kind: str) -> None:
     log.append(room=room, seq=seq, kind=kind, body={"message_id": str(message.pk)}, message=message)
 
 
+def _audit_moderation(message: ChatMessage, actor, action: str, reason: str) -> None:
+    audit(actor=actor, action=action, room=message.room, target_user=message.sender, target_message=message, reason=reason)
+
+
 @transaction.atomic(savepoint=False)
 def message_edit(*, message: ChatMessage, actor, member: ChatMember, content: str) -> ChatMessage:
     """Edit one's own message (locked by the caller); the previous text is kept
@@ -243,14 +247,7 @@ def message_delete(*, message: ChatMessage, actor, member: ChatMember | None, re
     SearchToken.objects.filter(message=message).delete()
     _announce_message(message, wire.MESSAGE_DELETED)
     if not own:
-        audit(
-            actor=actor,
-            action=ModerationAction.MESSAGE_DELETE,
-            room=message.room,
-            target_user=message.sender,
-            target_message=message,
-            reason=reason,
-        )
+        _audit_moderation(message, actor, ModerationAction.MESSAGE_DELETE, reason)
     return message
 
 
@@ -267,14 +264,7 @@ def message_restore(*, message: ChatMessage, actor, member: ChatMember | None, r
     if message.message_type != MessageType.SYSTEM:
         index_message(message, crypto.decrypt(message.content_encrypted))
     _announce_message(message, wire.MESSAGE_UPDATED)
-    audit(
-        actor=actor,
-        action=ModerationAction.MESSAGE_RESTORE,
-        room=message.room,
-        target_user=message.sender,
-        target_message=message,
-        reason=reason,
-    )
+    _audit_moderation(message, actor, ModerationAction.MESSAGE_RESTORE, reason)
     return message
 
 

@@ -2,15 +2,14 @@
 delete, react, read, search, upload and download, all through the REST API with JWTs.
 
 Company rooms are made by staff (the API has no endpoint for them), so the
-services create that one; everything else is a request.
+commands create that one; everything else is a request.
 """
 
 from rest_framework.test import APIClient
 
 from accounts import tickets
 from accounts.models import Company, User
-from accounts.services import user_join_company
-from chat import services
+from chat import commands
 from chat.tests.api_helpers import assert_error, jwt_client, png_bytes, upload
 
 PASSWORDS = {"anna": "anna's long passphrase 1", "ben": "ben's long passphrase 2", "cleo": "cleo's long passphrase 3"}
@@ -63,9 +62,9 @@ def test_a_whole_conversation_over_http(db, make_user):
     # A company room, made by staff; its members see it like any other.
     acme = Company.objects.create(name="Acme", slug="acme")
     for name in ("anna", "ben"):
-        user_join_company(user=User.objects.get(username=name), company=acme)
+        commands.user_set_company(user=User.objects.get(username=name), company=acme)
     staff = make_user(username="staff", company=acme)
-    company_room = services.room_create_company(company=acme, creator=staff, name="All hands")
+    company_room = commands.room_create_company(actor=staff, company=acme, name="All hands")
     assert [r["id"] for r in ok(ben.get("/api/rooms/", {"type": "company"}))] == [str(company_room.pk)]
     ok(ben.post(f"/api/rooms/{company_room.pk}/messages/", {"content": "hello company"}, format="json"), 201)
 

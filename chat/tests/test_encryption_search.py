@@ -2,11 +2,11 @@ import pytest
 from cryptography.fernet import Fernet
 from django.db import IntegrityError, connection, transaction
 
-from chat import crypto, selectors, services
-from chatsite.core.exceptions import Invalid
-from chat.models import ChatMember, ChatMessage, ChatRoom, MessageReaction, RoomEvent
+from chat import commands, crypto, selectors
 from chat.events.render import message_content
-from chat.tests.factories import group_room, send
+from chat.models import ChatMember, ChatMessage, ChatRoom, MessageReaction, RoomEvent
+from chat.tests.factories import edit, group_room, react, send
+from chatsite.core.exceptions import Invalid
 
 SECRET = "Zanzibar rendezvous at midnight"
 
@@ -20,8 +20,8 @@ def raw_rows(sql):
 def test_no_plaintext_in_the_database(alice, bob):
     room = group_room(alice, bob)
     message = send(room, bob, SECRET)
-    services.message_edit(message=message, actor=bob, content=SECRET + " sharp")
-    services.reaction_add(message=message, user=alice, reaction="👀")
+    edit(message, bob, SECRET + " sharp")
+    react(message, alice, "👀")
     for table in ("chat_chatmessage", "chat_messageedit", "chat_roomevent", "chat_searchtoken"):
         dump = repr(raw_rows(f"SELECT * FROM {table}"))
         assert "Zanzibar" not in dump and "zanzibar" not in dump and "rendezvous" not in dump, table
@@ -81,7 +81,7 @@ def test_unique_constraints(alice, bob):
 
 
 def test_direct_pair_unique_in_the_database(alice, bob):
-    room, _ = services.room_get_or_create_direct(user=alice, other=bob)
+    room, _ = commands.room_get_or_create_direct(actor=alice, user_id=bob.pk)
     low, high = sorted([alice.pk, bob.pk])
     with pytest.raises(IntegrityError), transaction.atomic():
         ChatRoom.objects.create(room_type="direct", direct_user_low_id=low, direct_user_high_id=high)

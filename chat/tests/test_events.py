@@ -1,7 +1,6 @@
 """Each logged event kind: its payload, its broadcast only after commit, and its replay."""
 
 import json
-
 from datetime import timedelta
 from types import SimpleNamespace
 

@@ -1,9 +1,10 @@
 import pytest
 
+from chat.models import ChatMessage
+from chat.tests.factories import group_room, send
 from chatsite.core import ratelimit
 from chatsite.core.exceptions import RateLimited
 from chatsite.core.models import RateLimitLog
-from chat.tests.factories import group_room
 
 
 def test_limit_per_user_and_kind_with_one_log_row_per_window(alice, bob, settings):
@@ -38,3 +39,14 @@ def test_limits_can_be_switched_off(alice, settings):
     for _ in range(3):
         ratelimit.check(kind="reaction", user=alice)
     assert not RateLimitLog.objects.exists()
+
+
+def test_commands_meter_each_write_and_record_the_room(alice, bob, settings):
+    settings.CHAT_RATE_LIMITS = {"message.send": "1/m"}
+    room = group_room(alice, bob)
+    send(room, alice, "one")
+    with pytest.raises(RateLimited):
+        send(room, alice, "two")
+    assert ChatMessage.objects.filter(room=room, sender=alice, message_type="text").count() == 1
+    row = RateLimitLog.objects.get()
+    assert (row.user_id, row.room_id, row.event_type, row.count) == (alice.pk, room.pk, "message.send", 1)

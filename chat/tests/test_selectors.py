@@ -1,8 +1,8 @@
-from chat import selectors, services
-from chatsite.core.exceptions import NotFound
-from chat.tests.factories import group_room, send
-
 import pytest
+
+from chat import commands, selectors
+from chat.tests.factories import group_room, send
+from chatsite.core.exceptions import NotFound
 
 
 def test_room_list_annotations_and_order(alice, bob, carol, django_assert_max_num_queries):
@@ -10,7 +10,7 @@ def test_room_list_annotations_and_order(alice, bob, carol, django_assert_max_nu
     busy = group_room(alice, carol, name="Busy")
     send(busy, carol, "one")
     last = send(busy, carol, "two")
-    services.room_get_or_create_direct(user=alice, other=bob)
+    commands.room_get_or_create_direct(actor=alice, user_id=bob.pk)
     with django_assert_max_num_queries(2):
         rooms = list(selectors.room_list_for_user(user=alice))
         latest = selectors.last_messages(rooms)

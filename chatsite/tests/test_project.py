@@ -251,7 +251,7 @@ def test_without_database_and_redis_urls_settings_use_embedded_defaults(tmp_path
 
     assert found["engine"] == "django.db.backends.sqlite3"
     assert found["cache"] == "django.core.cache.backends.locmem.LocMemCache"
-    assert found["layer"] == "chat.realtime.layer.FanoutChannelLayer"
+    assert found["layer"] == "chat.realtime.layer.InMemoryFanoutLayer"
     assert "hosts" not in found["layer_config"]  # in memory: one process
 
 
@@ -270,7 +270,7 @@ def test_with_database_and_redis_urls_settings_use_postgres_pool_and_redis(tmp_p
     assert found["conn_max_age"] == 0  # persistent connections leak under ASGI
     assert found["pool"]["max_size"] == 7
     assert found["cache"] == "django_redis.cache.RedisCache"
-    assert found["layer"] == "chat.realtime.layer.FanoutChannelLayer"
+    assert found["layer"] == "chat.realtime.layer.RedisFanoutLayer"
     host = found["layer_config"]["hosts"][0]
     assert host["address"] == "redis://redis.invalid:6379/3"
     assert host["max_connections"] > 100  # redis-py's default cap breaks mass group_discard
