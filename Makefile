@@ -12,7 +12,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 JS_TESTS ?= chat/tests/js/
-SQLITE_TESTS ?= chat/tests/test_services_messages.py chat/tests/test_services_rooms.py chat/tests/test_services_members.py
+SQLITE_TESTS ?= chat/tests/test_services_messages.py chat/tests/test_services_rooms.py chat/tests/test_services_members.py chat/tests/test_services_attachments.py chat/tests/test_events.py chat/tests/test_architecture.py
 SEED_ARGS ?=
 
 .PHONY: help venv run test test-js test-sqlite bench migrate seed collectstatic clean
@@ -66,7 +66,7 @@ test-js:
 	else echo "SKIPPED the browser client's unit tests: node not found (apt install nodejs)"; fi
 
 test-sqlite: venv
-	env -u DATABASE_URL -u DATABASE_TEST_NAME $(BIN)/pytest -q -p no:cacheprovider -m 'not postgres' $(SQLITE_TESTS)
+	env -u DATABASE_URL -u DATABASE_TEST_NAME CI= $(BIN)/pytest -q -p no:cacheprovider $(SQLITE_TESTS)
 
 # Needs PostgreSQL and Redis (DATABASE_URL: a server to create chatsite_bench on;
 # BENCH_REDIS_URL, default redis://127.0.0.1:6379/7, is flushed). BENCH_ARGS=--help lists the options.

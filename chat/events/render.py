@@ -7,7 +7,9 @@ serializers call these, so a message looks the same wherever it appears.
 A message written in this request is rendered once: :func:`message_json`
 keeps the encoded bytes on the instance, and the event frame, the WebSocket
 ack and the REST answer all splice in those same bytes. A service that has the
-plaintext at hand sets ``message.plaintext`` so it is not decrypted again.
+plaintext at hand passes it to :func:`remember_plaintext` so it is not
+decrypted again. Both caches are keyed by the row's state, so an instance
+reloaded with ``refresh_from_db()`` never shows what it held before.
 """
 
 import logging
@@ -46,12 +48,21 @@ def attachment_payload(attachment: Attachment | None) -> dict | None:
     }
 
 
+def remember_plaintext(message: ChatMessage, text: str) -> None:
+    """The service that encrypted ``text`` into the message keeps it for rendering."""
+    message._known_plaintext = (message.content_encrypted, text)
+
+
+def _render_key(message: ChatMessage) -> tuple:
+    return (message.content_encrypted, message.is_deleted, message.is_edited, message.updated_at)
+
+
 def message_content(message: ChatMessage) -> str | None:
     if message.is_deleted:
         return None
-    plaintext = getattr(message, "plaintext", None)
-    if plaintext is not None:
-        return plaintext
+    known = getattr(message, "_known_plaintext", None)
+    if known is not None and known[0] == message.content_encrypted:
+        return known[1]
     try:
         return crypto.decrypt(message.content_encrypted)
     except InvalidToken:
@@ -121,9 +132,10 @@ def message_json(message: ChatMessage, *, fresh: bool = False) -> bytes:
     """The message's payload as JSON, rendered once per state: the log renders
     it (``fresh``) when it announces a change, and the command answering the
     client reuses the same bytes."""
-    if fresh or getattr(message, "rendered_json", None) is None:
-        message.rendered_json = wire.encode_bytes(message_payload(message))
-    return message.rendered_json
+    rendered = getattr(message, "_rendered_json", None)
+    if fresh or rendered is None or rendered[0] != _render_key(message):
+        rendered = message._rendered_json = (_render_key(message), wire.encode_bytes(message_payload(message)))
+    return rendered[1]
 
 
 def message_payloads(messages: list[ChatMessage]) -> list[dict]:

@@ -7,7 +7,7 @@ from django.utils import timezone
 from chatsite.core.exceptions import Invalid, NotFound
 
 from .. import crypto
-from ..events import log, wire
+from ..events import log, render, wire
 from ..models import AuditLog, ChatMessage, ChatRoom, MessageType, SearchToken
 from ..search import index_message  # noqa: F401 - services index through here
 
@@ -93,7 +93,7 @@ def create_message(
         created_at=now,
         updated_at=now,
     )
-    message.plaintext = text  # rendered without decrypting again
+    render.remember_plaintext(message, text)  # rendered without decrypting again
     message.is_new = True  # nobody reacted yet: its payload needs no reaction query
     ChatMessage.objects.bulk_create([message])
     if text and message_type != MessageType.SYSTEM:

@@ -9,7 +9,7 @@ from chatsite.core.exceptions import ChatError, Conflict, Forbidden, Invalid, No
 
 from .. import crypto, policies
 from ..content_rules import check_content
-from ..events import broadcast, log, wire
+from ..events import broadcast, log, render, wire
 from ..models import (
     Attachment,
     ChatMember,
@@ -214,7 +214,7 @@ def message_edit(*, message: ChatMessage, actor, member: ChatMember, content: st
         return message
     MessageEdit.objects.create(message=message, edited_by=actor, previous_content_encrypted=message.content_encrypted)
     message.content_encrypted = crypto.encrypt(checked.text)
-    message.plaintext = checked.text
+    render.remember_plaintext(message, checked.text)
     message.is_edited, message.edited_at = True, timezone.now()
     message.is_flagged = message.is_flagged or checked.is_flagged
     message.flag_reason = checked.flag_reason or message.flag_reason

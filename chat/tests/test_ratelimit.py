@@ -11,13 +11,13 @@ def test_limit_per_user_and_kind_with_one_log_row_per_window(alice, bob, setting
     settings.CHAT_RATE_LIMITS = {"message.send": "3/m"}
     room = group_room(alice, bob)
     for _ in range(3):
-        ratelimit.check(kind="message.send", user=alice, room=room)
+        ratelimit.check(kind="message.send", user=alice, room_id=room.pk)
     for _ in range(4):
         with pytest.raises(RateLimited) as exc:
-            ratelimit.check(kind="message.send", user=alice, room=room)
+            ratelimit.check(kind="message.send", user=alice, room_id=room.pk)
         assert 1 <= exc.value.retry_after <= 60 and exc.value.code == "rate_limited"
-    ratelimit.check(kind="message.send", user=bob, room=room)  # bob has his own bucket
-    ratelimit.check(kind="reaction", user=alice, room=room)  # and each kind its own
+    ratelimit.check(kind="message.send", user=bob, room_id=room.pk)  # bob has his own bucket
+    ratelimit.check(kind="reaction", user=alice, room_id=room.pk)  # and each kind its own
     row = RateLimitLog.objects.get()
     assert (row.user_id, row.room_id, row.event_type, row.count, row.window_seconds) == (
         alice.pk, room.pk, "message.send", 4, 60

@@ -545,7 +545,8 @@ def test_room_admin_mutes_a_member_who_sees_the_server_refuse(open_page, alice, 
     bob_watch.assert_clean()
 
 
-def test_phone_width_history_scrolls_back_and_search_jumps_to_a_message(open_page, alice, bob, server_side):
+def test_phone_width_history_scrolls_back_and_search_jumps_to_a_message(open_page, alice, bob, server_side, no_rate_limits):
+    # 70 messages made at once for the history (the factories send as people do, rate-limited).
     def busy_room():
         room = group_room(alice, bob, name="History")
         for number in range(1, 71):
