@@ -97,10 +97,10 @@ async def leave(consumer, group: str) -> None:
     await consumer.channel_layer.group_discard(group, consumer.channel_name)
 
 
-async def ephemeral_async(room_id, frame: dict, *, layer) -> None:
+async def ephemeral_async(consumer, room_id, frame: dict) -> None:
     """An ephemeral notice from a consumer's event loop; best-effort."""
     try:
-        await layer.group_send(wire.room_group(room_id), {"type": "chat.ephemeral", "text": wire.encode(frame)})
+        await consumer.channel_layer.group_send(wire.room_group(room_id), {"type": "chat.ephemeral", "text": wire.encode(frame)})
     except Exception:  # noqa: BLE001 - ephemeral notices are best-effort
         logger.info("ephemeral send to room %s failed", room_id)
 

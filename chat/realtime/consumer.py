@@ -255,7 +255,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             "is_typing": is_typing,
             "expires_in": TYPING_TTL if is_typing else 0,
         }
-        asyncio.ensure_future(broadcast.ephemeral_async(room_id, frame, layer=self.channel_layer))
+        asyncio.ensure_future(broadcast.ephemeral_async(self, room_id, frame))
 
     async def on_presence(self, frame):
         status = protocol.presence_status(frame)
@@ -266,7 +266,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _announce_presence(self, status):
         frame = {"type": wire.PRESENCE, "user": user_payload(self.user), "status": status}
         await asyncio.gather(
-            *(broadcast.ephemeral_async(r, frame, layer=self.channel_layer) for r in self.delivery.rooms)
+            *(broadcast.ephemeral_async(self, r, frame) for r in self.delivery.rooms)
         )
 
     async def on_ping(self, frame):

@@ -599,6 +599,6 @@ def short(frame: dict) -> str:
 
 def logged(frames: list[dict], room_id: str) -> list[dict]:
     """The room's logged events (they carry a seq) among ``frames``."""
-    from chat.events import LOGGED_KINDS
+    from chat.events.wire import LOGGED_KINDS
 
     return [f for f in frames if f.get("type") in LOGGED_KINDS and f.get("room") == room_id]

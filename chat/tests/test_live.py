@@ -15,7 +15,7 @@ from channels.db import database_sync_to_async as in_db
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from accounts import tickets
-from chat.realtime.consumer import CLOSE_LAYER_LOST
+from chat.events.wire import CLOSE_LAYER_LOST
 from chat.models import ChatMessage, ChatRoom
 from chat.tests import live
 from chat.tests.factories import group_room, send

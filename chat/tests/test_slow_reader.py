@@ -376,12 +376,15 @@ async def open_ws(server, user):
 
 
 async def read_created(connection, room_id: str, want: int, into: list, acks: asyncio.Queue | None = None):
-    """Read frames, keeping the room's message.created events, until ``want`` of them."""
-    while len(into) < want:
+    """Read frames, keeping the room's message.created events, until ``want`` of
+    them (and, with ``acks``, ``want`` answers to the sender's frames)."""
+    answers = 0
+    while len(into) < want or (acks is not None and answers < want):
         frame = json.loads(await connection.recv())
         if frame["type"] == "message.created" and frame["room"] == room_id:
             into.append((frame["seq"], frame["message"]["content"][:12]))
         elif frame["type"] in ("ack", "error") and acks is not None:
+            answers += 1
             acks.put_nowait(frame)
 
 
