@@ -6,7 +6,8 @@ def close_sockets_on_logout(sender, user=None, **kwargs):
     """Django's ``user_logged_out`` (session logout, ``POST /api/auth/logout/``,
     admin logout): the person's WebSockets close, since accounts cannot call chat."""
     if user is not None:
-        from . import commands
+        from . import commands  # not at module level: apps load before models
+
 
         commands.user_logged_out(user=user)
 

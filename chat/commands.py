@@ -27,7 +27,6 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from chatsite.core import ratelimit
-from chatsite.core.exceptions import NotFound
 
 from . import policies, selectors
 from .events import render
@@ -48,16 +47,6 @@ class MessageResult:
 
 def _rendered(message: ChatMessage, created: bool = True) -> MessageResult:
     return MessageResult(message=message, json=render.message_json(message), created=created)
-
-
-def _user(user_id) -> User:
-    try:
-        user = User.objects.filter(pk=user_id, is_active=True).first()
-    except (ValidationError, ValueError):
-        user = None
-    if user is None:
-        raise NotFound("User not found.", code="user_not_found")
-    return user
 
 
 def _meter(*, kind: str, user, room_id=None) -> None:
@@ -100,24 +89,15 @@ def message_send(
     _meter(kind="message.send", user=actor, room_id=room_id)
     with transaction.atomic():
         member = selectors.membership_for(room_id=room_id, user=actor)
-        room = member.room
-        reply_to = selectors.message_in_room(message_id=reply_to_id, room=room) if reply_to_id else None
-        attachment = None
-        if attachment_id:
-            attachment = Attachment.objects.filter(pk=attachment_id).first()
-            if attachment is None:
-                raise NotFound("Attachment not found.", code="attachment_not_found")
-        message, created = messages.message_send(
-            room=room,
-            sender=actor,
-            member=member,
+        draft = messages.MessageDraft(
             content=content,
             message_type=message_type,
             client_msg_id=client_msg_id,
-            reply_to=reply_to,
-            attachment=attachment,
+            reply_to=selectors.message_in_room(message_id=reply_to_id, room=member.room) if reply_to_id else None,
+            attachment=selectors.attachment_by_id(attachment_id=attachment_id) if attachment_id else None,
             extra_metadata=extra_metadata,
         )
+        message, created = messages.message_send(room=member.room, sender=actor, member=member, draft=draft)
         return _rendered(message, created)
 
 
@@ -208,7 +188,7 @@ def room_create_group(
     """A group owned by the actor. Emits ``member.added`` per member and a system message."""
     _meter(kind="room.create", user=actor)
     with transaction.atomic():
-        people_added = [_user(user_id) for user_id in dict.fromkeys(member_ids)]
+        people_added = [selectors.active_user(user_id=user_id) for user_id in dict.fromkeys(member_ids)]
         return rooms.room_create_group(
             creator=actor, name=name, description=description, members=people_added, is_public=is_public
         )
@@ -222,7 +202,7 @@ def room_create_company(*, actor, company, name: str, description: str = "") -> 
 def room_get_or_create_direct(*, actor, user_id) -> tuple[ChatRoom, bool]:
     _meter(kind="room.create", user=actor)
     with transaction.atomic():
-        return rooms.room_get_or_create_direct(user=actor, other=_user(user_id))
+        return rooms.room_get_or_create_direct(user=actor, other=selectors.active_user(user_id=user_id))
 
 
 def room_open_support(*, actor) -> tuple[ChatRoom, bool]:
@@ -239,10 +219,8 @@ def room_update(*, actor, room_id, **changes) -> ChatRoom:
         if "avatar_id" in changes:
             avatar_id = changes.pop("avatar_id")
             changes["avatar"] = (
-                None if avatar_id is None else Attachment.objects.filter(pk=avatar_id, uploaded_by=actor).first()
+                None if avatar_id is None else selectors.attachment_by_id(attachment_id=avatar_id, uploaded_by=actor)
             )
-            if avatar_id is not None and changes["avatar"] is None:
-                raise NotFound("Attachment not found.", code="attachment_not_found")
         return rooms.room_update(room=room, actor=actor, **changes)
 
 
@@ -275,7 +253,7 @@ def member_add(*, actor, room_id, user_id, role: str) -> ChatMember:
     _meter(kind="member", user=actor, room_id=room_id)
     with transaction.atomic():
         room = _room_for_moderation(room_id, actor)
-        return members.room_member_add(room=room, actor=actor, user=_user(user_id), role=role)
+        return members.room_member_add(room=room, actor=actor, user=selectors.active_user(user_id=user_id), role=role)
 
 
 def _member_action(service, *, actor, room_id, user_id, **arguments) -> ChatMember:

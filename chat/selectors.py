@@ -9,6 +9,7 @@ import binascii
 import uuid
 from datetime import datetime
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
@@ -18,6 +19,7 @@ from chatsite.core.exceptions import Invalid, NotFound
 from . import crypto, policies
 from .events import log, render
 from .models import (
+    Attachment,
     ChatMember,
     ChatMessage,
     ChatRoom,
@@ -27,6 +29,7 @@ from .models import (
     SearchToken,
 )
 
+User = get_user_model()
 MAX_PAGE = 100
 MAX_SEARCH_WORDS = 10
 
@@ -142,44 +145,36 @@ def room_for_actor(*, room_id, user) -> ChatRoom:
     except NotFound:
         if not policies.is_site_moderator(user):
             raise
+    return _first_or_not_found(ChatRoom.objects.select_related("avatar").filter(pk=room_id), "Room not found.", "room_not_found")
+
+
+def _first_or_not_found(rows, detail: str, code: str):
+    """The first of ``rows``, or NotFound (also for an id that is not a UUID)."""
     try:
-        return ChatRoom.objects.select_related("avatar").get(pk=room_id)
-    except (ChatRoom.DoesNotExist, ValidationError):
-        raise NotFound("Room not found.", code="room_not_found") from None
+        found = rows.first()
+    except (ValidationError, ValueError):
+        found = None
+    if found is None:
+        raise NotFound(detail, code=code)
+    return found
 
 
 def public_room(*, room_id, user) -> ChatRoom:
     """A public room of the user's company they may join (NotFound otherwise)."""
-    try:
-        room = public_rooms_for_user(user=user).filter(pk=room_id).first()
-    except ValidationError:
-        room = None
-    if room is None:
-        raise NotFound("Room not found.", code="room_not_found")
-    return room
+    return _first_or_not_found(public_rooms_for_user(user=user).filter(pk=room_id), "Room not found.", "room_not_found")
 
 
 def member_of(*, room: ChatRoom, user_id) -> ChatMember:
     """The membership row of ``user_id`` in ``room``, whatever its state (the
     member services decide what each state allows); NotFound when there is none."""
-    try:
-        member = ChatMember.objects.select_related("user").filter(room=room, user_id=user_id).first()
-    except ValidationError:
-        member = None
-    if member is None:
-        raise NotFound("Member not found.", code="member_not_found")
-    return member
+    rows = ChatMember.objects.select_related("user").filter(room=room, user_id=user_id)
+    return _first_or_not_found(rows, "Member not found.", "member_not_found")
 
 
 def message_in_room(*, message_id, room: ChatRoom) -> ChatMessage:
     """A message of ``room`` (to reply to)."""
-    try:
-        message = ChatMessage.objects.select_related("sender").filter(pk=message_id, room=room).first()
-    except ValidationError:
-        message = None
-    if message is None:
-        raise NotFound("The message replied to is not in this room.", code="reply_not_found")
-    return message
+    rows = ChatMessage.objects.select_related("sender").filter(pk=message_id, room=room)
+    return _first_or_not_found(rows, "The message replied to is not in this room.", "reply_not_found")
 
 
 def message_for_member(*, message_id, user, lock: bool = False, moderator: bool = False):
@@ -208,6 +203,19 @@ def reactions_for(*, message: ChatMessage, user) -> list[dict]:
     me = str(user.pk)
     summary = render.reaction_summaries([message.pk]).get(message.pk, [])
     return [{**item, "me": me in item["user_ids"]} for item in summary]
+
+
+def active_user(*, user_id):
+    """An active account, by id (NotFound otherwise)."""
+    return _first_or_not_found(User.objects.filter(pk=user_id, is_active=True), "User not found.", "user_not_found")
+
+
+def attachment_by_id(*, attachment_id, uploaded_by=None) -> Attachment:
+    """An attachment by id (``uploaded_by``: only that person's own upload); NotFound otherwise."""
+    rows = Attachment.objects.filter(pk=attachment_id)
+    if uploaded_by is not None:
+        rows = rows.filter(uploaded_by=uploaded_by)
+    return _first_or_not_found(rows, "Attachment not found.", "attachment_not_found")
 
 
 def public_rooms_for_user(*, user):
@@ -325,8 +333,6 @@ def message_search(*, user, query: str, room: ChatRoom | None = None, limit: int
 def attachment_for_user(*, attachment_id, user):
     """An attachment the user may download: their own upload, or one posted in
     (or the avatar of) a room they are an active member of."""
-    from .models import Attachment
-
     attachment = Attachment.objects.filter(pk=attachment_id).first()
     if attachment is None:
         raise NotFound("Attachment not found.", code="attachment_not_found")

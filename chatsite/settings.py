@@ -337,7 +337,7 @@ CHAT_DELETED_CONTENT_RETENTION_DAYS = env_int("CHAT_DELETED_CONTENT_RETENTION_DA
 CHAT_EVENT_RETENTION_DAYS = env_int("CHAT_EVENT_RETENTION_DAYS", 30)
 
 # Rate limits per user and kind of action, e.g. "message.send=30/10s,reaction=60/m"
-# (kinds and defaults in chat/ratelimit.py).
+# (kinds and defaults in chatsite/core/ratelimit.py).
 CHAT_RATE_LIMITS = dict(item.split("=", 1) for item in env_list("CHAT_RATE_LIMITS"))
 CHAT_RATE_LIMITS_ENABLED = env_bool("CHAT_RATE_LIMITS_ENABLED", True)
 

@@ -2,7 +2,6 @@
 OpenAPI schema) and render the one JSON shape of each object, from
 chat.events.render — the same functions the WebSocket events use."""
 
-import math
 
 from django.conf import settings
 from rest_framework import serializers
@@ -10,6 +9,7 @@ from rest_framework import serializers
 from accounts.serializers import UserSerializer
 from chat.events import render as payloads
 from chat.models import MessageType, Role, RoomType
+from chatsite.core import json_values
 
 
 # --- Output ------------------------------------------------------------------
@@ -182,41 +182,14 @@ class ReadResultSerializer(serializers.Serializer):
 
 # --- Input -------------------------------------------------------------------
 class JSONObjectField(serializers.DictField):
-    """A free-form JSON object that every store and client can take back.
-
-    JSON allows what PostgreSQL's jsonb, SQLite's JSON check and UTF-8 do not:
-    a NUL character, lone surrogates (``"\\ud800"``), numbers that overflow to
-    infinity (``1e999``). Deep nesting is refused before it can exhaust the
-    recursion limit of whoever encodes it next.
-    """
-
-    MAX_DEPTH = 20
-    default_error_messages = {
-        "nul": "Strings may not contain the NUL character.",
-        "surrogate": "Strings may not contain unpaired surrogates.",
-        "not_finite": "Numbers must be finite.",
-        "too_deep": "Nested more than {max_depth} levels deep.",
-    }
+    """A free-form JSON object that every store and client can take back
+    (chatsite/core/json_values.py says what is refused and why)."""
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
-        pending = [(value, 1)]
-        while pending:
-            item, depth = pending.pop()
-            if depth > self.MAX_DEPTH:
-                self.fail("too_deep", max_depth=self.MAX_DEPTH)
-            if isinstance(item, dict):
-                pending.extend((key, depth) for key in item)
-                pending.extend((child, depth + 1) for child in item.values())
-            elif isinstance(item, list):
-                pending.extend((child, depth + 1) for child in item)
-            elif isinstance(item, str):
-                if "\x00" in item:
-                    self.fail("nul")
-                if any("\ud800" <= ch <= "\udfff" for ch in item):
-                    self.fail("surrogate")
-            elif isinstance(item, float) and not math.isfinite(item):
-                self.fail("not_finite")
+        problem = json_values.problem(value)
+        if problem:
+            raise serializers.ValidationError(problem, code="invalid")
         return value
 
 

@@ -8,7 +8,7 @@ database threads), everything other sockets must hear goes out through
 :mod:`chat.events.broadcast`. What reaches this socket, in which order, is
 decided by :class:`.delivery.Delivery` (per-room cursors, gap fill, the
 ``?sync=1`` hold); every frame to the client goes through one bounded
-:class:`.outbox.Outbox` (a client that stops reading is closed with 4008).
+:class:`.send_buffer.SendBuffer` (a client that stops reading is closed with 4008).
 """
 
 import asyncio
@@ -28,7 +28,7 @@ from ..events.render import user_payload
 from ..models import ChatMember, ChatRoom
 from . import presence, protocol
 from .delivery import FILL, SEND, Delivery
-from .outbox import Outbox, limits, watch_daphne_transport
+from .send_buffer import SendBuffer, limits, watch_daphne_transport
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     user = None
     user_id = None
     delivery: Delivery | None = None
-    outbox: Outbox | None = None
+    send_buffer: SendBuffer | None = None
     registered = False
     hold_timer = None
 
@@ -66,12 +66,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.delivery = Delivery(self.user_id, holding=holding)
         await self.accept()
         max_frames, max_bytes = limits()
-        self.outbox = Outbox(self.base_send, max_frames=max_frames, max_bytes=max_bytes, on_overflow=self._too_slow)
-        watch_daphne_transport(self.base_send, self.outbox)
-        self.outbox.start()
+        self.send_buffer = SendBuffer(self.base_send, max_frames=max_frames, max_bytes=max_bytes, on_overflow=self._too_slow)
+        watch_daphne_transport(self.base_send, self.send_buffer)
+        self.send_buffer.start()
         if await presence.live_sockets(self.user_id) >= settings.CHAT_MAX_SOCKETS_PER_USER:
             self.send_frame(protocol.error_frame(None, "too_many_sockets", "Too many connections for this user."))
-            self.outbox.put_close(wire.CLOSE_TOO_MANY_SOCKETS)
+            self.send_buffer.put_close(wire.CLOSE_TOO_MANY_SOCKETS)
             return
         broadcast.attach_direct(self, self._direct)
         await broadcast.join(self, wire.user_group(self.user_id))
@@ -112,8 +112,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             timer.cancel()
         if self.hold_timer is not None:
             self.hold_timer.cancel()
-        if self.outbox is not None:
-            await self.outbox.stop()
+        if self.send_buffer is not None:
+            await self.send_buffer.stop()
         if not self.registered:
             return
         try:
@@ -136,8 +136,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await super().__call__(scope, receive, send)
         except (RedisError, OSError):
             logger.warning("channel layer lost; closing socket %s", getattr(self, "channel_name", "?"))
-            if self.outbox is not None:
-                await self.outbox.stop()
+            if self.send_buffer is not None:
+                await self.send_buffer.stop()
             try:
                 await send({"type": "websocket.close", "code": wire.CLOSE_LAYER_LOST})
             except Exception:
@@ -156,12 +156,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.send_text(wire.encode(frame))
 
     def send_text(self, text: str) -> None:
-        """Every frame to the client goes through the outbox (never waits)."""
-        if self.outbox is not None:
-            self.outbox.put(text)
+        """Every frame to the client goes through the send buffer (never waits)."""
+        if self.send_buffer is not None:
+            self.send_buffer.put(text)
 
     def _too_slow(self, frames: int, size: int) -> None:
-        """The outbox overflowed (it closes with 4008): stop taking events."""
+        """The send buffer overflowed (it closes with 4008): stop taking events."""
         logger.warning(
             "socket %s of user %s too slow (%d frames, %d bytes queued): closing with %d",
             self.channel_name,
@@ -300,7 +300,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 for frame in frames:
                     # Paced: waits while the client's buffer is half full, so a long
                     # replay to a healthy client never trips the limit.
-                    if not await self.outbox.put_paced(wire.encode(frame)):
+                    if not await self.send_buffer.put_paced(wire.encode(frame)):
                         return "not_found"  # the socket is closing
                     after = frame["seq"]
                 if not has_more:
@@ -330,9 +330,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _direct(self, message) -> bool:
         """The fan-out's fast path (chat/realtime/layer.py): called by the layer's
         receiving task for each message to this socket. What is simply the next
-        event of its room goes straight into the outbox; anything else waits in
+        event of its room goes straight into the send buffer; anything else waits in
         the channel's queue for this consumer's own task, in order."""
-        if self.outbox.closed:
+        if self.send_buffer.closed:
             return True  # closing: nothing more goes out
         if not self.delivery.direct(message):
             return False
@@ -378,7 +378,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def chat_disconnect(self, message):
         self.send_frame({"type": wire.DISCONNECTED, "reason": message.get("reason", "")})
-        self.outbox.put_close(message.get("code", wire.CLOSE_LOGGED_OUT))
+        self.send_buffer.put_close(message.get("code", wire.CLOSE_LOGGED_OUT))
 
     _layer_handlers = {
         "chat.event": chat_event,

@@ -10,9 +10,9 @@ the same error whichever way it sent the request.
 """
 
 import json
-import math
 import uuid
 
+from chatsite.core import json_values
 from chatsite.core.exceptions import Invalid
 
 from ..events import wire
@@ -23,7 +23,6 @@ MAX_SYNC_ROOMS = 5000
 MAX_CLIENT_MSG_ID = 64
 MAX_REACTION = 32
 MAX_SEQ = 2**62
-MAX_METADATA_DEPTH = 20
 SENDABLE_MESSAGE_TYPES = ("text", "image", "file", "action")
 
 REQUIRED = "This field is required."
@@ -172,31 +171,10 @@ class _Fields:
         if not isinstance(value, dict):
             self.fail(name, f'Expected a dictionary of items but got type "{type(value).__name__}".')
             return None
-        problem = _json_problem(value)
+        problem = json_values.problem(value)
         if problem:
             self.fail(name, problem)
         return value
-
-
-def _json_problem(value) -> str | None:
-    pending = [(value, 1)]
-    while pending:
-        item, depth = pending.pop()
-        if depth > MAX_METADATA_DEPTH:
-            return f"Nested more than {MAX_METADATA_DEPTH} levels deep."
-        if isinstance(item, dict):
-            pending.extend((key, depth) for key in item)
-            pending.extend((child, depth + 1) for child in item.values())
-        elif isinstance(item, list):
-            pending.extend((child, depth + 1) for child in item)
-        elif isinstance(item, str):
-            if "\x00" in item:
-                return "Strings may not contain the NUL character."
-            if any("\ud800" <= ch <= "\udfff" for ch in item):
-                return "Strings may not contain unpaired surrogates."
-        elif isinstance(item, float) and not math.isfinite(item):
-            return "Numbers must be finite."
-    return None
 
 
 def room_id(frame: dict) -> str:

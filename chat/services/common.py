@@ -55,59 +55,36 @@ def clean_text(value, *, field: str, max_length: int, required: bool = False) ->
     return value
 
 
-def create_message(
-    *,
-    room: ChatRoom,
-    sender,
-    text: str,
-    message_type: str,
-    extra_metadata: dict | None = None,
-    reply_to: ChatMessage | None = None,
-    forwarded_from: ChatMessage | None = None,
-    attachment=None,
-    client_msg_id: str | None = None,
-    is_flagged: bool = False,
-    flag_reason: str = "",
-) -> ChatMessage:
-    """Allocate a seq, store the encrypted message and its search tokens, log
-    and announce ``message.created``. Callers have checked permission.
+def create_message(message: ChatMessage, *, text: str) -> ChatMessage:
+    """Store ``message`` (built by the caller, not saved, permission checked)
+    with ``text`` as its content: allocate a seq, write the encrypted row and
+    its search tokens, log and announce ``message.created``.
 
     The one insert path, the same on every database: the seq (one ``UPDATE …
     RETURNING`` that holds the room lock), then the rows by ``bulk_create``,
     which takes the columns from the models' metadata.
     """
     now = timezone.now()
-    message = ChatMessage(
-        room=room,
-        seq=allocate_seq(room, last_message_at=now),
-        sender=sender,
-        message_type=message_type,
-        content_encrypted=crypto.encrypt(text),
-        extra_metadata=extra_metadata or {},
-        reply_to=reply_to,
-        forwarded_from=forwarded_from,
-        attachment=attachment,
-        client_msg_id=client_msg_id,
-        is_flagged=is_flagged,
-        flag_reason=flag_reason,
-        created_at=now,
-        updated_at=now,
-    )
+    message.seq = allocate_seq(message.room, last_message_at=now)
+    message.content_encrypted = crypto.encrypt(text)
+    message.created_at = message.updated_at = now
     render.remember_plaintext(message, text)  # rendered without decrypting again
     message.is_new = True  # nobody reacted yet: its payload needs no reaction query
     ChatMessage.objects.bulk_create([message])
-    if text and message_type != MessageType.SYSTEM:
+    if text and message.message_type != MessageType.SYSTEM:
         SearchToken.objects.bulk_create(
-            [SearchToken(message=message, room_id=room.pk, token=t) for t in crypto.search_tokens(text)]
+            [SearchToken(message=message, room_id=message.room_id, token=t) for t in crypto.search_tokens(text)]
         )
-    log.append(room=room, seq=message.seq, kind=wire.MESSAGE_CREATED, message=message)
+    log.append(room=message.room, seq=message.seq, kind=wire.MESSAGE_CREATED, message=message)
     return message
 
 
 def post_system_message(*, room: ChatRoom, actor, text: str, event: str, **metadata) -> ChatMessage:
     """A system line in the room's history ("Alice added Bob")."""
     extra = {"event": event, **{key: str(value) for key, value in metadata.items() if value is not None}}
-    return create_message(room=room, sender=actor, text=text, message_type=MessageType.SYSTEM, extra_metadata=extra)
+    return create_message(
+        ChatMessage(room=room, sender=actor, message_type=MessageType.SYSTEM, extra_metadata=extra), text=text
+    )
 
 
 def audit(*, actor, action: str, room=None, target_user=None, target_message=None, reason: str = "", **details) -> AuditLog:

@@ -1,6 +1,8 @@
 """Message use cases: send, reply, forward, edit, delete, restore, announce,
 reactions and read positions."""
 
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -72,21 +74,22 @@ def _clean_metadata(extra_metadata) -> dict:
     return extra_metadata
 
 
+@dataclass(frozen=True, slots=True)
+class MessageDraft:
+    """What a sender asks to post, before any rule is applied."""
+
+    content: str = ""
+    message_type: str | None = None  # None: text, or image/file from the attachment
+    client_msg_id: str | None = None
+    reply_to: ChatMessage | None = None
+    attachment: Attachment | None = None
+    extra_metadata: dict | None = None
+    forwarded_from: ChatMessage | None = None
+
+
 @transaction.atomic(savepoint=False)
-def message_send(
-    *,
-    room: ChatRoom,
-    sender,
-    member: ChatMember,
-    content: str = "",
-    message_type: str | None = None,
-    client_msg_id: str | None = None,
-    reply_to: ChatMessage | None = None,
-    attachment: Attachment | None = None,
-    extra_metadata: dict | None = None,
-    forwarded_from: ChatMessage | None = None,
-) -> tuple[ChatMessage, bool]:
-    """Post a message as ``member`` (the sender's active membership of ``room``):
+def message_send(*, room: ChatRoom, sender, member: ChatMember, draft: MessageDraft) -> tuple[ChatMessage, bool]:
+    """Post ``draft`` as ``member`` (the sender's active membership of ``room``):
     ``(message, created)``.
 
     A ``client_msg_id`` the sender already used returns the original message
@@ -94,13 +97,9 @@ def message_send(
     is muted, the room is inactive or a direct peer blocked them (Forbidden),
     or the content breaks a rule (Invalid). Emits ``message.created``.
     """
-    client_msg_id = _clean_client_msg_id(client_msg_id)
+    client_msg_id = _clean_client_msg_id(draft.client_msg_id)
     try:
-        return _send_new(
-            room=room, sender=sender, content=content, message_type=message_type, client_msg_id=client_msg_id,
-            reply_to=reply_to, attachment=attachment, extra_metadata=extra_metadata,
-            forwarded_from=forwarded_from, member=member,
-        )
+        return _send_new(room=room, sender=sender, member=member, draft=draft, client_msg_id=client_msg_id)
     except ChatError:
         # A retry answers with the original even when a new send would now be
         # refused (muted, left, content rules changed). Looked up only on a
@@ -125,33 +124,31 @@ def _message_type(message_type, attachment) -> str:
     return message_type
 
 
-def _send_new(
-    *, room, sender, content, message_type, client_msg_id, reply_to, attachment, extra_metadata, forwarded_from, member
-) -> tuple[ChatMessage, bool]:
+def _send_new(*, room, sender, member, draft: MessageDraft, client_msg_id) -> tuple[ChatMessage, bool]:
+    attachment = draft.attachment
     policies.require_can_post(room, member)
     if attachment is not None:
-        policies.require_can_attach(member, attachment, forwarded=forwarded_from is not None)
-    message_type = _message_type(message_type, attachment)
-    content = _clean_content(content, has_attachment=attachment is not None)
+        policies.require_can_attach(member, attachment, forwarded=draft.forwarded_from is not None)
+    message_type = _message_type(draft.message_type, attachment)
+    content = _clean_content(draft.content, has_attachment=attachment is not None)
     checked = check_content(content)
-    if reply_to is not None and reply_to.room_id != room.pk:
+    if draft.reply_to is not None and draft.reply_to.room_id != room.pk:
         raise Invalid("You can only reply to a message in the same room.", code="invalid_reply")
-    metadata = _clean_metadata(extra_metadata)
+    message = ChatMessage(
+        room=room,
+        sender=sender,
+        message_type=message_type,
+        extra_metadata=_clean_metadata(draft.extra_metadata),
+        reply_to=draft.reply_to,
+        forwarded_from=draft.forwarded_from,
+        attachment=attachment,
+        client_msg_id=client_msg_id,
+        is_flagged=checked.is_flagged,
+        flag_reason=checked.flag_reason,
+    )
 
     def insert() -> ChatMessage:
-        return create_message(
-            room=room,
-            sender=sender,
-            text=checked.text,
-            message_type=message_type,
-            extra_metadata=metadata,
-            reply_to=reply_to,
-            forwarded_from=forwarded_from,
-            attachment=attachment,
-            client_msg_id=client_msg_id,
-            is_flagged=checked.is_flagged,
-            flag_reason=checked.flag_reason,
-        )
+        return create_message(message, text=checked.text)
 
     if client_msg_id is None:
         return insert(), True
@@ -177,16 +174,14 @@ def message_forward(
         raise Invalid("A deleted message cannot be forwarded.", code="message_deleted")
     if source.message_type == MessageType.SYSTEM:
         raise Invalid("System messages cannot be forwarded.", code="invalid_message_type")
-    return message_send(
-        room=to_room,
-        sender=actor,
-        member=member,
+    draft = MessageDraft(
         content=crypto.decrypt(source.content_encrypted),
         message_type=source.message_type,
         attachment=source.attachment,
         client_msg_id=client_msg_id,
         forwarded_from=source,
     )
+    return message_send(room=to_room, sender=actor, member=member, draft=draft)
 
 
 def _announce_message(message: ChatMessage, kind: str) -> None:

@@ -86,16 +86,13 @@ def room_get_or_create_direct(*, user, other) -> tuple[ChatRoom, bool]:
     if is_blocked_between(user.pk, other.pk):
         raise Forbidden("You cannot start a conversation with this user.", code="blocked")
     low, high = sorted([user, other], key=lambda u: u.pk)
-    existing = ChatRoom.objects.filter(room_type=RoomType.DIRECT, direct_user_low=low, direct_user_high=high).first()
-    if existing is not None:
-        return existing, False
-    try:
-        with transaction.atomic():
-            room = ChatRoom.objects.create(
-                room_type=RoomType.DIRECT, created_by=user, direct_user_low=low, direct_user_high=high
-            )
-    except IntegrityError:
-        return ChatRoom.objects.get(room_type=RoomType.DIRECT, direct_user_low=low, direct_user_high=high), False
+    # The pair is unique in the database: get_or_create's savepoint and retry
+    # turn a concurrent twin into (its room, False).
+    room, created = ChatRoom.objects.get_or_create(
+        room_type=RoomType.DIRECT, direct_user_low=low, direct_user_high=high, defaults={"created_by": user}
+    )
+    if not created:
+        return room, False
     add_members(room, [(user, Role.MEMBER), (other, Role.MEMBER)])
     return room, True
 
@@ -175,20 +172,16 @@ def room_open_support(*, user) -> tuple[ChatRoom, bool]:
     The person asking is a member, support agents are owners. One open support
     room per person, enforced by the database.
     """
-    existing = ChatRoom.objects.filter(room_type=RoomType.SUPPORT, support_requester=user, is_active=True).first()
-    if existing is not None:
-        return existing, False
-    try:
-        with transaction.atomic():
-            room = ChatRoom.objects.create(
-                room_type=RoomType.SUPPORT,
-                name=f"Support: {user.name}",
-                company=user.company,
-                created_by=user,
-                support_requester=user,
-            )
-    except IntegrityError:
-        return ChatRoom.objects.get(room_type=RoomType.SUPPORT, support_requester=user, is_active=True), False
+    # One open support room per person (a partial unique constraint): a
+    # concurrent twin gets the same room.
+    room, created = ChatRoom.objects.get_or_create(
+        room_type=RoomType.SUPPORT,
+        support_requester=user,
+        is_active=True,
+        defaults={"name": f"Support: {user.name}", "company": user.company, "created_by": user},
+    )
+    if not created:
+        return room, False
     agents = list(User.objects.filter(is_support_agent=True, is_active=True).exclude(pk=user.pk))
     role = Role.OWNER if user.is_support_agent else Role.MEMBER
     add_members(room, [(user, role)] + [(agent, Role.OWNER) for agent in agents])

@@ -60,9 +60,19 @@ def mark_read(room, user, seq):
     return commands.room_mark_read(actor=user, room_id=room.pk, seq=seq)
 
 
+def reply_chain(room, sender, reactor, count: int, text: str = "message {}") -> list[ChatMessage]:
+    """``count`` messages, each replying to the one before and reacted to by
+    ``reactor``: every relation a message payload renders, for query-count tests."""
+    chain, previous = [], None
+    for n in range(count):
+        previous = send(room, sender, text.format(n), reply_to=previous)
+        react(previous, reactor, "👍")
+        chain.append(previous)
+    return chain
+
+
 def fresh(message) -> ChatMessage:
-    """The message as stored now. (``refresh_from_db`` would keep the plaintext
-    a send leaves on the instance, so content would not be read back.)"""
+    """The message as stored now, read back from the database."""
     return ChatMessage.objects.select_related("sender", "attachment", "reply_to__sender").get(pk=message.pk)
 
 

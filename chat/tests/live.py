@@ -209,25 +209,10 @@ def server_env(*, database: str, redis: str, tmp: Path, **extra: str) -> dict:
     return env
 
 
-class Daphne(Server):
-    def __init__(self, name: str, *, env: dict, tmp: Path, port: int | None = None):
-        self.port = port or free_port()
-        args = [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            HOST,
-            "-p",
-            str(self.port),
-            "--proxy-headers",
-            "--websocket-max-message-size",
-            str(128 * 1024),
-            "--application-close-timeout",
-            "5",
-            "chatsite.asgi:application",
-        ]
-        super().__init__(name, args, log_path=tmp / f"{name}.log", env=env, cwd=PROJECT_DIR)
+class LocalAddress:
+    """The URLs of a server listening on 127.0.0.1 at ``self.port``."""
+
+    port: int
 
     @property
     def url(self) -> str:
@@ -238,33 +223,36 @@ class Daphne(Server):
         return f"ws://{HOST}:{self.port}"
 
 
-class Uvicorn(Daphne):
-    """The optional server (docs/deploy.md): uvicorn with uvloop and the websockets protocol."""
+class AsgiServer(LocalAddress, Server):
+    """chatsite under an ASGI server on 127.0.0.1; subclasses give the command line."""
 
     def __init__(self, name: str, *, env: dict, tmp: Path, port: int | None = None):
         self.port = port or free_port()
-        args = [
-            sys.executable,
-            "-m",
-            "uvicorn",
+        super().__init__(name, self.command(), log_path=tmp / f"{name}.log", env=env, cwd=PROJECT_DIR)
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+
+
+class Daphne(AsgiServer):
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "daphne", "-b", HOST, "-p", str(self.port), "--proxy-headers",
+            "--websocket-max-message-size", str(128 * 1024), "--application-close-timeout", "5",
             "chatsite.asgi:application",
-            "--host",
-            HOST,
-            "--port",
-            str(self.port),
-            "--lifespan",
-            "off",
-            "--ws",
-            "websockets-sansio",
-            "--ws-max-size",
-            str(128 * 1024),
-            "--proxy-headers",
-            "--forwarded-allow-ips",
-            HOST,
-            "--timeout-graceful-shutdown",
-            "5",
-        ]
-        Server.__init__(self, name, args, log_path=tmp / f"{name}.log", env=env, cwd=PROJECT_DIR)
+        ]  # fmt: skip
+
+
+class Uvicorn(AsgiServer):
+    """The optional server (docs/deploy.md): uvicorn with uvloop and the websockets protocol."""
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "uvicorn", "chatsite.asgi:application", "--host", HOST, "--port", str(self.port),
+            "--lifespan", "off", "--ws", "websockets-sansio", "--ws-max-size", str(128 * 1024),
+            "--proxy-headers", "--forwarded-allow-ips", HOST, "--timeout-graceful-shutdown", "5",
+        ]  # fmt: skip
 
 
 def start_uvicorn(name: str, *, env: dict, tmp: Path) -> Uvicorn:
@@ -354,7 +342,7 @@ http {{
 """
 
 
-class Nginx(Server):
+class Nginx(LocalAddress, Server):
     def __init__(self, *, tmp: Path, upstream_ports: list[int], executable: str):
         self.port = free_port()
         self.tmp = tmp
@@ -372,13 +360,6 @@ class Nginx(Server):
         args = [executable, "-e", str(tmp / "nginx-error.log"), "-p", f"{tmp}/", "-c", str(self.conf_path)]
         super().__init__("nginx", args, log_path=tmp / "nginx.out")
 
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://{HOST}:{self.port}"
 
     def describe(self) -> str:
         error_log = self.tmp / "nginx-error.log"

@@ -17,7 +17,7 @@ from chat.tests.api_helpers import (
     png_bytes,
     upload,
 )
-from chat.tests.factories import group_room, send
+from chat.tests.factories import reply_chain, group_room, send
 
 MESSAGE_KEYS = {
     "id",
@@ -569,17 +569,10 @@ def test_search_validation_and_refusals(api, alice, outsider, team):
 @pytest.mark.parametrize("count", [5, 40])
 def test_search_queries_do_not_grow_with_results(no_rate_limits, api, alice, bob, count, django_assert_max_num_queries):
     room = group_room(alice, bob, name="Busy")
-    previous = None
-    for n in range(count):
-        message = send(room, bob, f"needle number {n}", reply_to=previous)
-        commands.reaction_add(actor=alice, message_id=message.pk, reaction="👍")
-        previous = message
-    client = api(alice)
+    reply_chain(room, bob, alice, count, "needle number {}")
 
-    with django_assert_max_num_queries(4):
-        everywhere = client.get("/api/search/", {"q": "needle", "limit": 100})
-    with django_assert_max_num_queries(4):
-        in_room = client.get("/api/search/", {"q": "needle", "room": str(room.pk), "limit": 100})
-
-    assert len(everywhere.json()) == count and len(in_room.json()) == count
-    assert everywhere.json()[0]["reactions"][0]["count"] == 1
+    for scope in ({}, {"room": str(room.pk)}):  # everywhere, then in the room
+        with django_assert_max_num_queries(4):
+            found = api(alice).get("/api/search/", {"q": "needle", "limit": 100, **scope})
+        assert len(found.json()) == count
+        assert found.json()[0]["reactions"][0]["count"] == 1

@@ -22,7 +22,7 @@ from chat.tests.api_helpers import (
     png_bytes,
     upload,
 )
-from chat.tests.factories import group_room, send
+from chat.tests.factories import reply_chain, group_room, send
 
 ROOMS = "/api/rooms/"
 ROOM_KEYS = {
@@ -687,11 +687,7 @@ def test_events_since_validation_and_refusals(api, alice, outsider, team):
 @pytest.mark.parametrize("count", [5, 40])
 def test_events_since_queries_do_not_grow_with_events(no_rate_limits, api, alice, bob, count, django_assert_max_num_queries):
     room = group_room(alice, bob, name="Log")
-    previous = None
-    for n in range(count):
-        message = send(room, bob, f"m{n}", reply_to=previous)
-        commands.reaction_add(actor=alice, message_id=message.pk, reaction="👍")
-        previous = message
+    reply_chain(room, bob, alice, count, "m{}")
     client = api(alice)
 
     with django_assert_max_num_queries(4):

@@ -8,7 +8,6 @@ import os
 import time
 
 import pytest
-from channels.db import database_sync_to_async as in_db
 from rest_framework_simplejwt.tokens import AccessToken
 
 from bench.load import Bench

@@ -357,3 +357,12 @@ async def test_deactivated_user_is_disconnected(alice):
     ticket = await sync_to_async(tickets.issue)(alice)
     refused = WebsocketCommunicator(application, f"/ws/chat/?ticket={ticket}")
     assert not (await refused.connect(timeout=5))[0]
+
+
+def test_every_client_frame_of_the_protocol_has_a_handler():
+    # protocol.parse lets through exactly wire.CLIENT_FRAMES; a type without a
+    # handler would fail inside the consumer instead of answering an error frame.
+    from chat.events import wire
+    from chat.realtime.consumer import ChatConsumer
+
+    assert set(ChatConsumer._frame_handlers) == set(wire.CLIENT_FRAMES)

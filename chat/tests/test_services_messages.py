@@ -116,7 +116,10 @@ def test_reply_must_be_in_same_room(alice, bob):
     assert exc.value.code == "reply_not_found"
     with pytest.raises(Invalid):  # and the service refuses one from elsewhere
         messages.message_send(
-            room=other, sender=bob, member=member(other, bob), content="cross-room", reply_to=original
+            room=other,
+            sender=bob,
+            member=member(other, bob),
+            draft=messages.MessageDraft(content="cross-room", reply_to=original),
         )
 
 

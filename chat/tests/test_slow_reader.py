@@ -1,6 +1,6 @@
 """A client that stops reading is bounded (docs/realtime.md, "Slow clients").
 
-Unit tests of the per-socket send buffer (chat/realtime/outbox.py) with a fake
+Unit tests of the per-socket send buffer (chat/realtime/send_buffer.py) with a fake
 ASGI send, then a real daphne with a raw client that never reads while 2,000
 large messages go to its room: the server closes it with 4008, the other
 members get everything and the server's memory stays bounded.
@@ -19,9 +19,9 @@ import pytest
 
 from accounts import tickets
 from chat.events import wire
-from chat.realtime import outbox as outbox_module
-from chat.realtime.outbox import (
-    Outbox,
+from chat.realtime import send_buffer as send_buffer_module
+from chat.realtime.send_buffer import (
+    SendBuffer,
     _TransportGate,
     daphne_transport,
     watch_daphne_transport,
@@ -57,7 +57,7 @@ async def settle(rounds: int = 20):
 
 
 def make(client, *, max_frames=10, max_bytes=1000, overflows=None):
-    box = Outbox(
+    box = SendBuffer(
         client.send,
         max_frames=max_frames,
         max_bytes=max_bytes,
@@ -168,7 +168,7 @@ async def test_a_failing_send_ends_the_writer_quietly():
     async def gone(message):
         raise OSError("client gone")
 
-    box = Outbox(gone, max_frames=10, max_bytes=1000)
+    box = SendBuffer(gone, max_frames=10, max_bytes=1000)
     box.start()
     box.put("x")
     await settle()
@@ -187,7 +187,7 @@ async def test_stop_cancels_a_writer_blocked_in_send():
 
 
 async def test_close_waits_at_most_close_timeout(monkeypatch):
-    monkeypatch.setattr(outbox_module, "CLOSE_TIMEOUT", 0.05)
+    monkeypatch.setattr(send_buffer_module, "CLOSE_TIMEOUT", 0.05)
     client = FakeClient()
     client.reading.clear()  # never reads again (uvicorn: the close frame cannot go)
     box = make(client, max_frames=1)
@@ -201,10 +201,10 @@ async def test_close_waits_at_most_close_timeout(monkeypatch):
 def test_limits_come_from_settings(settings):
     settings.CHAT_WS_MAX_BUFFERED_FRAMES = 7
     settings.CHAT_WS_MAX_BUFFERED_BYTES = 1234
-    assert outbox_module.limits() == (7, 1234)
+    assert send_buffer_module.limits() == (7, 1234)
     del settings.CHAT_WS_MAX_BUFFERED_FRAMES
     del settings.CHAT_WS_MAX_BUFFERED_BYTES
-    assert outbox_module.limits() == (outbox_module.DEFAULT_MAX_FRAMES, outbox_module.DEFAULT_MAX_BYTES)
+    assert send_buffer_module.limits() == (send_buffer_module.DEFAULT_MAX_FRAMES, send_buffer_module.DEFAULT_MAX_BYTES)
 
 
 # --- daphne's transport ---------------------------------------------------------------
@@ -257,7 +257,7 @@ def test_gate_pauses_the_writer_and_keeps_the_previous_producer_informed():
     async def handle_reply(protocol, message):
         pass
 
-    box = Outbox(FakeClient.send, max_frames=10, max_bytes=1000)
+    box = SendBuffer(FakeClient.send, max_frames=10, max_bytes=1000)
     assert watch_daphne_transport(functools.partial(handle_reply, protocol), box)
     gate = protocol.transport.producer
     assert isinstance(gate, _TransportGate) and gate.previous is previous

@@ -354,19 +354,27 @@ def test_unread_badge_appears_live_and_clears_when_the_room_is_read(open_page, a
     watch.assert_clean()
 
 
+def _open_room_then_stop_server(open_page, server, server_side, reader, writer, *, name, first):
+    """A room with one message, open in the reader's page; then the server stops
+    and the page says it is reconnecting."""
+    room = server_side(group_room, reader, writer, name=name)
+    server_side(send, room, writer, first)
+    page, watch = open_page(reader, room_url(room))
+    expect(message(page, first)).to_be_visible()
+    server.stop()
+    expect(page.locator("#connection-banner")).to_be_visible(timeout=5000)
+    return room, page, watch
+
+
 def test_page_catches_up_after_the_server_restarts(open_page, alice, bob, restartable_server, server_side):
     from chat.models import ChatMessage
     from chat.events.render import message_content
 
     server = restartable_server
-    room = server_side(group_room, alice, bob, name="Resilient")
-    server_side(send, room, bob, "Before the restart")
-    alice_page, watch = open_page(alice, room_url(room))
-    expect(message(alice_page, "Before the restart")).to_be_visible()
-
-    server.stop()
+    room, alice_page, watch = _open_room_then_stop_server(
+        open_page, server, server_side, alice, bob, name="Resilient", first="Before the restart"
+    )
     banner = alice_page.locator("#connection-banner")
-    expect(banner).to_be_visible(timeout=5000)
     expect(banner).to_contain_text("Reconnecting")
     server_side(send, room, bob, "Sent while you were away")
     server_side(send, room, bob, "And one more")
@@ -402,13 +410,9 @@ def test_page_refetches_a_room_whose_log_was_purged_while_it_was_away(open_page,
     from chat.models import ChatRoom, RoomEvent
 
     server = restartable_server
-    room = server_side(group_room, alice, bob, name="Purged")
-    server_side(send, room, bob, "Old news")
-    alice_page, watch = open_page(alice, room_url(room))
-    expect(message(alice_page, "Old news")).to_be_visible()
-
-    server.stop()
-    expect(alice_page.locator("#connection-banner")).to_be_visible(timeout=5000)
+    room, alice_page, watch = _open_room_then_stop_server(
+        open_page, server, server_side, alice, bob, name="Purged", first="Old news"
+    )
     server_side(send, room, bob, "Missed while away")
     server_side(send, room, bob, "Also missed")
 

@@ -19,6 +19,7 @@ from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import RedisError
 
 from chatsite.core.exceptions import RateLimited
+
 from .models import RateLimitLog
 
 logger = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """One socket's send buffer: every frame to the client goes through it, in order.
 
-:meth:`Outbox.put` never waits (the channel layer's direct delivery calls it
+:meth:`SendBuffer.put` never waits (the channel layer's direct delivery calls it
 from its receiving task, which must never wait on one client); a writer task
 drains the buffer with the ASGI ``send``. The buffer is bounded: past
 ``CHAT_WS_MAX_BUFFERED_FRAMES`` frames or ``CHAT_WS_MAX_BUFFERED_BYTES`` bytes
@@ -54,7 +54,7 @@ def limits() -> tuple[int, int]:
     )
 
 
-class Outbox:
+class SendBuffer:
     """A bounded FIFO of text frames (and a final close) and the task that writes it."""
 
     def __init__(
@@ -209,7 +209,7 @@ class Outbox:
 # --- daphne: Twisted tells when its write buffer is full ----------------------------------
 @implementer(IPushProducer)
 class _TransportGate:
-    """A streaming producer on the connection's transport: gates the outbox's writer.
+    """A streaming producer on the connection's transport: gates the buffer's writer.
 
     The transport can have one producer; twisted.web's HTTPChannel registered
     itself when the connection was still HTTP (daphne hands the transport over
@@ -217,22 +217,22 @@ class _TransportGate:
     place and passes every call on to it, so its behaviour stays.
     """
 
-    def __init__(self, outbox: Outbox, previous):
-        self.outbox = outbox
+    def __init__(self, buffer: SendBuffer, previous):
+        self.buffer = buffer
         self.previous = previous
 
     def pauseProducing(self):
-        self.outbox.pause()
+        self.buffer.pause()
         if self.previous is not None:
             self.previous.pauseProducing()
 
     def resumeProducing(self):
-        self.outbox.resume()
+        self.buffer.resume()
         if self.previous is not None:
             self.previous.resumeProducing()
 
     def stopProducing(self):
-        self.outbox.resume()  # the connection is gone: let the writer run into the disconnect
+        self.buffer.resume()  # the connection is gone: let the writer run into the disconnect
         if self.previous is not None:
             self.previous.stopProducing()
 
@@ -255,13 +255,13 @@ def daphne_transport(send):
     return transport
 
 
-def watch_daphne_transport(send, outbox: Outbox) -> bool:
-    """Pause ``outbox``'s writer while daphne's transport is full; False if not daphne."""
+def watch_daphne_transport(send, buffer: SendBuffer) -> bool:
+    """Pause ``buffer``'s writer while daphne's transport is full; False if not daphne."""
     transport = daphne_transport(send)
     if transport is None:
         return False
     previous = getattr(transport, "producer", None)
     if previous is not None:
         transport.unregisterProducer()
-    transport.registerProducer(_TransportGate(outbox, previous), True)
+    transport.registerProducer(_TransportGate(buffer, previous), True)
     return True
