@@ -230,7 +230,8 @@ def public_rooms_for_user(*, user):
 def member_list(*, room: ChatRoom, include_banned: bool = False):
     """Active members (and, for the room's moderators, banned people to unban)."""
     visible = Q(is_active=True) | Q(is_banned=True) if include_banned else Q(is_active=True)
-    return ChatMember.objects.filter(room=room).filter(visible).select_related("user").order_by("joined_at")
+    # People added together share joined_at: then in the order they were added.
+    return ChatMember.objects.filter(room=room).filter(visible).select_related("user").order_by("joined_at", "created_at")
 
 
 def message_list(*, room: ChatRoom, before: int | None = None, after: int | None = None, limit: int = 50):
