@@ -34,16 +34,17 @@ def prepare(messages: int, rooms: int) -> dict:
     from rest_framework_simplejwt.tokens import AccessToken
 
     from accounts.services import user_register
-    from chat import services
+    from chat import commands
     from chat.models import ChatRoom
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.CHAT_RATE_LIMITS_ENABLED = False  # set-up data, made faster than any person writes
     reader, writer, busy = (
         user_register(username=f"reader{i}", password=f"not-used-{i}-{time.time_ns()}") for i in range(3)
     )
     # The history room: a real message, then copies of it up to the size.
-    room = services.room_create_group(creator=reader, name="history", members=[writer])
-    message, _created = services.message_send(room=room, sender=writer, content="one of a million")
+    room = commands.room_create_group(actor=reader, name="history", member_ids=[writer.pk])
+    message = commands.message_send(actor=writer, room_id=room.pk, content="one of a million").message
     first = ChatRoom.objects.get(pk=room.pk).seq + 1
     last = first + messages - 2
     with transaction.atomic(), connection.cursor() as cursor:
@@ -70,8 +71,8 @@ def prepare(messages: int, rooms: int) -> dict:
         cursor.execute("ANALYZE chat_chatmessage; ANALYZE chat_roomevent")
     # The busy user: in ``rooms`` rooms, each with a message.
     for index in range(rooms):
-        other = services.room_create_group(creator=busy, name=f"list {index}", members=[writer])
-        services.message_send(room=other, sender=writer, content=f"latest in {index}")
+        other = commands.room_create_group(actor=busy, name=f"list {index}", member_ids=[writer.pk])
+        commands.message_send(actor=writer, room_id=other.pk, content=f"latest in {index}")
     return {
         "history_room": str(room.pk),
         "history_seq": [first, last],

@@ -249,7 +249,7 @@ def main() -> None:
     env = server_env(database, redis_url)
     print("migrating the bench database", flush=True)
     run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], env)
-    print("creating users and rooms through the services", flush=True)
+    print("creating users and rooms through the commands", flush=True)
     data = json.loads(run([PYTHON, "bench/setup_data.py", "--users", "1000"], env, capture_output=True).stdout)
 
     report["server"] = args.server

@@ -107,3 +107,35 @@ def test_report_table_and_plot(tmp_path):
     assert "50x10: 3.0×" in text and "5x200: bare held no step" in text
     assert "| room list (1000 rooms) | 10 | 20 | 300 |" in text
     assert (tmp_path / "plot.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_benchmark_data_is_made_through_the_commands(db):
+    from bench.setup_data import create
+
+    from chat.models import ChatMember, ChatRoom
+
+    made = create(6, {"2x3": (2, 3)})
+
+    assert len(made["users"]) == 6 and all(user["access"] for user in made["users"])
+    rooms = made["workloads"]["2x3"]
+    assert len(rooms) == 2
+    for room in rooms:
+        assert ChatMember.objects.filter(room_id=room["id"], is_active=True).count() == 3
+        assert ChatRoom.objects.get(pk=room["id"]).seq > 3  # three member.added and the "created" line
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_history_data_at_size_is_made_through_the_commands():
+    from bench.history import prepare
+
+    from chat.models import ChatMessage, ChatRoom, RoomEvent
+
+    made = prepare(messages=50, rooms=3)
+
+    history = ChatRoom.objects.get(pk=made["history_room"])
+    first, last = made["history_seq"]
+    assert ChatMessage.objects.filter(room=history, message_type="text").count() == 50
+    assert RoomEvent.objects.filter(room=history, seq__range=(first, last)).count() == last - first + 1
+    assert history.seq == last
+    assert made["rooms"] == 4
