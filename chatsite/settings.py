@@ -325,6 +325,10 @@ CHAT_MAX_ROOM_NAME_LENGTH = 200
 # WebSocket: sockets per user (across processes) and the largest client frame.
 CHAT_MAX_SOCKETS_PER_USER = env_int("CHAT_MAX_SOCKETS_PER_USER", 10)
 CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", 64 * 1024)
+# What one socket that stops reading may have queued before it is closed with
+# 4008 (chat/realtime/send_buffer.py); text counted in characters.
+CHAT_WS_MAX_BUFFERED_FRAMES = env_int("CHAT_WS_MAX_BUFFERED_FRAMES", 1000)
+CHAT_WS_MAX_BUFFERED_BYTES = env_int("CHAT_WS_MAX_BUFFERED_BYTES", 4 * 1024 * 1024)
 # Banned words: "mask" replaces them with asterisks, "reject" refuses the message.
 CHAT_BANNED_WORDS = env_list("CHAT_BANNED_WORDS")
 CHAT_BANNED_WORDS_MODE = env_str("CHAT_BANNED_WORDS_MODE", "mask")

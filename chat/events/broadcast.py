@@ -28,11 +28,6 @@ from . import wire
 
 logger = logging.getLogger(__name__)
 
-# Channels' declared-extension mechanism (``layer.extensions``) names what a
-# layer offers beyond the specification; chat/realtime/layer.py has both.
-BLOCKING_EXTENSION = "blocking_group_send"  # group_send_blocking(group, message): no event loop needed
-DIRECT_EXTENSION = "direct"  # attach(channel, handler) / detach(channel)
-
 
 def _has(layer, extension: str) -> bool:
     return extension in getattr(layer, "extensions", ())
@@ -43,7 +38,7 @@ def _publish(group: str, message: dict) -> None:
     if layer is None:
         return
     try:
-        if _has(layer, BLOCKING_EXTENSION):
+        if _has(layer, wire.LAYER_BLOCKING_GROUP_SEND):
             layer.group_send_blocking(group, message)
         else:
             async_to_sync(layer.group_send)(group, message)
@@ -109,7 +104,7 @@ def attach_direct(consumer, handler) -> bool:
     """Let the layer hand this socket's messages to ``handler`` in its receiving
     task (chat/realtime/layer.py); False when the layer does not offer it."""
     layer = consumer.channel_layer
-    if not _has(layer, DIRECT_EXTENSION):
+    if not _has(layer, wire.LAYER_DIRECT):
         return False
     layer.attach(consumer.channel_name, handler)
     return True
@@ -117,5 +112,5 @@ def attach_direct(consumer, handler) -> bool:
 
 def detach_direct(consumer) -> None:
     layer = consumer.channel_layer
-    if layer is not None and consumer.channel_name and _has(layer, DIRECT_EXTENSION):
+    if layer is not None and consumer.channel_name and _has(layer, wire.LAYER_DIRECT):
         layer.detach(consumer.channel_name)

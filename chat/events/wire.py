@@ -89,6 +89,13 @@ def user_group(user_id) -> str:
     return f"user.{user_id}"
 
 
+# --- Channel-layer extensions (Channels' ``layer.extensions``): what chat's
+# layer offers beyond the specification (chat/realtime/layer.py implements
+# them, chat/events/broadcast.py uses them). ------------------------------------
+LAYER_BLOCKING_GROUP_SEND = "blocking_group_send"  # group_send_blocking(group, message): no event loop needed
+LAYER_DIRECT = "direct"  # attach(channel, handler) / detach(channel)
+
+
 # --- Encoding. -----------------------------------------------------------------------
 Raw = msgspec.Raw  # JSON already encoded: spliced into a frame as it is, never encoded twice
 

@@ -85,6 +85,8 @@ import msgpack
 from channels.layers import BaseChannelLayer
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from ..events import wire
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -98,8 +100,8 @@ __all__ = [
 ]
 
 # --- declared extensions (Channels' ``layer.extensions``) --------------------------------
-BLOCKING_GROUP_SEND = "blocking_group_send"
-DIRECT = "direct"
+BLOCKING_GROUP_SEND = wire.LAYER_BLOCKING_GROUP_SEND
+DIRECT = wire.LAYER_DIRECT
 
 DirectHandler = Callable[[dict], Awaitable[bool]]
 

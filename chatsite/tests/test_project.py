@@ -236,6 +236,7 @@ print(json.dumps({
     "cache": settings.CACHES["default"]["BACKEND"],
     "layer": layer["BACKEND"],
     "layer_config": layer.get("CONFIG", {}),
+    "socket_buffer": [settings.CHAT_WS_MAX_BUFFERED_FRAMES, settings.CHAT_WS_MAX_BUFFERED_BYTES],
 }, default=str))
 """
 
@@ -253,6 +254,7 @@ def test_without_database_and_redis_urls_settings_use_embedded_defaults(tmp_path
     assert found["cache"] == "django.core.cache.backends.locmem.LocMemCache"
     assert found["layer"] == "chat.realtime.layer.InMemoryFanoutLayer"
     assert "hosts" not in found["layer_config"]  # in memory: one process
+    assert found["socket_buffer"] == [1000, 4 * 1024 * 1024]  # a slow socket is closed past these (4008)
 
 
 def test_with_database_and_redis_urls_settings_use_postgres_pool_and_redis(tmp_path):
@@ -262,6 +264,7 @@ def test_with_database_and_redis_urls_settings_use_postgres_pool_and_redis(tmp_p
         DATABASE_URL="postgres://chat:secret@db.invalid:5432/chat",
         DATABASE_POOL_MAX_SIZE="7",
         REDIS_URL="redis://redis.invalid:6379/3",
+        CHAT_WS_MAX_BUFFERED_FRAMES="50",
     )
 
     found = backends(env)
@@ -269,6 +272,7 @@ def test_with_database_and_redis_urls_settings_use_postgres_pool_and_redis(tmp_p
     assert found["engine"] == "django.db.backends.postgresql"
     assert found["conn_max_age"] == 0  # persistent connections leak under ASGI
     assert found["pool"]["max_size"] == 7
+    assert found["socket_buffer"] == [50, 4 * 1024 * 1024]
     assert found["cache"] == "django_redis.cache.RedisCache"
     assert found["layer"] == "chat.realtime.layer.RedisFanoutLayer"
     host = found["layer_config"]["hosts"][0]
@@ -321,6 +325,11 @@ def test_make_test_runs_pytest_in_the_project_venv():
     assert result.returncode == 0, result.stderr
     assert ".venv/bin/pytest" in result.stdout
     assert "pip install" in result.stdout and "requirements.txt" in result.stdout
+    # The layering contracts, the browser client's unit tests and the SQLite pass
+    # of the write path belong to the same command.
+    assert ".venv/bin/lint-imports" in result.stdout
+    assert "node --test chat/tests/js/" in result.stdout
+    assert "chat/tests/test_services_messages.py" in result.stdout
 
 
 def test_gc_tuning_freezes_start_up_objects_and_makes_full_collections_rare():
