@@ -51,6 +51,9 @@ from .models import (
     ChatRoom,
     MessageEdit,
     MessageReaction,
+    Notification,
+    NotificationPreferences,
+    PushSubscription,
     RoomEvent,
     RoomType,
     SearchToken,
@@ -400,6 +403,8 @@ class ChatMemberAdmin(ModerationActionsMixin, ReadOnlyAdmin):
         "is_banned",
         "muted_until",
         "last_read_seq",
+        "notify_level",
+        "notifications_muted",
         "joined_at",
         "left_at",
         "created_at",
@@ -684,6 +689,44 @@ class RateLimitLogAdmin(ReadOnlyAdmin):
     list_select_related = ("user", "room")
     ordering = ("-window_start",)
     fields = ("event_type", "user", "room", "client_key", "count", "window_start", "window_seconds", "bucket")
+    readonly_fields = fields
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    """The notification queue the worker drains: what is due, sent, cancelled or failing."""
+
+    list_display = ("created_at", "user", "room", "channel", "reason", "state", "due_at", "attempts", "sent_at")
+    list_filter = ("state", "channel", "reason", "due_at")
+    search_fields = ("user__username", "user__display_name", "room__name", "last_error")
+    list_select_related = ("user", "room")
+    ordering = ("-created_at",)
+    fields = ("user", "room", "message", "channel", "reason", "state", "due_at", "attempts", "last_error", "sent_at", "created_at")
+    readonly_fields = fields
+
+
+@admin.register(PushSubscription)
+class PushSubscriptionAdmin(ReadOnlyAdmin):
+    list_display = ("user", "push_service", "user_agent", "created_at", "last_used_at")
+    search_fields = ("user__username", "user__display_name", "user_agent")
+    list_select_related = ("user",)
+    ordering = ("-created_at",)
+    fields = ("user", "push_service", "user_agent", "created_at", "last_used_at")
+    readonly_fields = fields
+
+    @admin.display(description="Push service")
+    def push_service(self, obj):
+        # The endpoint's path is a capability of its own: staff see only the host.
+        return obj.endpoint.split("/")[2] if obj.endpoint.count("/") >= 2 else ""
+
+
+@admin.register(NotificationPreferences)
+class NotificationPreferencesAdmin(ReadOnlyAdmin):
+    list_display = ("user", "desktop_enabled", "sound_enabled", "email_enabled", "email_delay_minutes", "updated_at")
+    list_filter = ("email_enabled", "desktop_enabled")
+    search_fields = ("user__username", "user__display_name")
+    list_select_related = ("user",)
+    fields = ("user", "desktop_enabled", "sound_enabled", "email_enabled", "email_delay_minutes", "updated_at")
     readonly_fields = fields
 
 

@@ -30,8 +30,15 @@ from chatsite.core import ratelimit
 
 from . import policies, selectors
 from .events import render
-from .models import Attachment, ChatMember, ChatMessage, ChatRoom
-from .services import attachments, members, messages, people, rooms
+from .models import (
+    Attachment,
+    ChatMember,
+    ChatMessage,
+    ChatRoom,
+    NotificationPreferences,
+    PushSubscription,
+)
+from .services import attachments, members, messages, notifications, people, rooms
 
 User = get_user_model()
 
@@ -166,13 +173,45 @@ def reaction_remove(*, actor, message_id, reaction: str) -> list[dict]:
 
 
 def room_mark_read(*, actor, room_id, seq: int) -> dict:
-    """Move the actor's read position; announces an ephemeral ``read``."""
+    """Move the actor's read position: the room's counts afterwards (the
+    ``unread`` frame body). Announces ``read`` to the room and ``unread`` to
+    the actor's sockets."""
     _meter(kind="read", user=actor, room_id=room_id)
     with transaction.atomic():
         member = selectors.membership_for(room_id=room_id, user=actor)
-        member = messages.room_mark_read(member=member, seq=seq)
-        unread = selectors.unread_count_for(member=member)
-    return {"room": str(member.room_id), "last_read_seq": member.last_read_seq, "unread_count": unread}
+        return messages.room_mark_read(member=member, seq=seq)
+
+
+# --- notifications ----------------------------------------------------------------------
+def notification_preferences_update(*, actor, **changes) -> NotificationPreferences:
+    """The actor's desktop, sound and email settings (also the email's signed
+    unsubscribe link, where the signature stands for the login)."""
+    _meter(kind="settings", user=actor)
+    return notifications.preferences_update(user=actor, changes=changes)
+
+
+def room_notifications_update(*, actor, room_id, level: str | None = None, muted: bool | None = None) -> dict:
+    """The actor's notification level and mute for a room: the room's counts
+    and settings afterwards, which every socket of the actor hears (``unread``)."""
+    _meter(kind="settings", user=actor, room_id=room_id)
+    with transaction.atomic():
+        member = selectors.membership_for(room_id=room_id, user=actor)
+        member = notifications.room_notifications_update(member=member, level=level, muted=muted)
+        attention = selectors.attention_for(member=member)
+        notifications.announce_attention(member, attention)
+    return attention
+
+
+def push_subscription_add(*, actor, subscription: dict, user_agent: str = "") -> tuple[PushSubscription, bool]:
+    """Store this browser's Web Push subscription (checked by chat.notify.push
+    at the edge): ``(subscription, created)``."""
+    _meter(kind="settings", user=actor)
+    return notifications.push_subscription_add(user=actor, subscription=subscription, user_agent=user_agent)
+
+
+def push_subscription_remove(*, actor, subscription_id) -> None:
+    _meter(kind="settings", user=actor)
+    notifications.push_subscription_remove(user=actor, subscription_id=subscription_id)
 
 
 def typing(*, actor) -> None:

@@ -142,6 +142,17 @@ class ChatRoom(BaseModel):
         return self.name or f"{self.get_room_type_display()} {str(self.pk)[:8]}"
 
 
+class NotifyLevel(models.TextChoices):
+    ALL = "all", "Every message"
+    MENTIONS = "mentions", "Mentions and direct messages"
+    NOTHING = "nothing", "Nothing"
+
+
+def default_notify_level(room_type: str) -> str:
+    """Direct rooms notify of every message; the others of mentions only."""
+    return NotifyLevel.ALL if room_type == RoomType.DIRECT else NotifyLevel.MENTIONS
+
+
 class ChatMember(BaseModel):
     room = models.ForeignKey(ChatRoom, on_delete=models.CASCADE, related_name="members")
     user = models.ForeignKey(
@@ -154,10 +165,19 @@ class ChatMember(BaseModel):
     is_active = models.BooleanField(default=True)
     joined_at = models.DateTimeField(null=True, blank=True)
     left_at = models.DateTimeField(null=True, blank=True)
+    # The member's own notification choice for this room; empty: the room type's
+    # default (default_notify_level). Not to be confused with muted_until, a
+    # moderator's ban on posting.
+    notify_level = models.CharField(max_length=10, choices=NotifyLevel.choices, blank=True)
+    # Muted by the member: no unread badge (mentions still count), no notification.
+    notifications_muted = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["room", "user"], name="chat_member_one_per_room_user"),
+            models.CheckConstraint(
+                condition=Q(notify_level__in=["", *NotifyLevel.values]), name="chat_member_notify_level_valid"
+            ),
             models.CheckConstraint(
                 condition=Q(is_banned=False) | Q(is_active=False),
                 name="chat_member_banned_is_inactive",
@@ -171,6 +191,10 @@ class ChatMember(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.room} ({self.role})"
+
+    @property
+    def effective_notify_level(self) -> str:
+        return self.notify_level or default_notify_level(self.room.room_type)
 
 
 class ChatMessage(BaseModel):
@@ -187,6 +211,9 @@ class ChatMessage(BaseModel):
     message_type = models.CharField(max_length=10, choices=MessageType.choices, default=MessageType.TEXT)
     # Fernet token (MultiFernet over CHAT_ENCRYPTION_KEYS); never plaintext.
     content_encrypted = models.TextField(blank=True)
+    # The resolved mentions ([{"kind", "user_id"}], chat/mentions.py) as a Fernet
+    # token like the content; empty when the message mentions nobody.
+    mentions_encrypted = models.TextField(blank=True)
     extra_metadata = models.JSONField(default=dict, blank=True)
     reply_to = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies"
@@ -269,6 +296,125 @@ class MessageReaction(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.reaction} by {self.user_id}"
+
+
+class MentionKind(models.TextChoices):
+    USER = "user", "@username"
+    HERE = "here", "@here"
+    ROOM = "room", "@room"
+
+
+class MessageMention(BaseModel):
+    """One person a message mentions: the index behind mention counts and the
+    Mentions view (the mention itself is in the message, encrypted)."""
+
+    message = models.ForeignKey(ChatMessage, on_delete=models.CASCADE, related_name="mention_rows")
+    room = models.ForeignKey(ChatRoom, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    seq = models.BigIntegerField()  # the message's seq, so counts need no join
+    kind = models.CharField(max_length=10, choices=MentionKind.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["message", "user"], name="chat_mention_one_per_user"),
+        ]
+        indexes = [
+            models.Index(fields=["user", "room", "seq"], name="chat_mention_user_room_idx"),
+            models.Index(fields=["user", "-created_at"], name="chat_mention_user_recent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"@{self.kind} of {self.user_id} in #{self.seq}"
+
+
+class NotificationPreferences(BaseModel):
+    """A person's notification settings; the defaults apply until they change one."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_notification_preferences")
+    desktop_enabled = models.BooleanField(default=False)
+    sound_enabled = models.BooleanField(default=True)
+    email_enabled = models.BooleanField(default=True)
+    email_delay_minutes = models.PositiveIntegerField(default=10)
+
+    class Meta:
+        verbose_name_plural = "notification preferences"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(email_delay_minutes__gte=1, email_delay_minutes__lte=1440),
+                name="chat_prefs_email_delay_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Notification preferences of {self.user_id}"
+
+
+class PushSubscription(BaseModel):
+    """One browser's Web Push subscription (RFC 8030 endpoint, RFC 8291 keys)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_push_subscriptions")
+    endpoint = models.URLField(max_length=1000, unique=True)
+    p256dh = models.CharField(max_length=200)
+    auth = models.CharField(max_length=100)
+    user_agent = models.CharField(max_length=300, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Push subscription of {self.user_id}"
+
+
+class NotificationChannel(models.TextChoices):
+    PUSH = "push", "Web Push"
+    EMAIL = "email", "Email"
+
+
+class NotificationReason(models.TextChoices):
+    MENTION = "mention", "Mention"
+    DIRECT = "direct", "Direct message"
+    MESSAGE = "message", "Message (level: all)"
+
+
+class NotificationState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    CANCELLED = "cancelled", "Cancelled (read, deleted or no longer wanted)"
+    SKIPPED = "skipped", "Skipped (the user had an open socket, or no subscription)"
+    FAILED = "failed", "Failed"
+
+
+class Notification(BaseModel):
+    """One notification due to one person on one channel: a durable queue row.
+
+    Written in the transaction that stores the message; the worker
+    (chat/notify/worker.py) claims due rows with ``FOR UPDATE SKIP LOCKED``,
+    checks they are still wanted, sends, and records the outcome in the same
+    transaction as the claim.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    room = models.ForeignKey(ChatRoom, on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey(ChatMessage, on_delete=models.CASCADE, related_name="+")
+    channel = models.CharField(max_length=10, choices=NotificationChannel.choices)
+    reason = models.CharField(max_length=10, choices=NotificationReason.choices)
+    state = models.CharField(max_length=10, choices=NotificationState.choices, default=NotificationState.PENDING)
+    due_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["message", "user", "channel"], name="chat_notification_once"),
+        ]
+        indexes = [
+            models.Index(fields=["due_at"], condition=Q(state="pending"), name="chat_notification_due_idx"),
+            models.Index(
+                fields=["user", "room"], condition=Q(state="pending"), name="chat_notification_pending_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} to {self.user_id} ({self.state})"
 
 
 class RoomEvent(BaseModel):

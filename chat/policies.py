@@ -126,6 +126,16 @@ def require_can_attach(member: ChatMember, attachment, *, forwarded: bool) -> No
         raise NotFound("Attachment not found.", code="attachment_not_found")
 
 
+def require_can_mention_room(room: ChatRoom, actor, member: ChatMember) -> None:
+    """``@room`` / ``@all`` reach every member: room owners and admins (and site
+    moderators) only."""
+    if member.role in MODERATOR_ROLES or is_site_moderator(actor):
+        return
+    raise Forbidden(
+        "Only the room's owners and admins can mention everyone with @room or @all.", code="mention_room_forbidden"
+    )
+
+
 def require_sender(message, actor) -> None:
     """Edit one's own (non-system) message."""
     if message.sender_id != actor.pk or message.message_type == MessageType.SYSTEM:

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from chatsite.core.exceptions import Invalid, NotFound
@@ -24,9 +24,14 @@ from .models import (
     ChatMessage,
     ChatRoom,
     MessageEdit,
+    MessageMention,
     MessageType,
+    NotificationPreferences,
+    PushSubscription,
     RoomEvent,
+    RoomType,
     SearchToken,
+    default_notify_level,
 )
 
 User = get_user_model()
@@ -44,10 +49,25 @@ def _count_per_room(rows):
     return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
 
 
+def _unread_messages(*, room, user, last_read_seq):
+    """Messages of others after a read position (each argument a value or an OuterRef)."""
+    return ChatMessage.objects.filter(room=room, is_deleted=False, seq__gt=last_read_seq).exclude(sender=user)
+
+
+def _unread_mentions(*, room, user, last_read_seq):
+    return MessageMention.objects.filter(room=room, user=user, seq__gt=last_read_seq, message__is_deleted=False)
+
+
+def mention_count_of(*, room_type: str, muted: bool, unread_count: int, mentions: int) -> int:
+    """Direct messages count as mentions, unless the room is muted."""
+    return unread_count if room_type == RoomType.DIRECT and not muted else mentions
+
+
 def room_list_for_user(*, user, room_type: str | None = None):
     """The user's active rooms, newest activity first, annotated with ``my_role``,
-    ``my_last_read_seq``, ``member_count`` and ``unread_count``; last messages via
-    :func:`last_messages`."""
+    ``my_last_read_seq``, ``my_notify_level``, ``my_notifications_muted``,
+    ``member_count``, ``unread_count`` and ``unread_mentions`` (see
+    :func:`mention_count_of`); last messages via :func:`last_messages`."""
     membership = ChatMember.objects.filter(room=OuterRef("pk"), user=user, is_active=True)
     rooms = (
         ChatRoom.objects.filter(members__user=user, members__is_active=True)
@@ -55,13 +75,16 @@ def room_list_for_user(*, user, room_type: str | None = None):
         .annotate(
             my_role=Subquery(membership.values("role")[:1]),
             my_last_read_seq=Subquery(membership.values("last_read_seq")[:1]),
+            my_notify_level=Subquery(membership.values("notify_level")[:1]),
+            my_notifications_muted=Subquery(membership.values("notifications_muted")[:1]),
         )
         .annotate(
             member_count=_count_per_room(ChatMember.objects.filter(room=OuterRef("pk"), is_active=True)),
             unread_count=_count_per_room(
-                ChatMessage.objects.filter(
-                    room=OuterRef("pk"), is_deleted=False, seq__gt=OuterRef("my_last_read_seq")
-                ).exclude(sender=user)
+                _unread_messages(room=OuterRef("pk"), user=user, last_read_seq=OuterRef("my_last_read_seq"))
+            ),
+            unread_mentions=_count_per_room(
+                _unread_mentions(room=OuterRef("pk"), user=user, last_read_seq=OuterRef("my_last_read_seq"))
             ),
         )
         # Newest activity first; a room without messages counts from its creation.
@@ -80,7 +103,7 @@ def room_page(rooms, *, limit: int, cursor: str | None = None) -> tuple[list, st
     page costs the same however many rooms the user is in, and rooms that move
     up meanwhile are not repeated further down."""
     if cursor:
-        activity_at, room_id = _decode_room_cursor(cursor)
+        activity_at, room_id = _decode_cursor(cursor)
         rooms = rooms.filter(Q(activity_at__lt=activity_at) | Q(activity_at=activity_at, id__lt=room_id))
     # The page's keys first (no per-room subqueries), then the annotated rows of
     # that page only: PostgreSQL would otherwise compute the counts of every room
@@ -92,11 +115,15 @@ def room_page(rooms, *, limit: int, cursor: str | None = None) -> tuple[list, st
     if len(keys) <= limit:
         return page, None
     last_pk, last_activity = keys[limit - 1]
-    token = f"{last_activity.isoformat()}|{last_pk}".encode()
-    return page, base64.urlsafe_b64encode(token).decode().rstrip("=")
+    return page, _encode_cursor(last_activity, last_pk)
 
 
-def _decode_room_cursor(cursor: str):
+def _encode_cursor(stamp: datetime, pk) -> str:
+    """A place in a (time, id) order, opaque to clients."""
+    return base64.urlsafe_b64encode(f"{stamp.isoformat()}|{pk}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str):
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         stamp, room_id = raw.split("|")
@@ -246,6 +273,77 @@ def message_list(*, room: ChatRoom, before: int | None = None, after: int | None
     page = list(messages.order_by("-seq")[:limit])
     page.reverse()
     return page
+
+
+def attention(*, user, room_ids=None) -> list[dict]:
+    """The user's rooms' counts and notification settings, each as of the
+    room's seq in the same statement (one snapshot: a message committed
+    meanwhile is either counted and below ``seq``, or neither): the ``hello``
+    rooms and the ``unread`` frame."""
+    members = ChatMember.objects.filter(user=user, is_active=True)
+    if room_ids is not None:
+        members = members.filter(room_id__in=list(room_ids))
+    rows = members.annotate(
+        room_seq=F("room__seq"),
+        room_type=F("room__room_type"),
+        unread_count=_count_per_room(
+            _unread_messages(room=OuterRef("room_id"), user=user, last_read_seq=OuterRef("last_read_seq"))
+        ),
+        unread_mentions=_count_per_room(
+            _unread_mentions(room=OuterRef("room_id"), user=user, last_read_seq=OuterRef("last_read_seq"))
+        ),
+    ).values_list(
+        "room_id", "room_seq", "room_type", "last_read_seq", "unread_count", "unread_mentions", "notify_level", "notifications_muted"
+    )
+    return [
+        {
+            "room": str(room_id),
+            "seq": seq,
+            "last_read_seq": last_read_seq,
+            "unread_count": unread,
+            "mention_count": mention_count_of(room_type=kind, muted=muted, unread_count=unread, mentions=mentions),
+            "notify_level": level or default_notify_level(kind),
+            "notifications_muted": muted,
+        }
+        for room_id, seq, kind, last_read_seq, unread, mentions, level, muted in rows
+    ]
+
+
+def attention_for(*, member: ChatMember) -> dict:
+    (row,) = attention(user=member.user_id, room_ids=[member.room_id])
+    return row
+
+
+def mentions_for_user(*, user, limit: int, cursor: str | None = None) -> tuple[list, str | None]:
+    """Messages mentioning the user in rooms they are still in, newest first:
+    ``(mention rows with message and room, next cursor or None)``."""
+    limit = max(1, min(int(limit), MAX_PAGE))
+    rows = (
+        MessageMention.objects.filter(
+            user=user,
+            message__is_deleted=False,
+            room__members__user=user,
+            room__members__is_active=True,
+        )
+        .select_related("room", "message__sender", "message__attachment", "message__reply_to__sender", "message__room")
+        .order_by("-created_at", "-id")
+    )
+    if cursor:
+        created_at, pk = _decode_cursor(cursor)
+        rows = rows.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=pk))
+    page = list(rows[: limit + 1])
+    more = len(page) > limit
+    page = page[:limit]
+    return page, (_encode_cursor(page[-1].created_at, page[-1].pk) if more and page else None)
+
+
+def notification_preferences(*, user) -> NotificationPreferences:
+    """The person's notification settings (the defaults, unsaved, until they change one)."""
+    return NotificationPreferences.objects.filter(user=user).first() or NotificationPreferences(user=user)
+
+
+def push_subscriptions(*, user) -> list[PushSubscription]:
+    return list(PushSubscription.objects.filter(user=user).order_by("created_at"))
 
 
 def unread_count_for(*, member: ChatMember) -> int:

@@ -32,6 +32,12 @@ GENERATED_SECRET_CHECKS = {
         "Set CHAT_SEARCH_KEY to 32 or more random characters, e.g. the output of "
         "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`.",
     ),
+    "CHAT_VAPID_PRIVATE_KEY": (
+        "chatsite.W004",
+        "Set CHAT_VAPID_PRIVATE_KEY to a P-256 private key, PEM or the raw 32 bytes in base64url: "
+        "`.venv/bin/vapid --gen` writes one to private_key.pem. Keep it: browsers subscribe to "
+        "its public half, so a new key orphans every existing push subscription.",
+    ),
 }
 
 IN_MEMORY_LAYERS = {"channels.layers.InMemoryChannelLayer", "chat.realtime.layer.InMemoryFanoutLayer"}
@@ -44,7 +50,7 @@ PROCESS_LOCAL_CACHES = {
 
 @register(Tags.security, deploy=True)
 def check_generated_secrets(app_configs=None, **kwargs):
-    """chatsite.W001-W003: a secret came from the generated local secrets file."""
+    """chatsite.W001-W004: a secret came from the generated local secrets file."""
     generated = set(getattr(settings, "GENERATED_SECRETS", ()))
     secrets_file = getattr(settings, "LOCAL_SECRETS_FILE", ".local-secrets.json")
     issues = []
@@ -60,6 +66,26 @@ def check_generated_secrets(app_configs=None, **kwargs):
                 )
             )
     return issues
+
+
+@register(Tags.security, deploy=True)
+def check_vapid_subject(app_configs=None, **kwargs):
+    """chatsite.W005: push services must be able to reach whoever sends the pushes."""
+    subject = getattr(settings, "CHAT_VAPID_SUBJECT", "")
+    if not subject.startswith("mailto:"):
+        return []
+    domain = subject.rpartition("@")[2].lower()
+    if domain and domain != "localhost" and not domain.endswith((".localhost", ".local", ".invalid")):
+        return []
+    return [
+        Warning(
+            f"CHAT_VAPID_SUBJECT is {subject!r}: Apple's push service refuses pushes whose VAPID "
+            "subject has no reachable domain, so Safari users would get none.",
+            hint="Set CHAT_VAPID_SUBJECT to a contact address of this deployment, e.g. "
+            "mailto:admin@chat.example.com, or an https:// URL of it.",
+            id="chatsite.W005",
+        )
+    ]
 
 
 @register(Tags.security)

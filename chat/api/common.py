@@ -42,3 +42,14 @@ def rendered(json: bytes, *, status: int = 200) -> HttpResponse:
 def sent(result) -> HttpResponse:
     """A command's MessageResult: 201 for a new message, 200 for a retry's original."""
     return rendered(result.json, status=201 if result.created else 200)
+
+
+def paged(request, response, next_cursor: str | None):
+    """The cursor paging of list endpoints: ``X-Next-Cursor`` and a ``Link``
+    header (rel=next) when there is a next page."""
+    if next_cursor is not None:
+        params = request.query_params.copy()
+        params["cursor"] = next_cursor
+        response["X-Next-Cursor"] = next_cursor
+        response["Link"] = f'<{request.path}?{params.urlencode()}>; rel="next"'
+    return response

@@ -11,12 +11,11 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from chat import commands, selectors
+from chat import commands, presence, selectors
 from chat.events import render
-from chat.realtime import presence
 
 from . import serializers as s
-from .common import body_errors, errors, parse
+from .common import body_errors, errors, paged, parse
 
 
 def room_list_response(request, rooms):
@@ -78,13 +77,7 @@ class RoomViewSet(viewsets.ViewSet):
             limit=query["limit"],
             cursor=query.get("cursor"),
         )
-        response = Response(room_list_response(request, rooms))
-        if next_cursor is not None:
-            params = request.query_params.copy()
-            params["cursor"] = next_cursor
-            response["X-Next-Cursor"] = next_cursor
-            response["Link"] = f'<{request.path}?{params.urlencode()}>; rel="next"'
-        return response
+        return paged(request, Response(room_list_response(request, rooms)), next_cursor)
 
     def retrieve(self, request, pk=None):
         return Response(room_item(request, self.get_room(pk)))
@@ -154,12 +147,27 @@ class RoomViewSet(viewsets.ViewSet):
         return Response(s.RoomSerializer(room).data)
 
     @extend_schema(
-        summary="Mark read up to a seq", request=s.ReadInputSerializer, responses={200: s.ReadResultSerializer, **body_errors()}
+        summary="Mark read up to a seq", request=s.ReadInputSerializer, responses={200: s.AttentionSerializer, **body_errors()}
     )
     @action(detail=True, methods=["post"])
     def read(self, request, pk=None):
         data = parse(s.ReadInputSerializer, request.data)
         return Response(commands.room_mark_read(actor=request.user, room_id=pk, seq=data["seq"]))
+
+    @extend_schema(
+        summary="My notification level and mute for this room",
+        description="`level`: all, mentions, nothing, or default (direct rooms: all; others: mentions). "
+        "A muted room shows no unread badge (mentions still count) and notifies nobody. "
+        "Every socket of mine hears the result as an `unread` frame.",
+        request=s.RoomNotificationsInputSerializer,
+        responses={200: s.AttentionSerializer, **body_errors()},
+    )
+    @action(detail=True, methods=["patch"])
+    def notifications(self, request, pk=None):
+        data = parse(s.RoomNotificationsInputSerializer, request.data)
+        return Response(
+            commands.room_notifications_update(actor=request.user, room_id=pk, level=data.get("level"), muted=data.get("muted"))
+        )
 
     @extend_schema(
         summary="Who of the room's members is online, away or offline",

@@ -7,8 +7,16 @@ from django.conf import settings
 from rest_framework import serializers
 
 from accounts.serializers import UserSerializer
+from chat import selectors
 from chat.events import render as payloads
-from chat.models import MessageType, Role, RoomType
+from chat.models import (
+    MentionKind,
+    MessageType,
+    NotifyLevel,
+    Role,
+    RoomType,
+    default_notify_level,
+)
 from chatsite.core import json_values
 
 
@@ -40,6 +48,11 @@ class ReactionSummarySerializer(serializers.Serializer):
     user_ids = serializers.ListField(child=serializers.UUIDField())
 
 
+class MentionEntrySerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=MentionKind.choices, help_text="user: @name; here: @here (online then); room: @room/@all (everyone).")
+    user_id = serializers.UUIDField(allow_null=True, help_text="Null for kind room: every member.")
+
+
 class MessageListSerializer(serializers.ListSerializer):
     def to_representation(self, data):
         return payloads.message_payloads(list(data))
@@ -52,6 +65,7 @@ class MessageSerializer(serializers.Serializer):
     sender = UserSerializer(allow_null=True)
     message_type = serializers.ChoiceField(choices=MessageType.choices)
     content = serializers.CharField(allow_null=True)
+    mentions = MentionEntrySerializer(many=True, help_text="Resolved by the server when the message was stored or edited.")
     extra_metadata = serializers.DictField()
     reply_to = ReplyPreviewSerializer(allow_null=True)
     forwarded_from = serializers.UUIDField(allow_null=True)
@@ -110,6 +124,12 @@ class RoomListItemSerializer(RoomSerializer):
 
     my_role = serializers.ChoiceField(choices=Role.choices)
     unread_count = serializers.IntegerField()
+    mention_count = serializers.IntegerField(
+        help_text="Unread messages that mention me; in a direct room that is not muted, every unread message."
+    )
+    notify_level = serializers.ChoiceField(choices=NotifyLevel.choices, help_text="My level for this room (the default unless I chose one).")
+    notify_level_is_default = serializers.BooleanField()
+    notifications_muted = serializers.BooleanField()
     member_count = serializers.IntegerField()
     last_read_seq = serializers.IntegerField()
     last_message = MessageSerializer(allow_null=True)
@@ -125,6 +145,15 @@ class RoomListItemSerializer(RoomSerializer):
             **payloads.room_payload(instance),
             "my_role": instance.my_role,
             "unread_count": instance.unread_count,
+            "mention_count": selectors.mention_count_of(
+                room_type=instance.room_type,
+                muted=instance.my_notifications_muted,
+                unread_count=instance.unread_count,
+                mentions=instance.unread_mentions,
+            ),
+            "notify_level": instance.my_notify_level or default_notify_level(instance.room_type),
+            "notify_level_is_default": not instance.my_notify_level,
+            "notifications_muted": instance.my_notifications_muted,
             "member_count": instance.member_count,
             "last_read_seq": instance.my_last_read_seq,
             "last_message": self.context["rendered_last"].get(last.pk) if last is not None else None,
@@ -174,10 +203,77 @@ class ResyncRequiredSerializer(serializers.Serializer):
     events_purged_through = serializers.IntegerField()
 
 
-class ReadResultSerializer(serializers.Serializer):
+class AttentionSerializer(serializers.Serializer):
+    """A room's counts and my notification settings for it, as of the room's ``seq``
+    (also the WebSocket ``unread`` frame)."""
+
     room = serializers.UUIDField()
+    seq = serializers.IntegerField()
     last_read_seq = serializers.IntegerField()
     unread_count = serializers.IntegerField()
+    mention_count = serializers.IntegerField()
+    notify_level = serializers.ChoiceField(choices=NotifyLevel.choices)
+    notifications_muted = serializers.BooleanField()
+
+
+class RoomNotificationsInputSerializer(serializers.Serializer):
+    level = serializers.ChoiceField(choices=[*NotifyLevel.values, "default"], required=False)
+    muted = serializers.BooleanField(required=False)
+
+
+class NotificationPreferencesSerializer(serializers.Serializer):
+    desktop_enabled = serializers.BooleanField(help_text="Show browser notifications while a chat tab is open.")
+    sound_enabled = serializers.BooleanField()
+    email_enabled = serializers.BooleanField(help_text="Email direct messages and mentions still unread after the delay.")
+    email_delay_minutes = serializers.IntegerField(min_value=1, max_value=1440)
+    push_public_key = serializers.CharField(read_only=True, help_text="The VAPID key for PushManager.subscribe (applicationServerKey).")
+
+
+class NotificationPreferencesInputSerializer(serializers.Serializer):
+    desktop_enabled = serializers.BooleanField(required=False)
+    sound_enabled = serializers.BooleanField(required=False)
+    email_enabled = serializers.BooleanField(required=False)
+    email_delay_minutes = serializers.IntegerField(min_value=1, max_value=1440, required=False)
+
+
+class MentionRoomSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    room_type = serializers.CharField()
+
+
+class MentionSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    kind = serializers.ChoiceField(choices=MentionKind.choices)
+    created_at = serializers.DateTimeField()
+    room = MentionRoomSerializer()
+    message = MessageSerializer()
+
+
+class MentionListQuerySerializer(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=100, required=False, default=50)
+    cursor = serializers.CharField(required=False, max_length=200)
+
+
+class PushSubscriptionSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    endpoint = serializers.CharField()
+    user_agent = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+
+
+class PushSubscriptionKeysSerializer(serializers.Serializer):
+    p256dh = serializers.CharField()
+    auth = serializers.CharField()
+
+
+class PushSubscriptionInputSerializer(serializers.Serializer):
+    """What the browser's ``PushSubscription.toJSON()`` gives."""
+
+    endpoint = serializers.CharField()
+    keys = PushSubscriptionKeysSerializer()
+    expirationTime = serializers.IntegerField(required=False, allow_null=True)  # noqa: N815 - the browser's name
 
 
 # --- Input -------------------------------------------------------------------

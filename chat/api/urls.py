@@ -4,13 +4,14 @@ from rest_framework.routers import SimpleRouter
 
 from accounts import api as accounts_api
 
-from . import attachments, members, messages, rooms, users
+from . import attachments, members, messages, notifications, rooms, users
 
 router = SimpleRouter()
 router.register("rooms", rooms.RoomViewSet, basename="room")
 router.register("messages", messages.MessageViewSet, basename="message")
 router.register("search", messages.SearchViewSet, basename="search")
 router.register("attachments", attachments.AttachmentViewSet, basename="attachment")
+router.register("push-subscriptions", notifications.PushSubscriptionViewSet, basename="push-subscription")
 
 room_router = SimpleRouter()
 room_router.register("messages", messages.RoomMessageViewSet, basename="room-message")
@@ -26,6 +27,8 @@ urlpatterns = [
     path("auth/me/", accounts_api.MeView.as_view(), name="auth-me"),
     path("auth/ws-ticket/", accounts_api.WsTicketView.as_view(), name="auth-ws-ticket"),
     path("users/", users.DirectoryView.as_view(), name="user-directory"),
+    path("notification-settings/", notifications.NotificationSettingsView.as_view(), name="notification-settings"),
+    path("mentions/", notifications.MentionListView.as_view(), name="mention-list"),
     path("users/<uuid:user_id>/block/", accounts_api.BlockView.as_view(), name="user-block"),
     path(f"rooms/{UUID}/", include(room_router.urls)),
     path("", include(router.urls)),

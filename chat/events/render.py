@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 
+import msgspec
 from cryptography.fernet import InvalidToken
 from django.urls import reverse
 
@@ -53,8 +54,30 @@ def remember_plaintext(message: ChatMessage, text: str) -> None:
     message._known_plaintext = (message.content_encrypted, text)
 
 
+def remember_mentions(message: ChatMessage, entries: list[dict]) -> None:
+    """Encrypt a message's resolved mentions into it, keeping the entries for rendering."""
+    message.mentions_encrypted = crypto.encrypt(wire.encode(entries)) if entries else ""
+    message._known_mentions = (message.mentions_encrypted, entries)
+
+
+def message_mentions(message: ChatMessage) -> list[dict]:
+    """The mentions of a message ([{"kind", "user_id"}]); none once it is deleted."""
+    if message.is_deleted or not message.mentions_encrypted:
+        return []
+    known = getattr(message, "_known_mentions", None)
+    if known is not None and known[0] == message.mentions_encrypted:
+        return known[1]
+    try:
+        entries = msgspec.json.decode(crypto.decrypt(message.mentions_encrypted))
+    except InvalidToken:
+        logger.error("mentions of message %s cannot be decrypted with CHAT_ENCRYPTION_KEYS", message.pk)
+        return []
+    message._known_mentions = (message.mentions_encrypted, entries)
+    return entries
+
+
 def _render_key(message: ChatMessage) -> tuple:
-    return (message.content_encrypted, message.is_deleted, message.is_edited, message.updated_at)
+    return (message.content_encrypted, message.mentions_encrypted, message.is_deleted, message.is_edited, message.updated_at)
 
 
 def message_content(message: ChatMessage) -> str | None:
@@ -114,6 +137,7 @@ def message_payload(message: ChatMessage, *, reactions: list | None = None) -> d
         "sender": user_payload(message.sender),
         "message_type": message.message_type,
         "content": message_content(message),
+        "mentions": message_mentions(message),
         "extra_metadata": message.extra_metadata,
         "reply_to": _reply_preview(message.reply_to),
         "forwarded_from": str(message.forwarded_from_id) if message.forwarded_from_id else None,

@@ -50,6 +50,7 @@ ERROR = "error"
 PONG = "pong"
 RESYNC_REQUIRED = "resync_required"
 DISCONNECTED = "disconnected"
+UNREAD = "unread"  # to one user's sockets: a room's counts and notification settings
 
 # --- Frames a client sends. ----------------------------------------------------------
 CLIENT_FRAMES = (
@@ -131,7 +132,7 @@ def client_constants() -> dict:
             "logged": sorted(LOGGED_KINDS),
             "message": sorted(MESSAGE_KINDS),
             "ephemeral": sorted(EPHEMERAL_KINDS),
-            "server": [HELLO, ACK, ERROR, PONG, RESYNC_REQUIRED, DISCONNECTED],
+            "server": [HELLO, ACK, ERROR, PONG, RESYNC_REQUIRED, DISCONNECTED, UNREAD],
             "client": list(CLIENT_FRAMES),
         },
         "close": dict(CLOSE_CODES),

@@ -22,11 +22,11 @@ from redis.exceptions import RedisError
 
 from chatsite.core.exceptions import ChatError, NotFound
 
-from .. import commands, selectors
+from .. import commands, presence, selectors
 from ..events import broadcast, wire
 from ..events.render import user_payload
-from ..models import ChatMember, ChatRoom
-from . import presence, protocol
+from ..models import ChatMember
+from . import protocol
 from .delivery import FILL, SEND, Delivery
 from .send_buffer import SendBuffer, limits, watch_daphne_transport
 
@@ -77,14 +77,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await broadcast.join(self, wire.user_group(self.user_id))
         room_ids = await self._room_ids()
         await asyncio.gather(*(broadcast.join(self, wire.room_group(r)) for r in room_ids))
-        seqs = await self._room_seqs(room_ids)
+        rooms = await self._room_attention(room_ids)
+        seqs = {room["id"]: room["seq"] for room in rooms}
         first_socket = await presence.socket_opened(self) == 1
         self.registered = True
         self.send_frame(
             {
                 "type": wire.HELLO,
                 "user": user_payload(self.user),
-                "rooms": [{"id": room_id, "seq": seq} for room_id, seq in seqs.items()],
+                "rooms": rooms,
                 "sync_required": holding,
             }
         )
@@ -103,8 +104,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         ]
 
     @database_sync_to_async
-    def _room_seqs(self, room_ids) -> dict[str, int]:
-        return {str(pk): seq for pk, seq in ChatRoom.objects.filter(pk__in=room_ids).values_list("pk", "seq")}
+    def _room_attention(self, room_ids) -> list[dict]:
+        """Each room's seq with the user's counts as of it (the hello's rooms)."""
+        return [
+            {"id": row["room"], "seq": row["seq"], "last_read_seq": row["last_read_seq"],
+             "unread_count": row["unread_count"], "mention_count": row["mention_count"]}
+            for row in selectors.attention(user=self.user_id, room_ids=room_ids)
+        ]
 
     async def disconnect(self, code):
         broadcast.detach_direct(self)

@@ -16,7 +16,7 @@ from chatsite.core import json_values
 from chatsite.core.exceptions import Invalid
 
 from ..events import wire
-from .presence import STATUSES as PRESENCE_STATUSES
+from ..presence import STATUSES as PRESENCE_STATUSES
 
 MAX_REF_LENGTH = 64
 MAX_SYNC_ROOMS = 5000

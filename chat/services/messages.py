@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from chatsite.core.exceptions import ChatError, Conflict, Forbidden, Invalid, NotFound
 
-from .. import crypto, policies
+from .. import crypto, policies, selectors
 from ..content_rules import check_content
 from ..events import broadcast, log, render, wire
 from ..models import (
@@ -23,6 +23,7 @@ from ..models import (
     ModerationAction,
     SearchToken,
 )
+from . import notifications
 from .common import (
     allocate_seq,
     audit,
@@ -134,6 +135,7 @@ def _send_new(*, room, sender, member, draft: MessageDraft, client_msg_id) -> tu
     checked = check_content(content)
     if draft.reply_to is not None and draft.reply_to.room_id != room.pk:
         raise Invalid("You can only reply to a message in the same room.", code="invalid_reply")
+    found = notifications.resolve_mentions(room=room, sender=sender, member=member, text=checked.text)
     message = ChatMessage(
         room=room,
         sender=sender,
@@ -147,8 +149,13 @@ def _send_new(*, room, sender, member, draft: MessageDraft, client_msg_id) -> tu
         flag_reason=checked.flag_reason,
     )
 
+    notifications.attach_mentions(message, found)
+
     def insert() -> ChatMessage:
-        return create_message(message, text=checked.text)
+        create_message(message, text=checked.text)
+        notifications.record_mentions(message, found)
+        notifications.schedule_notifications(message, found)
+        return message
 
     if client_msg_id is None:
         return insert(), True
@@ -207,18 +214,34 @@ def message_edit(*, message: ChatMessage, actor, member: ChatMember, content: st
     checked = check_content(content)
     if checked.text == crypto.decrypt(message.content_encrypted):
         return message
+    found = notifications.resolve_mentions(room=message.room, sender=actor, member=member, text=checked.text)
     MessageEdit.objects.create(message=message, edited_by=actor, previous_content_encrypted=message.content_encrypted)
     message.content_encrypted = crypto.encrypt(checked.text)
     render.remember_plaintext(message, checked.text)
     message.is_edited, message.edited_at = True, timezone.now()
     message.is_flagged = message.is_flagged or checked.is_flagged
     message.flag_reason = checked.flag_reason or message.flag_reason
+    changed = notifications.mentions_edited(message, found)
     message.save(
-        update_fields=["content_encrypted", "is_edited", "edited_at", "is_flagged", "flag_reason", "updated_at"]
+        update_fields=[
+            "content_encrypted", "mentions_encrypted", "is_edited", "edited_at", "is_flagged", "flag_reason", "updated_at"
+        ]
     )
     index_message(message, checked.text)
     _announce_message(message, wire.MESSAGE_UPDATED)
+    _announce_attention_of(message, changed)
     return message
+
+
+def _announce_attention_of(message: ChatMessage, user_ids) -> None:
+    """People whose mention count an edit or delete changed, and who have not
+    read the message yet, hear their new counts."""
+    if not user_ids:
+        return
+    for member in ChatMember.objects.filter(
+        room_id=message.room_id, user_id__in=list(user_ids), is_active=True, last_read_seq__lt=message.seq
+    ).select_related("room"):
+        notifications.announce_attention(member, selectors.attention_for(member=member))
 
 
 @transaction.atomic(savepoint=False)
@@ -240,6 +263,7 @@ def message_delete(*, message: ChatMessage, actor, member: ChatMember | None, re
     message.is_deleted, message.deleted_at, message.deleted_by = True, timezone.now(), actor
     message.save(update_fields=["is_deleted", "deleted_at", "deleted_by", "updated_at"])
     SearchToken.objects.filter(message=message).delete()
+    notifications.cancel_for_message(message)
     _announce_message(message, wire.MESSAGE_DELETED)
     if not own:
         _audit_moderation(message, actor, ModerationAction.MESSAGE_DELETE, reason)
@@ -328,10 +352,12 @@ def reaction_remove(*, message: ChatMessage, user, reaction: str) -> bool:
 
 
 @transaction.atomic(savepoint=False)
-def room_mark_read(*, member: ChatMember, seq: int) -> ChatMember:
+def room_mark_read(*, member: ChatMember, seq: int) -> dict:
     """Move the member's read position forward to ``seq`` (never back, never
-    past the room). Announces an ephemeral ``read`` notice; read positions are
-    not logged."""
+    past the room) and cancel the notifications it makes moot. Returns the
+    room's counts (``unread`` frame body), which every socket of the member
+    hears when the position moved; the room hears an ephemeral ``read``.
+    Read positions are not logged."""
     if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
         raise Invalid("seq must be a non-negative integer.", code="invalid_seq", fields={"seq": ["Non-negative integer."]})
     target = min(seq, member.room.seq)
@@ -340,7 +366,11 @@ def room_mark_read(*, member: ChatMember, seq: int) -> ChatMember:
     )
     if updated:
         member.last_read_seq = target
+        notifications.cancel_read(member, target)
         broadcast.ephemeral(
             member.room_id, {"type": wire.READ, "room": str(member.room_id), "user_id": str(member.user_id), "seq": target}
         )
-    return member
+    attention = selectors.attention_for(member=member)
+    if updated:
+        notifications.announce_attention(member, attention)
+    return attention

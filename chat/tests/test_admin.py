@@ -24,7 +24,8 @@ from accounts.tests.factories import CompanyFactory
 from chat import commands, crypto
 from chat.events import wire
 from chat.models import Attachment, AuditLog, ChatMember, ChatMessage, ChatRoom, MessageEdit, MessageReaction
-from chat.models import MessageType, ModerationAction, RoomEvent, SearchToken
+from chat.models import MessageType, ModerationAction, Notification, NotificationPreferences, PushSubscription
+from chat.models import RoomEvent, SearchToken
 from chat.tests.factories import group_room, send
 from chatsite.core.models import RateLimitLog
 
@@ -39,6 +40,9 @@ CHAT_MODELS = (
     RateLimitLog,
     Attachment,
     AuditLog,
+    Notification,
+    PushSubscription,
+    NotificationPreferences,
 )
 ACCOUNT_MODELS = (Company, User, UserBlock)
 LOG_MODELS = (RoomEvent, SearchToken, RateLimitLog, AuditLog)
@@ -177,6 +181,9 @@ def chat_data(settings, company, alice, bob, carol, moderator, room):
         size=7,
     )
     send(room, alice, "", attachment=attachment)
+    bob.chat_push_subscriptions.create(endpoint="https://fcm.googleapis.com/fcm/send/secret-token", p256dh="k", auth="a")
+    commands.notification_preferences_update(actor=bob, email_delay_minutes=5)
+    send(room, alice, "@bob pineapple time")  # a mention: push and email rows for bob
     commands.room_create_company(actor=alice, company=company, name="All hands")
     commands.room_get_or_create_direct(actor=alice, user_id=bob.pk)
     commands.room_open_support(actor=carol)
@@ -228,6 +235,9 @@ PAGES = {
     RateLimitLog: ("bob", "event_type__exact=send"),
     Attachment: ("notes", "content_type__exact=text/plain"),
     AuditLog: ("spam", "action__exact=member.mute"),
+    Notification: ("bob", "channel__exact=email"),
+    PushSubscription: ("bob", ""),
+    NotificationPreferences: ("bob", "email_enabled__exact=1"),
 }
 
 
@@ -286,6 +296,12 @@ def test_changelist_query_count_does_not_grow_with_rows(superuser_client, modera
 
 
 # --- content: decrypted on screen, encrypted at rest ---------------------------------
+
+
+def test_push_subscription_pages_show_the_push_service_not_the_endpoint(superuser_client, chat_data):
+    subscription = PushSubscription.objects.get()
+    page = superuser_client.get(change_url(subscription)).content.decode()
+    assert "fcm.googleapis.com" in page and "secret-token" not in page
 
 
 def test_message_page_shows_decrypted_content_and_edit_history_without_storing_plaintext(

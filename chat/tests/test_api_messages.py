@@ -17,7 +17,7 @@ from chat.tests.api_helpers import (
     png_bytes,
     upload,
 )
-from chat.tests.factories import reply_chain, group_room, send
+from chat.tests.factories import group_room, reply_chain, send
 
 MESSAGE_KEYS = {
     "id",
@@ -37,6 +37,7 @@ MESSAGE_KEYS = {
     "deleted_at",
     "created_at",
     "reactions",
+    "mentions",
 }
 
 

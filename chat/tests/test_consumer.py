@@ -34,11 +34,16 @@ async def frames_until(communicator, predicate, timeout=3):
             return seen
 
 
-async def test_hello_lists_rooms_with_seq(alice, bob):
+async def test_hello_lists_rooms_with_seq_and_my_counts(alice, bob):
     room = await sync_to_async(group_room)(alice, bob)
+    await sync_to_async(send)(room, bob, "hi @alice")
+    await sync_to_async(send)(room, bob, "and more")
     ws, hello = await connect(alice)
     assert hello["user"]["id"] == str(alice.pk)
-    assert hello["rooms"] == [{"id": str(room.pk), "seq": room.seq}]
+    await sync_to_async(room.refresh_from_db)()
+    assert hello["rooms"] == [
+        {"id": str(room.pk), "seq": room.seq, "last_read_seq": 0, "unread_count": 2, "mention_count": 1}
+    ]
     await ws.disconnect()
 
 
@@ -366,3 +371,39 @@ def test_every_client_frame_of_the_protocol_has_a_handler():
     from chat.realtime.consumer import ChatConsumer
 
     assert set(ChatConsumer._frame_handlers) == set(wire.CLIENT_FRAMES)
+
+
+async def test_a_message_mentioning_me_carries_the_mention_and_my_other_tab_hears_my_read(alice, bob):
+    room = await sync_to_async(group_room)(alice, bob)
+    ws_alice, _ = await connect(alice)
+    tab_one, _ = await connect(bob)
+    tab_two, _ = await connect(bob)
+    await ws_alice.send_json_to({"type": "message.send", "ref": "m", "room": str(room.pk), "content": "@bob look"})
+    created = (await frames_until(tab_one, lambda f: f["type"] == "message.created"))[-1]
+    assert created["message"]["mentions"] == [{"kind": "user", "user_id": str(bob.pk)}]
+    await frames_until(tab_two, lambda f: f["type"] == "message.created")
+
+    await tab_one.send_json_to({"type": "read", "ref": "r", "room": str(room.pk), "seq": created["seq"]})
+    unread = (await frames_until(tab_two, lambda f: f["type"] == "unread"))[-1]
+    assert unread == {
+        "type": "unread",
+        "room": str(room.pk),
+        "seq": created["seq"],
+        "last_read_seq": created["seq"],
+        "unread_count": 0,
+        "mention_count": 0,
+        "notify_level": "mentions",
+        "notifications_muted": False,
+    }
+    for ws in (ws_alice, tab_one, tab_two):
+        await ws.disconnect()
+
+
+async def test_room_mention_by_a_member_gets_an_error_frame_and_nothing_is_sent(alice, bob):
+    room = await sync_to_async(group_room)(alice, bob)
+    ws, _ = await connect(bob)
+    await ws.send_json_to({"type": "message.send", "ref": 7, "room": str(room.pk), "content": "@room hi", "client_msg_id": "x1"})
+    error = (await frames_until(ws, lambda f: f["type"] == "error"))[-1]
+    assert (error["ref"], error["code"]) == (7, "mention_room_forbidden")
+    assert not await sync_to_async(ChatMessage.objects.filter(room=room, sender=bob).exists)()
+    await ws.disconnect()

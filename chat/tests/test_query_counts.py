@@ -12,7 +12,6 @@ from chat import commands, selectors
 from chat.tests.api_helpers import client_for
 from chat.tests.factories import group_room, send
 
-
 # Outside a test transaction, so a command's transaction is the outermost one,
 # as in production (no savepoint of the test's own counted).
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -34,10 +33,11 @@ def hello(team, bob):
 # its seq without leaving a gap.
 QUERIES = {
     # BEGIN, membership and room, SAVEPOINT, seq, message, search tokens, log
-    # event, RELEASE, COMMIT
-    "send": 9,
+    # event, the members to notify (none here: no mention, nobody at level
+    # "all"), RELEASE, COMMIT
+    "send": 10,
     # the same: the REST view adds nothing (force-authenticated: no user lookup)
-    "send over REST": 9,
+    "send over REST": 10,
     # BEGIN, message locked with its relations, membership, edit history row,
     # seq, message update, search tokens out and in, log event, the payload's
     # reactions, COMMIT
@@ -45,8 +45,9 @@ QUERIES = {
     # BEGIN, message, membership, SAVEPOINT, reaction, RELEASE, seq, that
     # reaction's count, log event, COMMIT, the answer's reaction summary
     "react": 11,
-    # BEGIN, membership and room, read position, unread count, COMMIT
-    "read mark": 5,
+    # BEGIN, membership and room, read position, pending notifications
+    # cancelled, the counts (unread and mentions, one statement), COMMIT
+    "read mark": 6,
     # membership and room, the page of messages with senders, their reactions
     "history page": 3,
     # membership page, room page with counts, last messages, their reactions

@@ -35,6 +35,7 @@ DEFAULT_RATES = {
     "room.create": "20/h",
     "room.update": "30/m",
     "member": "60/m",
+    "settings": "60/m",
     "upload": "20/m",
     "auth.login": "10/m",
     "auth.register": "5/h",

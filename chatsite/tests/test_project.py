@@ -6,6 +6,7 @@ environment built from scratch (no DJANGO_*, CHAT_*, DATABASE_*, JWT_* or REDIS_
 leaking in from the shell that runs the suite).
 """
 
+import base64
 import json
 import os
 import re
@@ -20,6 +21,7 @@ from types import SimpleNamespace
 
 import pytest
 from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives.asymmetric import ec
 from django.core.management import call_command
 
 import chatsite.checks as project_checks
@@ -44,6 +46,12 @@ def clean_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
     return env
 
 
+def _vapid_private_key() -> str:
+    """A P-256 private key as the raw 32 bytes in base64url."""
+    number = ec.generate_private_key(ec.SECP256R1()).private_numbers().private_value
+    return base64.urlsafe_b64encode(number.to_bytes(32, "big")).rstrip(b"=").decode()
+
+
 def production_env(tmp_path: Path) -> dict[str, str]:
     current_db = os.environ.get("DATABASE_URL", "")
     database_url = current_db if current_db.startswith(("postgres://", "postgresql://")) else (
@@ -57,6 +65,8 @@ def production_env(tmp_path: Path) -> dict[str, str]:
         DJANGO_ALLOWED_HOSTS="chat.example.com",
         CHAT_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
         CHAT_SEARCH_KEY=secrets.token_urlsafe(32),
+        CHAT_VAPID_PRIVATE_KEY=_vapid_private_key(),
+        CHAT_VAPID_SUBJECT="mailto:admin@chat.example.com",
         DJANGO_SECURE_SSL_REDIRECT="1",
         DJANGO_HSTS_SECONDS="31536000",
         # Without it Django reports security.W021 (not on the HSTS preload list).
@@ -117,7 +127,9 @@ def test_check_deploy_warns_about_generated_secrets_and_one_process_defaults(tmp
     assert result.returncode != 0, text
     missing = [
         check_id
-        for check_id in ("chatsite.W001", "chatsite.W002", "chatsite.W003", "chatsite.W010", "chatsite.W011")
+        for check_id in (
+            "chatsite.W001", "chatsite.W002", "chatsite.W003", "chatsite.W004", "chatsite.W005", "chatsite.W010", "chatsite.W011"
+        )
         if check_id not in text
     ]
     assert not missing, (
@@ -127,7 +139,7 @@ def test_check_deploy_warns_about_generated_secrets_and_one_process_defaults(tmp
     for name in ("DJANGO_SECRET_KEY", "CHAT_ENCRYPTION_KEYS", "CHAT_SEARCH_KEY", "DATABASE_URL", "REDIS_URL"):
         assert f"Set {name}" in text
     generated = json.loads(secrets_file.read_text())
-    assert set(generated) == {"DJANGO_SECRET_KEY", "CHAT_ENCRYPTION_KEYS", "CHAT_SEARCH_KEY"}
+    assert set(generated) == {"DJANGO_SECRET_KEY", "CHAT_ENCRYPTION_KEYS", "CHAT_SEARCH_KEY", "CHAT_VAPID_PRIVATE_KEY"}
     assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
     # A generated secret is never printed.
     for value in generated.values():

@@ -1,0 +1,302 @@
+"""Mentions, notification rows and notification settings.
+
+A message's mentions are resolved when it is stored (and again when it is
+edited): who ``@name`` is among the room's members, who ``@here`` reaches, and
+whether the sender may use ``@room``. They are kept with the message
+(encrypted, in its payload) and indexed per person (:class:`MessageMention`)
+for mention counts and the Mentions view.
+
+In the same transaction the people to notify get :class:`Notification` rows,
+which the worker (chat/notify/worker.py) sends when they fall due: Web Push at
+once, email after the person's delay for direct messages and mentions.
+"""
+
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from accounts.models import UserBlock
+from chatsite.core.exceptions import Invalid, NotFound
+
+from .. import mentions, policies, presence
+from ..events import broadcast, render, wire
+from ..models import (
+    ChatMember,
+    ChatMessage,
+    ChatRoom,
+    MentionKind,
+    MessageMention,
+    MessageType,
+    Notification,
+    NotificationChannel,
+    NotificationPreferences,
+    NotificationReason,
+    NotificationState,
+    NotifyLevel,
+    PushSubscription,
+    RoomType,
+)
+
+# When one person is mentioned several ways, the most personal way counts.
+_KIND_RANK = {MentionKind.USER: 0, MentionKind.HERE: 1, MentionKind.ROOM: 2}
+PREFERENCE_FIELDS = ("desktop_enabled", "sound_enabled", "email_enabled", "email_delay_minutes")
+MAX_EMAIL_DELAY_MINUTES = 1440
+DEFAULT_EMAIL_DELAY_MINUTES = NotificationPreferences._meta.get_field("email_delay_minutes").default
+
+
+@dataclass(frozen=True, slots=True)
+class Mentions:
+    """A message's resolved mentions: the payload entries, and the kind by which
+    each mentioned person (never the sender) is mentioned."""
+
+    entries: tuple = ()
+    by_user: dict = field(default_factory=dict)  # user id (str) -> MentionKind
+
+
+NO_MENTIONS = Mentions()
+
+
+def _not_blocked(sender_id):
+    """People with no block either way between them and the sender."""
+    return ~Exists(
+        UserBlock.objects.filter(
+            Q(blocker_id=OuterRef("user_id"), blocked_id=sender_id) | Q(blocker_id=sender_id, blocked_id=OuterRef("user_id"))
+        )
+    )
+
+
+def resolve_mentions(*, room: ChatRoom, sender, member: ChatMember, text: str) -> Mentions:
+    """Who ``text`` mentions in ``room``. A name that is not an active member,
+    or someone with a block between them and the sender, mentions nobody;
+    ``@room`` by a plain member is refused (Forbidden ``mention_room_forbidden``),
+    and means nothing in a direct room."""
+    found = mentions.find(text)
+    if not found:
+        return NO_MENTIONS
+    everyone = found.room and room.room_type != RoomType.DIRECT
+    if everyone:
+        policies.require_can_mention_room(room, sender, member)
+    members = (
+        ChatMember.objects.filter(room=room, is_active=True, user__is_active=True)
+        .exclude(user_id=sender.pk)
+        .filter(_not_blocked(sender.pk))
+    )
+    by_user: dict[str, str] = {}
+    if not (everyone or found.here):
+        members = members.annotate(username_lower=Lower("user__username")).filter(username_lower__in=found.names)
+    rows = list(members.values_list("user_id", "user__username"))
+    named = {str(user_id) for user_id, username in rows if username.lower() in found.names}
+    by_user.update(dict.fromkeys(named, MentionKind.USER))
+    if found.here:
+        others = [str(user_id) for user_id, _ in rows if str(user_id) not in by_user]
+        online = presence.backend().statuses_now(others, time.time()) if others else {}
+        by_user.update({user_id: MentionKind.HERE for user_id, status in online.items() if status != "offline"})
+    entries = [{"kind": kind, "user_id": user_id} for user_id, kind in by_user.items()]
+    if everyone:
+        entries.append({"kind": MentionKind.ROOM, "user_id": None})
+        for user_id, _ in rows:
+            by_user.setdefault(str(user_id), MentionKind.ROOM)
+    return Mentions(entries=tuple(entries), by_user=by_user)
+
+
+def attach_mentions(message: ChatMessage, found: Mentions) -> None:
+    """Keep the entries on the message (encrypted) before it is saved."""
+    render.remember_mentions(message, list(found.entries))
+
+
+def record_mentions(message: ChatMessage, found: Mentions) -> None:
+    """The per-person index of a stored message's mentions."""
+    if found.by_user:
+        MessageMention.objects.bulk_create(
+            [
+                MessageMention(message=message, room_id=message.room_id, user_id=user_id, seq=message.seq, kind=kind)
+                for user_id, kind in found.by_user.items()
+            ]
+        )
+
+
+def schedule_notifications(message: ChatMessage, found: Mentions, *, only_user_ids=None) -> int:
+    """Notification rows for everyone a new message (or an edit's new mentions,
+    ``only_user_ids``) should reach; returns how many were written.
+
+    One query finds the recipients with their preferences: active members other
+    than the sender, not muted, level not "nothing", no block either way, and
+    either mentioned, in a direct room, or at level "all".
+    """
+    room = message.room
+    if message.message_type == MessageType.SYSTEM or message.sender_id is None:
+        return 0
+    direct = room.room_type == RoomType.DIRECT
+    recipients = (
+        ChatMember.objects.filter(room=room, is_active=True, user__is_active=True, notifications_muted=False)
+        .exclude(user_id=message.sender_id)
+        .exclude(notify_level=NotifyLevel.NOTHING)
+    )
+    if only_user_ids is not None:
+        recipients = recipients.filter(user_id__in=list(only_user_ids))
+    elif not direct:
+        recipients = recipients.filter(Q(notify_level=NotifyLevel.ALL) | Q(user_id__in=list(found.by_user)))
+    rows = list(
+        recipients.filter(_not_blocked(message.sender_id))
+        .annotate(has_push=Exists(PushSubscription.objects.filter(user_id=OuterRef("user_id"))))
+        .values_list(
+            "user_id",
+            "has_push",
+            "user__chat_notification_preferences__email_enabled",
+            "user__chat_notification_preferences__email_delay_minutes",
+        )
+    )
+    if not rows:
+        return 0
+    now = timezone.now()
+    notifications = []
+    for user_id, has_push, email_enabled, delay in rows:
+        reason = (
+            NotificationReason.DIRECT
+            if direct
+            else NotificationReason.MENTION
+            if str(user_id) in found.by_user
+            else NotificationReason.MESSAGE
+        )
+        common = {"user_id": user_id, "room_id": room.pk, "message": message, "reason": reason}
+        if has_push:
+            notifications.append(Notification(channel=NotificationChannel.PUSH, due_at=now, **common))
+        if reason != NotificationReason.MESSAGE and email_enabled is not False:
+            due = now + timedelta(minutes=delay or DEFAULT_EMAIL_DELAY_MINUTES)
+            notifications.append(Notification(channel=NotificationChannel.EMAIL, due_at=due, **common))
+    Notification.objects.bulk_create(notifications, ignore_conflicts=True)
+    return len(notifications)
+
+
+def mentions_edited(message: ChatMessage, found: Mentions) -> set[str]:
+    """An edit re-resolved the mentions: new ones are indexed and notified,
+    removed ones stop counting and their pending notifications are cancelled.
+    Returns the ids of the people whose mention count changed."""
+    had_mentions = bool(message.mentions_encrypted)
+    render.remember_mentions(message, list(found.entries))
+    if not had_mentions and not found.by_user:
+        return set()
+    before = {str(user_id): kind for user_id, kind in MessageMention.objects.filter(message=message).values_list("user_id", "kind")}
+    removed = set(before) - set(found.by_user)
+    added = {user_id: kind for user_id, kind in found.by_user.items() if user_id not in before}
+    if removed:
+        MessageMention.objects.filter(message=message, user_id__in=removed).delete()
+        Notification.objects.filter(
+            message=message, user_id__in=removed, reason=NotificationReason.MENTION, state=NotificationState.PENDING
+        ).update(state=NotificationState.CANCELLED, updated_at=timezone.now())
+    if added:
+        record_mentions(message, Mentions(by_user=added))
+        schedule_notifications(message, found, only_user_ids=added)
+    return removed | set(added)
+
+
+def cancel_for_message(message: ChatMessage) -> None:
+    """A deleted message notifies nobody any more."""
+    Notification.objects.filter(message=message, state=NotificationState.PENDING).update(
+        state=NotificationState.CANCELLED, updated_at=timezone.now()
+    )
+
+
+def cancel_read(member: ChatMember, seq: int) -> None:
+    """What the member has now read is not notified any more (on any channel)."""
+    Notification.objects.filter(
+        user_id=member.user_id, room_id=member.room_id, state=NotificationState.PENDING, message__seq__lte=seq
+    ).update(state=NotificationState.CANCELLED, updated_at=timezone.now())
+
+
+def announce_attention(member: ChatMember, attention: dict) -> None:
+    """Tell every socket of the member the room's counts and settings (after commit)."""
+    broadcast.to_user(member.user_id, {"type": wire.UNREAD, **attention})
+
+
+# --- settings ------------------------------------------------------------------------
+def _clean_preferences(changes: dict) -> None:
+    unknown = set(changes) - set(PREFERENCE_FIELDS)
+    if unknown:
+        raise Invalid(
+            f"Unknown setting: {', '.join(sorted(unknown))}.",
+            code="invalid",
+            fields={name: ["Unknown setting."] for name in unknown},
+        )
+    errors = {}
+    for name, value in changes.items():
+        if name == "email_delay_minutes":
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_EMAIL_DELAY_MINUTES:
+                errors[name] = [f"A whole number of minutes from 1 to {MAX_EMAIL_DELAY_MINUTES}."]
+        elif not isinstance(value, bool):
+            errors[name] = ["Must be true or false."]
+    if errors:
+        raise Invalid("Invalid notification settings.", code="invalid", fields=errors)
+
+
+def preferences_update(*, user, changes: dict) -> NotificationPreferences:
+    """Change some of the person's settings; turning email off cancels the
+    emails still pending."""
+    _clean_preferences(changes)
+    with transaction.atomic(savepoint=False):
+        prefs, _ = NotificationPreferences.objects.select_for_update().get_or_create(user=user)
+        for name, value in changes.items():
+            setattr(prefs, name, value)
+        if changes:
+            prefs.save(update_fields=[*changes, "updated_at"])
+        if changes.get("email_enabled") is False:
+            Notification.objects.filter(
+                user=user, channel=NotificationChannel.EMAIL, state=NotificationState.PENDING
+            ).update(state=NotificationState.CANCELLED, updated_at=timezone.now())
+    return prefs
+
+
+LEVEL_CHOICES = (*NotifyLevel.values, "default")
+
+
+@transaction.atomic(savepoint=False)
+def room_notifications_update(*, member: ChatMember, level: str | None = None, muted: bool | None = None) -> ChatMember:
+    """The member's own notification level for the room ("default" resets it)
+    and mute. Muting or "nothing" cancels what is pending."""
+    changed = []
+    if level is not None:
+        if level not in LEVEL_CHOICES:
+            raise Invalid(
+                f"level must be one of {', '.join(LEVEL_CHOICES)}.", code="invalid_notify_level", fields={"level": ["Unknown level."]}
+            )
+        member.notify_level = "" if level == "default" else level
+        changed.append("notify_level")
+    if muted is not None:
+        if not isinstance(muted, bool):
+            raise Invalid("muted must be true or false.", code="invalid", fields={"muted": ["Must be true or false."]})
+        member.notifications_muted = muted
+        changed.append("notifications_muted")
+    if changed:
+        member.save(update_fields=[*changed, "updated_at"])
+    if member.notifications_muted or member.effective_notify_level == NotifyLevel.NOTHING:
+        Notification.objects.filter(user_id=member.user_id, room_id=member.room_id, state=NotificationState.PENDING).update(
+            state=NotificationState.CANCELLED, updated_at=timezone.now()
+        )
+    return member
+
+
+@transaction.atomic(savepoint=False)
+def push_subscription_add(*, user, subscription: dict, user_agent: str = "") -> tuple[PushSubscription, bool]:
+    """Store a browser's subscription (``subscription`` already validated by
+    chat.notify.push). An endpoint is one browser: a new login there takes it
+    over. Returns ``(subscription, created)``."""
+    existing = PushSubscription.objects.select_for_update().filter(endpoint=subscription["endpoint"]).first()
+    fields = {"user": user, "p256dh": subscription["p256dh"], "auth": subscription["auth"], "user_agent": user_agent[:300]}
+    if existing is None:
+        return PushSubscription.objects.create(endpoint=subscription["endpoint"], **fields), True
+    for name, value in fields.items():
+        setattr(existing, name, value)
+    existing.save(update_fields=[*fields, "updated_at"])
+    return existing, False
+
+
+def push_subscription_remove(*, user, subscription_id) -> None:
+    """Forget one of the person's browsers (one statement: no transaction needed)."""
+    deleted, _ = PushSubscription.objects.filter(pk=subscription_id, user=user).delete()
+    if not deleted:
+        raise NotFound("Push subscription not found.", code="push_subscription_not_found")
