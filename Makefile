@@ -48,8 +48,13 @@ seed: migrate
 collectstatic: venv
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 
+# The notification worker runs in the background beside daphne and is stopped
+# (SIGTERM, then waited for) when daphne exits, however it exits.
 run: seed collectstatic
-	@echo "Serving chatsite on http://$(HOST):$(PORT)/ (Ctrl-C stops it)"
+	@echo "Serving chatsite on http://$(HOST):$(PORT)/ with the notification worker beside it (Ctrl-C stops both)"
+	@$(BIN)/python manage.py notification_worker & worker=$$!; \
+	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT; \
+	trap 'exit 130' INT TERM; \
 	$(BIN)/daphne -b $(HOST) -p $(PORT) chatsite.asgi:application
 
 # The layering contracts, the suite, the browser client's unit tests, and the

@@ -5,13 +5,22 @@ WebSocket protocol of docs/realtime.md, like any other client. The view only
 hands it who is logged in, the limits it should know about and the wire
 vocabulary (event kinds, close codes: chat/events/wire.py), so the JavaScript
 never types them a second time.
+
+The service worker of Web Push (static/chat/sw.js) is served at /sw.js: a
+worker only controls pages at or below its own path, and the chat is at /.
 """
+
+from functools import lru_cache
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.contrib.staticfiles import finders
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_safe
 
 from .events import wire
 from .events.render import user_payload
@@ -30,7 +39,32 @@ def chat_page(request):
             "socket": "/ws/chat/",
             "logout": reverse("logout"),
             "login": reverse("login"),
+            "service_worker": reverse("service-worker"),
+            "notification_sound": static("chat/notify.wav"),
+            "icon": static("chat/icon.svg"),
         },
         "wire": wire.client_constants(),
     }
     return render(request, "index.html", {"chat_config": config})
+
+
+def _read_service_worker() -> bytes:
+    path = finders.find("chat/sw.js")
+    if not path:
+        raise Http404("no service worker")
+    with open(path, "rb") as source:
+        return source.read()
+
+
+_cached_service_worker = lru_cache(maxsize=1)(_read_service_worker)
+
+
+@require_safe
+def service_worker(request):
+    """static/chat/sw.js at /sw.js (scope "/"); browsers check it for updates,
+    so it is not cached long (read once per process, except with DEBUG)."""
+    source = _read_service_worker() if settings.DEBUG else _cached_service_worker()
+    response = HttpResponse(source, content_type="application/javascript; charset=utf-8")
+    response["Service-Worker-Allowed"] = "/"
+    response["Cache-Control"] = "no-cache"
+    return response

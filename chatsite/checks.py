@@ -88,6 +88,20 @@ def check_vapid_subject(app_configs=None, **kwargs):
     ]
 
 
+@register(deploy=True)
+def check_email_backend(app_configs=None, **kwargs):
+    """chatsite.W006: notification emails would only be printed to the console."""
+    if settings.EMAIL_BACKEND != "django.core.mail.backends.console.EmailBackend":
+        return []
+    return [
+        Warning(
+            "No mail server is configured: notification emails are printed to the console and never sent.",
+            hint="Set EMAIL_URL (e.g. submission://user:password@smtp.example.com) or EMAIL_HOST and its companions.",
+            id="chatsite.W006",
+        )
+    ]
+
+
 @register(Tags.security)
 def check_encryption_keys(app_configs=None, **kwargs):
     """chatsite.E001: every CHAT_ENCRYPTION_KEYS entry must be a valid Fernet key."""

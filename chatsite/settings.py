@@ -345,6 +345,161 @@ CHAT_EVENT_RETENTION_DAYS = env_int("CHAT_EVENT_RETENTION_DAYS", 30)
 CHAT_RATE_LIMITS = dict(item.split("=", 1) for item in env_list("CHAT_RATE_LIMITS"))
 CHAT_RATE_LIMITS_ENABLED = env_bool("CHAT_RATE_LIMITS_ENABLED", True)
 
+# --- Notifications: email (docs/notifications.md) -------------------------------
+# The notification worker (manage.py notification_worker) sends DMs and mentions
+# still unread after each user's delay as one email per user per batch.
+# EMAIL_URL, or the usual EMAIL_HOST... variables, say where mail goes; with
+# neither, the console backend prints it (development).
+EMAIL_SCHEMES = {"smtp": (25, False), "submission": (587, True), "smtps": (465, False)}
+
+
+def email_settings_from_url(url: str) -> dict:
+    """Django's EMAIL_* settings from ``EMAIL_URL``.
+
+    ``smtp://user:pass@host:port`` (``?tls=1`` for STARTTLS, ``?ssl=1`` for
+    implicit TLS, ``?timeout=`` seconds), ``submission://`` (port 587,
+    STARTTLS), ``smtps://`` (port 465, implicit TLS), ``console://``. User and
+    password are percent-decoded, so any character can be given.
+    """
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "console":
+        return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    if scheme not in EMAIL_SCHEMES:
+        raise ImproperlyConfigured(f"EMAIL_URL: unknown scheme {scheme!r} (smtp, submission, smtps or console)")
+    if not parts.hostname:
+        raise ImproperlyConfigured("EMAIL_URL needs a host: smtp://user:password@host:port")
+    query = {key: values[-1].strip().lower() for key, values in parse_qs(parts.query).items()}
+    default_port, starttls = EMAIL_SCHEMES[scheme]
+    use_ssl = scheme == "smtps" or query.get("ssl") in {"1", "true", "yes", "on"}
+    use_tls = starttls or query.get("tls") in {"1", "true", "yes", "on"}
+    if use_ssl and use_tls:
+        raise ImproperlyConfigured("EMAIL_URL: choose STARTTLS (tls=1, submission://) or implicit TLS (ssl=1, smtps://), not both")
+    try:
+        port = parts.port or default_port
+        timeout = float(query["timeout"]) if query.get("timeout") else 30.0
+    except ValueError:
+        raise ImproperlyConfigured("EMAIL_URL: the port and timeout must be numbers") from None
+    return {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": parts.hostname,
+        "EMAIL_PORT": port,
+        "EMAIL_HOST_USER": unquote(parts.username or ""),
+        "EMAIL_HOST_PASSWORD": unquote(parts.password or ""),
+        "EMAIL_USE_TLS": use_tls,
+        "EMAIL_USE_SSL": use_ssl,
+        "EMAIL_TIMEOUT": timeout,
+    }
+
+
+def email_settings_from_env() -> dict:
+    """EMAIL_URL first, else EMAIL_HOST and its companions, else the console."""
+    if env_str("EMAIL_URL"):
+        return email_settings_from_url(env_str("EMAIL_URL"))
+    if not env_str("EMAIL_HOST"):
+        return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    use_ssl, use_tls = env_bool("EMAIL_USE_SSL"), env_bool("EMAIL_USE_TLS")
+    if use_ssl and use_tls:
+        raise ImproperlyConfigured("Set EMAIL_USE_TLS (STARTTLS) or EMAIL_USE_SSL (implicit TLS), not both")
+    return {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": env_str("EMAIL_HOST"),
+        "EMAIL_PORT": env_int("EMAIL_PORT", 465 if use_ssl else 25),
+        "EMAIL_HOST_USER": env_str("EMAIL_HOST_USER"),
+        "EMAIL_HOST_PASSWORD": env_str("EMAIL_HOST_PASSWORD"),
+        "EMAIL_USE_TLS": use_tls,
+        "EMAIL_USE_SSL": use_ssl,
+        "EMAIL_TIMEOUT": env_int("EMAIL_TIMEOUT", 30),
+    }
+
+
+_email = email_settings_from_env()
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = _email.get("EMAIL_PORT", 25)
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = _email.get("EMAIL_TIMEOUT", 30)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "chatsite <notifications@localhost>")
+SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
+# Links in emails are absolute: the address people open chatsite at.
+CHAT_SITE_URL = env_str("CHAT_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# An excerpt of each message in the email (the recipient could read it in the
+# chat anyway); off: only who wrote where and when.
+CHAT_EMAIL_INCLUDE_CONTENT = env_bool("CHAT_EMAIL_INCLUDE_CONTENT", True)
+# The worker: how often it looks for due rows, and how often a failed email is retried.
+CHAT_NOTIFICATION_POLL_SECONDS = env_int("CHAT_NOTIFICATION_POLL_SECONDS", 5)
+CHAT_NOTIFICATION_MAX_ATTEMPTS = env_int("CHAT_NOTIFICATION_MAX_ATTEMPTS", 5)
+
+# --- Notifications: Web Push (docs/notifications.md) ---------------------------
+import base64 as _base64  # noqa: E402
+
+from cryptography.hazmat.primitives import serialization as _serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec as _ec  # noqa: E402
+
+
+def _vapid_key_generate() -> str:
+    """A new P-256 private key, raw 32 bytes in base64url (the form `web-push
+    generate-vapid-keys` prints)."""
+    private_value = _ec.generate_private_key(_ec.SECP256R1()).private_numbers().private_value
+    return _base64.urlsafe_b64encode(private_value.to_bytes(32, "big")).rstrip(b"=").decode()
+
+
+def _vapid_public_key(private_key: str) -> str:
+    """The application server key browsers subscribe with: the public point,
+    uncompressed (65 bytes), base64url without padding."""
+    try:
+        if private_key.startswith("-----BEGIN"):
+            key = _serialization.load_pem_private_key(private_key.encode(), password=None)
+        else:
+            raw = _base64.urlsafe_b64decode(private_key + "=" * (-len(private_key) % 4))
+            if len(raw) != 32:
+                raise ValueError("not 32 bytes")
+            key = _ec.derive_private_key(int.from_bytes(raw, "big"), _ec.SECP256R1())
+        if not isinstance(key, _ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
+            raise ValueError("not a P-256 key")
+    except (ValueError, TypeError):
+        # Never echo the key: settings errors end up in logs.
+        raise ImproperlyConfigured(
+            "CHAT_VAPID_PRIVATE_KEY must be a P-256 private key: PEM, or the raw 32 bytes in base64url"
+        ) from None
+    point = key.public_key().public_bytes(_serialization.Encoding.X962, _serialization.PublicFormat.UncompressedPoint)
+    return _base64.urlsafe_b64encode(point).rstrip(b"=").decode()
+
+
+# The VAPID key pair (RFC 8292) that signs every push; the public half is what
+# the browser subscribes with, so changing the private key orphans every
+# existing subscription. A PEM may be given on one line with literal "\n".
+CHAT_VAPID_PRIVATE_KEY = secret_from_env("CHAT_VAPID_PRIVATE_KEY", _vapid_key_generate).replace("\\n", "\n").strip()
+CHAT_VAPID_PUBLIC_KEY = _vapid_public_key(CHAT_VAPID_PRIVATE_KEY)
+# Who push services contact about this sender: "mailto:" or "https:". Apple's
+# service refuses a mailto: at localhost (check --deploy warns).
+CHAT_VAPID_SUBJECT = env_str("CHAT_VAPID_SUBJECT", "mailto:admin@localhost")
+if not CHAT_VAPID_SUBJECT.startswith(("mailto:", "https://")):
+    raise ImproperlyConfigured("CHAT_VAPID_SUBJECT must be a mailto: or https:// URL")
+# Off: a push says only who wrote where ("New message from Alice in #general"),
+# since it passes through the browser vendor's push service. On: an excerpt too.
+CHAT_PUSH_INCLUDE_CONTENT = env_bool("CHAT_PUSH_INCLUDE_CONTENT", False)
+# Hosts a subscription's endpoint may name, each also matching its subdomains:
+# Chrome, Edge on Android, Opera, Brave, Samsung Internet (FCM); Chromium builds
+# without Google's API keys, Playwright's included (jmt17.google.com); Firefox
+# (updates.push.services.mozilla.com); Edge on Windows (*.notify.windows.com);
+# Safari (web.push.apple.com). An IP address or localhost must be listed exactly.
+CHAT_PUSH_ALLOWED_HOSTS = env_list(
+    "CHAT_PUSH_ALLOWED_HOSTS",
+    "fcm.googleapis.com,jmt17.google.com,push.services.mozilla.com,notify.windows.com,push.apple.com",
+)
+# Only https endpoints; the tests turn it off for their loopback receiver.
+CHAT_PUSH_REQUIRE_HTTPS = env_bool("CHAT_PUSH_REQUIRE_HTTPS", True)
+# How long a push service keeps a push for a device that is offline (seconds).
+CHAT_PUSH_TTL = env_int("CHAT_PUSH_TTL", 24 * 60 * 60)
+# Seconds to wait for a push service to answer one request.
+CHAT_PUSH_TIMEOUT = env_int("CHAT_PUSH_TIMEOUT", 10)
+
 # --- Logging -----------------------------------------------------------------
 LOGGING = {
     "version": 1,
