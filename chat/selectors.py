@@ -303,6 +303,7 @@ def attention(*, user, room_ids=None) -> list[dict]:
             "unread_count": unread,
             "mention_count": mention_count_of(room_type=kind, muted=muted, unread_count=unread, mentions=mentions),
             "notify_level": level or default_notify_level(kind),
+            "notify_level_is_default": not level,
             "notifications_muted": muted,
         }
         for room_id, seq, kind, last_read_seq, unread, mentions, level, muted in rows

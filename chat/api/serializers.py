@@ -213,6 +213,7 @@ class AttentionSerializer(serializers.Serializer):
     unread_count = serializers.IntegerField()
     mention_count = serializers.IntegerField()
     notify_level = serializers.ChoiceField(choices=NotifyLevel.choices)
+    notify_level_is_default = serializers.BooleanField()
     notifications_muted = serializers.BooleanField()
 
 

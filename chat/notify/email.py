@@ -26,6 +26,7 @@ from django.utils import timezone
 from ..events.render import message_content
 from ..models import ChatRoom, MessageType, Notification, NotificationReason, RoomType
 from ..policies import direct_peer_id
+from .links import message_path
 
 UNSUBSCRIBE_SALT = "chat.email-unsubscribe"
 EXCERPT_LENGTH = 280  # characters of each message's text, when content is included
@@ -48,7 +49,7 @@ def unsubscribe_url(*, user_id) -> str:
 
 def message_url(*, room_id, message_id) -> str:
     """Where the browser UI opens ``room_id`` scrolled to the message."""
-    return f"{settings.CHAT_SITE_URL}/?room={room_id}#m-{message_id}"
+    return settings.CHAT_SITE_URL + message_path(room_id=room_id, message_id=message_id)
 
 
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:

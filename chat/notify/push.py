@@ -40,6 +40,8 @@ from chat.models import (
 )
 from chatsite.core.exceptions import Invalid
 
+from .links import message_path
+
 logger = logging.getLogger(__name__)
 
 MAX_ENDPOINT_LENGTH = 1000  # PushSubscription.endpoint's column
@@ -222,7 +224,7 @@ def payload_for(notification: Notification) -> dict:
         "body": body,
         "room": str(room.pk),
         "message": str(message.pk),
-        "url": f"/?room={room.pk}#m-{message.pk}",
+        "url": message_path(room_id=room.pk, message_id=message.pk),
         "tag": str(message.pk),
     }
 

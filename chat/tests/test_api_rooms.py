@@ -579,6 +579,7 @@ def test_read_sets_the_unread_count_to_zero(api, alice, bob, team):
         "unread_count": 0,
         "mention_count": 0,
         "notify_level": "mentions",
+        "notify_level_is_default": True,
         "notifications_muted": False,
     }
     listed = client.get(room_url(team)).json()

@@ -393,6 +393,7 @@ async def test_a_message_mentioning_me_carries_the_mention_and_my_other_tab_hear
         "unread_count": 0,
         "mention_count": 0,
         "notify_level": "mentions",
+        "notify_level_is_default": True,
         "notifications_muted": False,
     }
     for ws in (ws_alice, tab_one, tab_two):

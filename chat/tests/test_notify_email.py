@@ -142,7 +142,7 @@ def test_batch_email_has_both_parts_links_and_unsubscribe_headers(smtp, no_rate_
     assert received.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
     text, html = received.text, received.html
-    links = [f"{SITE}/?room={m.room_id}#m-{m.pk}" for m in (first, second, mention)]
+    links = [f"{SITE}/#room/{m.room_id}/{m.pk}" for m in (first, second, mention)]
     for part in (text, html):
         assert "Alice" in part  # the direct room is called by the other person's name
         assert "#Design" in part and "Carol" in part
@@ -166,7 +166,7 @@ def test_content_can_be_left_out_of_the_email(smtp, settings, no_rate_limits, al
     (received,) = smtp.wait_for(messages=1)
     for part in (received.text, received.html):
         assert "launch code" not in part and "1234" not in part
-        assert "Alice" in part and f"{SITE}/?room={message.room_id}#m-{message.pk}" in part
+        assert "Alice" in part and f"{SITE}/#room/{message.room_id}/{message.pk}" in part
 
 
 # --- unsubscribing ------------------------------------------------------------------------------------

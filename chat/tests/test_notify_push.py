@@ -307,7 +307,7 @@ def test_push_reaches_the_browser_signed_and_encrypted(general, alice, bob, rece
         "body": "",
         "room": str(general.pk),
         "message": str(row.message_id),
-        "url": f"/?room={general.pk}#m-{row.message_id}",
+        "url": f"/#room/{general.pk}/{row.message_id}",
         "tag": str(row.message_id),
     }
     assert PushSubscription.objects.get(endpoint=browser.endpoint).last_used_at is not None

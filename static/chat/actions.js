@@ -135,8 +135,15 @@ export function createActions(app) {
       el.setAttribute("tabindex", "-1");
       el.scrollIntoView({ block: "center" });
       el.focus({ preventScroll: true });
+      // Kept on the room too, so that a redraw of the message meanwhile keeps it.
+      const highlight = { id: messageId, until: Date.now() + HIGHLIGHT };
+      rd.highlight = highlight;
       el.classList.add("highlight");
-      setTimeout(() => el.classList.remove("highlight"), HIGHLIGHT);
+      setTimeout(() => {
+        if (rd.highlight === highlight) rd.highlight = null;
+        const current = document.getElementById(`m-${messageId}`);
+        if (current) current.classList.remove("highlight");
+      }, HIGHLIGHT);
     },
   };
   return { ...actions, accept };

@@ -8,22 +8,27 @@ import { createActions } from "./actions.js";
 import { createComposer } from "./composer.js";
 import { createConnection } from "./connection.js";
 import { $ } from "./dom.js";
-import { createEffectRunner, createReducer } from "./events.js";
+import { applyHelloCounts, createEffectRunner, createReducer } from "./events.js";
 import { createHistory } from "./history.js";
+import { createNotifier } from "./notifier.js";
 import { Outbox } from "./outbox.js";
+import { createPush } from "./push.js";
 import { createReading } from "./reading.js";
 import { createRooms } from "./rooms.js";
+import { createNotificationSettings } from "./settings.js";
 import { ChatSocket } from "./socket.js";
 import { displayName, state } from "./state.js";
 import { Syncer } from "./sync.js";
 import { invalidate, registerRenderer, showError } from "./ui.js";
 import { createBanner } from "./views/banner.js";
 import { renderHeader, renderTyping } from "./views/header.js";
+import { createMentionsView } from "./views/mentions.js";
 import { createMessageList } from "./views/messages.js";
 import { newChatDialog, renderDetails, toggleDetails } from "./views/panels.js";
 import { createRoomView } from "./views/room.js";
 import { renderRooms } from "./views/rooms.js";
 import { createSearch } from "./views/search.js";
+import { createSettingsView } from "./views/settings.js";
 import { createWire } from "./wire.js";
 
 const config = JSON.parse($("#chat-config").textContent);
@@ -40,6 +45,11 @@ app.actions = createActions(app);
 app.search = createSearch(app);
 app.room = createRoomView(app);
 app.connection = createConnection(app);
+app.settings = createNotificationSettings(app);
+app.notifier = createNotifier(app);
+app.push = createPush(app);
+app.mentionsView = createMentionsView(app);
+app.settingsView = createSettingsView(app);
 app.outbox = new Outbox(state, {
   socket: () => app.socket,
   upload: (pending) => app.composer.upload(pending),
@@ -58,8 +68,12 @@ app.sync = new Syncer(state, {
   removeRoom: (id, options) => app.rooms.remove(id, options),
   fetchRoom: (id) => app.rooms.fetch(id),
   reloadRooms: () => app.rooms.loadAll(),
+  helloCounts: (frame) => {
+    if (applyHelloCounts(state, frame).length) invalidate("rooms");
+  },
   whenLive: () => {
     app.connection.afterHello();
+    app.settings.load();
     const rd = state.loaded.get(state.currentId);
     if (rd && !rd.ready) app.history.loadInitial(rd);
     app.reading.soon();
@@ -84,7 +98,15 @@ const runEffects = createEffectRunner({
   "fetch-room": (effect) => app.rooms.fetch(effect.id),
   "sync-room": (effect) => app.sync.syncRoom(effect.id),
   "mark-read": () => app.reading.soon(),
-  "room-removed": (effect) => app.rooms.removed(effect.room, { reason: effect.reason }),
+  "room-removed": (effect) => {
+    app.mentionsView.roomRemoved(effect.room.id);
+    app.rooms.removed(effect.room, { reason: effect.reason });
+  },
+  "message-arrived": (effect) => {
+    app.mentionsView.messageArrived(effect);
+    app.notifier.messageArrived(effect);
+  },
+  "message-changed": (effect) => app.mentionsView.messageChanged(effect),
   "reload-room": (effect) => {
     const rd = state.loaded.get(effect.id);
     app.messageList.clear(effect.id);
@@ -107,6 +129,7 @@ registerRenderer("seen", app.messageList.renderSeen);
 registerRenderer("typing", renderTyping);
 registerRenderer("composer", app.composer.render);
 registerRenderer("details", () => renderDetails(app));
+registerRenderer("settings", () => app.settingsView.render());
 
 function wire() {
   setUnauthenticatedHandler(() => {
@@ -129,6 +152,10 @@ function wire() {
   app.search.wire();
   app.room.wire();
   app.connection.wire();
+  app.settings.wire();
+  app.notifier.wire();
+  app.mentionsView.wire();
+  app.settingsView.wire();
 }
 
 async function boot() {
@@ -139,6 +166,8 @@ async function boot() {
     showError(error, "Could not load your rooms: ");
   }
   document.body.dataset.ready = "rooms";
+  app.settings.load();
+  app.push.register();
   app.socket = new ChatSocket(
     config.urls.socket,
     {

@@ -1,11 +1,12 @@
 // The composer: the text box, the reply and attachment bars, typing notices,
-// and sending (handed to the outbox as a pending message).
+// the `@` autocomplete, and sending (handed to the outbox as a pending message).
 
 import { api } from "./api.js";
 import { $, fileSize, h, uuid4 } from "./dom.js";
 import { createPending } from "./outbox.js";
 import { displayName } from "./state.js";
 import { toast } from "./ui.js";
+import { createAutocomplete } from "./views/autocomplete.js";
 
 const MAX_HEIGHT = 180;
 const TYPING_EVERY = 3000;
@@ -17,6 +18,7 @@ export function createComposer(app) {
   const fileInput = $("#file-input");
   const chosen = { file: null, previewUrl: null }; // the attachment of the next send
   const typing = { room: null, sentAt: 0 }; // the room we last said we type in
+  const autocomplete = createAutocomplete(app, input);
 
   function focus(options) {
     input.focus(options);
@@ -115,6 +117,7 @@ export function createComposer(app) {
     rd.scrollToBottom = true;
     input.value = "";
     rd.draft = "";
+    autocomplete.close();
     grow();
     clearAttachment();
     stopTyping();
@@ -149,6 +152,7 @@ export function createComposer(app) {
   }
 
   function enterRoom(rd) {
+    autocomplete.close();
     clearAttachment();
     input.value = rd.draft || "";
     grow();
@@ -182,6 +186,7 @@ export function createComposer(app) {
   }
 
   function onKeydown(event) {
+    if (autocomplete.onKeydown(event)) return;
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       send();
@@ -212,6 +217,7 @@ export function createComposer(app) {
       send();
     });
     input.addEventListener("keydown", onKeydown);
+    autocomplete.wire();
     input.addEventListener("input", () => {
       grow();
       noteTyping();

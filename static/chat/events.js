@@ -5,6 +5,8 @@
 // domain's handler; which kinds are logged comes from the server (wire.js).
 // No DOM and no timers here: Node tests run it as it is.
 
+import { applyCounts, applyNotifySettings, clearCounts, countCreated, countsSeq } from "./counts.js";
+import { mentionsUser } from "./mentions.js";
 import { forgetRoom, isFromOther } from "./state.js";
 import { GAP, DUPLICATE, placeSeq, restartRoomLog } from "./sync.js";
 
@@ -32,13 +34,18 @@ const messageHandlers = {
     if (!message.is_deleted) {
       room.last_message = message;
       room.last_message_at = message.created_at;
-      if (isFromOther(ctx.state, message)) room.unread_count = (room.unread_count || 0) + 1;
     }
+    // Counted once: not when the room's counts already include it (they are newer).
+    const counted = countCreated(room, message, ctx.state.me.id);
     if (rd) {
       rd.upsert(message);
       if (message.sender) setTyping(ctx, rd, message.sender, false);
     }
     if (room.id === ctx.state.currentId) ctx.effects.push({ type: "mark-read", room: room.id });
+    if (counted.unread && message.sender) {
+      const mentioned = mentionsUser(message, ctx.state.me.id);
+      ctx.effects.push({ type: "message-arrived", room: room.id, message, mentioned, counted_as_mention: counted.mention });
+    }
     ctx.effects.push(render("rooms", "messages"));
   },
   "message.updated"(ctx, frame, room, rd) {
@@ -48,6 +55,8 @@ const messageHandlers = {
       if (message.is_deleted) ctx.effects.push({ type: "refresh-room", id: room.id });
       else room.last_message = message;
     }
+    // The Mentions view follows edits (a mention added or taken out) and deletes.
+    ctx.effects.push({ type: "message-changed", room: room.id, message, mentioned: !message.is_deleted && isFromOther(ctx.state, message) && mentionsUser(message, ctx.state.me.id) });
     ctx.effects.push(render("rooms", "messages"));
   },
   "message.deleted"(ctx, frame, room, rd) {
@@ -134,9 +143,8 @@ const noticeHandlers = {
     if (member) member.last_read_seq = Math.max(member.last_read_seq || 0, frame.seq);
     if (frame.user_id === ctx.state.me.id) {
       // Read in another window of mine.
-      room.last_read_seq = Math.max(room.last_read_seq || 0, frame.seq);
-      if (frame.seq >= room.seq) room.unread_count = 0;
-      else ctx.effects.push({ type: "refresh-room", id: room.id });
+      // (the `unread` frame that follows has the counts; this is the quick part)
+      if (!clearCounts(room, frame.seq) && frame.seq < room.seq) ctx.effects.push({ type: "refresh-room", id: room.id });
       ctx.effects.push(render("rooms"));
     }
     ctx.effects.push(render("seen"));
@@ -145,6 +153,22 @@ const noticeHandlers = {
 
 // --- frames of the server itself (hello, ack and pong are the socket's) ----------
 const serverHandlers = {
+  // My counts and notification settings of a room, absolute as of frame.seq:
+  // sent to each of my sockets after I read (anywhere), change the room's
+  // settings, or an edit adds or takes out a mention of me.
+  unread(ctx, frame) {
+    const room = ctx.state.rooms.get(frame.room);
+    if (!room) return;
+    applyNotifySettings(room, frame);
+    const taken = applyCounts(room, frame);
+    // A stale frame that moved my read position: its counts are older than
+    // ours, so the room's are fetched again rather than guessed.
+    if (!taken && typeof frame.last_read_seq === "number" && frame.last_read_seq > (room.last_read_seq || 0)) {
+      room.last_read_seq = frame.last_read_seq;
+      ctx.effects.push({ type: "refresh-room", id: room.id });
+    }
+    ctx.effects.push(render("rooms", "details"));
+  },
   resync_required(ctx, frame) {
     ctx.effects.push(...restartRoomLog(ctx.state, frame.room, frame.seq));
   },
@@ -169,6 +193,7 @@ function loggedEvent(ctx, frame) {
     ctx.effects.push({ type: "sync-room", id: room.id });
     return;
   }
+  room.counts_seq = countsSeq(room);
   room.seq = frame.seq;
   loggedHandlers[frame.type](ctx, frame, room, ctx.state.loaded.get(room.id));
 }
@@ -196,6 +221,20 @@ export function createReducer(wire) {
     if (handler) handler(ctx, frame);
     return ctx.effects;
   };
+}
+
+/**
+ * The counts of a hello ({rooms: [{id, seq, last_read_seq, unread_count,
+ * mention_count}]}) for the rooms we hold, by the same rule as the `unread`
+ * frame. Returns the ids of the rooms whose counts were taken.
+ */
+export function applyHelloCounts(pageState, hello) {
+  const taken = [];
+  for (const item of (hello && hello.rooms) || []) {
+    const room = pageState.rooms.get(item.id);
+    if (room && applyCounts(room, item)) taken.push(item.id);
+  }
+  return taken;
 }
 
 /** run(effects): each effect goes to performers[effect.type]. */

@@ -60,6 +60,10 @@ export function createHistory(app) {
       const room = state.rooms.get(rd.id);
       if (room) room.member_count = members.length;
       app.invalidate("seen", "details", "header", "composer");
+      // Mentions of others are styled once their usernames are known.
+      const others = (message) => (message.mentions || []).some((m) => m.kind === "user" && m.user_id !== state.me.id);
+      for (const id of rd.order) if (others(rd.messages.get(id))) rd.dirty.add(id);
+      if (rd.dirty.size) app.invalidate("messages");
     } catch (error) {
       if (error.status !== 404) showError(error, "Could not load the members: ");
       return;

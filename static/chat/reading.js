@@ -1,6 +1,7 @@
 // Read marks: the open room is marked read when the reader sees its end.
 
 import { post } from "./api.js";
+import { applyCounts } from "./counts.js";
 import { RETRYABLE } from "./outbox.js";
 
 const READ_DELAY = 200;
@@ -30,7 +31,7 @@ export function createReading(app) {
     const room = state.rooms.get(state.currentId);
     const rd = state.loaded.get(state.currentId);
     if (!room || !rd || !rd.ready || document.visibilityState !== "visible" || !app.messageList.nearBottom()) return;
-    if (room.seq <= (room.last_read_seq || 0) && !room.unread_count) return;
+    if (room.seq <= (room.last_read_seq || 0) && !room.unread_count && !room.mention_count) return;
     if (marks.inFlight.has(room.id)) {
       soon();
       return;
@@ -39,8 +40,9 @@ export function createReading(app) {
     const seq = room.seq;
     try {
       const result = await send(room, seq);
-      room.last_read_seq = Math.max(room.last_read_seq || 0, result.last_read_seq);
-      room.unread_count = room.seq === seq ? result.unread_count : room.unread_count;
+      // The answer's counts are as of its seq (or of ours, when nothing came since).
+      const asOf = typeof result.seq === "number" ? result.seq : room.seq === seq ? seq : -1;
+      if (!applyCounts(room, { ...result, seq: asOf })) room.last_read_seq = Math.max(room.last_read_seq || 0, result.last_read_seq);
       const me = myMember(rd);
       if (me) me.last_read_seq = Math.max(me.last_read_seq, result.last_read_seq);
       app.invalidate("rooms");

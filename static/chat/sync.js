@@ -4,6 +4,7 @@
 // with all its seqs before it calls itself live, so nothing is missed and
 // nothing repeats. No DOM here: the socket and the REST calls are handed in.
 
+import { applyCounts } from "./counts.js";
 import { RoomData } from "./state.js";
 
 // Where a logged event's seq stands against the room's cursor.
@@ -17,25 +18,24 @@ export function placeSeq(cursor, seq) {
   return NEXT;
 }
 
-// A room item from the REST API. For a room we already follow, the counts and
-// the last message are taken only when the item is exactly at the seq we have
-// processed: newer, and the events in between would be counted twice (the
-// caller fetches the room again: `stale`).
+// A room item from the REST API. Its counts are as of its seq (counts.js):
+// taken unless ours are newer; the events up to that seq then add nothing.
+// For a room we already follow, the last message is taken only when the item
+// is exactly at the seq we have processed: newer, and the caller fetches the
+// room again once the events caught up (`stale`).
 export function mergeRoomItem(pageState, item) {
   // Direct rooms have no name: their title is the other person.
   if (item.peer) pageState.peers.set(item.id, item.peer);
   const existing = pageState.rooms.get(item.id);
   if (!existing) {
-    const room = { ...item };
+    const room = { ...item, counts_seq: item.seq };
     pageState.rooms.set(item.id, room);
     return { room, added: true, stale: false };
   }
-  const { seq, unread_count, last_read_seq, last_message, last_message_at, ...rest } = item;
+  const { seq, unread_count, mention_count, last_read_seq, last_message, last_message_at, counts_seq: _ignored, ...rest } = item;
   Object.assign(existing, rest);
-  if (seq === existing.seq) {
-    Object.assign(existing, { unread_count, last_message, last_message_at });
-    existing.last_read_seq = Math.max(existing.last_read_seq || 0, last_read_seq || 0);
-  }
+  applyCounts(existing, { seq, unread_count, mention_count, last_read_seq });
+  if (seq === existing.seq) Object.assign(existing, { last_message, last_message_at });
   return { room: existing, added: false, stale: seq > existing.seq };
 }
 
@@ -84,7 +84,8 @@ const LOST = ["offline", "disconnected"];
 /**
  * The sync requests of the page. deps: socket() (the ChatSocket or null),
  * removeRoom(id, {quiet}), fetchRoom(id), reloadRooms() (the REST room list,
- * after a reconnect), whenLive() (what follows going live).
+ * after a reconnect), whenLive() (what follows going live), helloCounts(hello)
+ * (the counts the hello states, taken by the counts rule).
  */
 export class Syncer {
   constructor(pageState, deps) {
@@ -109,6 +110,7 @@ export class Syncer {
   async hello(frame) {
     const socket = this.deps.socket();
     const plan = planHello(this.state, frame);
+    if (this.deps.helloCounts) this.deps.helloCounts(frame);
     for (const id of plan.gone) this.deps.removeRoom(id, { quiet: !this.everLive });
     let result;
     try {

@@ -314,10 +314,11 @@ describe("effects", () => {
       render: (effect) => done.push(`render:${effect.parts.join(",")}`),
       "mark-read": (effect) => done.push(`mark-read:${effect.room}`),
       "expire-typing": () => done.push("expire-typing"),
+      "message-arrived": (effect) => done.push(`message-arrived:${effect.message.id}`),
     });
     const state = roomState();
     runEffects(run(state, SAMPLES["message.created"]));
-    assert.deepEqual(done, ["render:typing", `mark-read:${ROOM}`, "render:rooms,messages"]);
+    assert.deepEqual(done, ["render:typing", `mark-read:${ROOM}`, "message-arrived:m4", "render:rooms,messages"]);
     assert.throws(() => runEffects([{ type: "launch" }]), /launch/);
   });
 });

@@ -53,13 +53,16 @@ describe("room items from REST", () => {
     assert.equal(room.last_read_seq, 2);
   });
 
-  test("ahead of our events, the counts stay (the events would count twice) and the item is stale", () => {
+  test("ahead of our events, the counts are taken as of the item's seq (the events up to it add nothing) and the item is stale", () => {
     const state = roomState();
-    const { room, stale } = mergeRoomItem(state, item(7, { name: "New name" }));
+    const { room, stale } = mergeRoomItem(state, item(7, { name: "New name", mention_count: 2 }));
     assert.equal(stale, true);
     assert.equal(room.name, "New name");
-    assert.equal(room.unread_count, 0);
+    assert.equal(room.unread_count, 5);
+    assert.equal(room.mention_count, 2);
+    assert.equal(room.counts_seq, 7);
     assert.equal(room.seq, 3);
+    assert.equal(room.last_message, null);
   });
 
   test("behind our events, the counts stay and nothing is fetched again", () => {

@@ -1,6 +1,7 @@
 // One message as a list item. Every piece of user data goes in as text.
 
 import { fileSize, fullTime, h, initials, linkified, messageTime } from "../dom.js";
+import { fold, mentionSegments, mentionsUser } from "../mentions.js";
 import { canModerate, displayName, state } from "../state.js";
 
 export const QUICK_REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
@@ -80,6 +81,36 @@ function editForm(message, rd, actions) {
   );
 }
 
+// The folded usernames of the room's members -> their ids (for `@name` tokens).
+function usernames(rd) {
+  const key = rd.members ? rd.members.size + rd.memberEvents : -1;
+  if (!rd.usernames || rd.usernamesKey !== key) {
+    rd.usernames = new Map([...(rd.members ? rd.members.values() : [])].map((m) => [fold(m.user.username), m.user.id]));
+    rd.usernamesKey = key;
+  }
+  return rd.usernames;
+}
+
+// The text with its links, and the mentions the server resolved marked:
+// the reader's own highlighted, the others styled. All of it text nodes.
+function bodyNodes(message, rd) {
+  const nodes = linkified(message.content);
+  const mentions = message.mentions || [];
+  if (!mentions.length) return nodes;
+  const options = { mentions, meId: state.me.id, meUsername: state.me.username, usernames: usernames(rd) };
+  return nodes.flatMap((node) =>
+    typeof node !== "string"
+      ? [node]
+      : mentionSegments(node, options).map((part) =>
+          !part.mention
+            ? part.text
+            : part.mention === "me"
+              ? h("mark", { class: "mention to-me", text: part.text })
+              : h("span", { class: "mention", text: part.text }),
+        ),
+  );
+}
+
 export function renderMessage(message, { rd, room, actions, pending = null }) {
   const me = state.me;
   const mine = message.sender && message.sender.id === me.id;
@@ -98,6 +129,9 @@ export function renderMessage(message, { rd, room, actions, pending = null }) {
   if (mine) classes.push("mine");
   if (message.is_deleted) classes.push("deleted");
   if (pending) classes.push("pending", pending.status === "failed" ? "failed" : "");
+  const forMe = !pending && !mine && !message.is_deleted && mentionsUser(message, me.id);
+  if (forMe) classes.push("mentions-me");
+  if (rd.highlight && rd.highlight.id === message.id && rd.highlight.until > Date.now()) classes.push("highlight");
 
   const head = h(
     "div",
@@ -105,6 +139,7 @@ export function renderMessage(message, { rd, room, actions, pending = null }) {
     h("span", { class: "msg-author", text: author }),
     h("time", { datetime: message.created_at, title: fullTime(message.created_at), text: messageTime(message.created_at) }),
     message.is_edited && !message.is_deleted ? h("span", { class: "msg-flag", title: fullTime(message.edited_at), text: "(edited)" }) : null,
+    forMe ? h("span", { class: "mention-flag", text: "Mentions you" }) : null,
   );
 
   const card = h("div", { class: "msg-card" }, head);
@@ -119,7 +154,8 @@ export function renderMessage(message, { rd, room, actions, pending = null }) {
   } else if (!pending && rd.editingId === message.id) {
     card.append(editForm(message, rd, actions));
   } else if (message.content) {
-    card.append(h("p", { class: "msg-body" }, message.message_type === "action" ? h("em", {}, linkified(message.content)) : linkified(message.content)));
+    const body = bodyNodes(message, rd);
+    card.append(h("p", { class: "msg-body" }, message.message_type === "action" ? h("em", {}, body) : body));
   }
   if (!message.is_deleted) {
     const attachment = pending ? pending.attachmentPreview : attachmentNode(message.attachment);

@@ -3,6 +3,7 @@
 // back as room events over the socket, like anyone else's change.
 
 import { del, get, patch, post, query } from "../api.js";
+import { applyCounts, applyNotifySettings } from "../counts.js";
 import { $, debounce, h, initials, uuid4 } from "../dom.js";
 import { canModerate, displayName, roomData, roomTitle, sortedRooms, state } from "../state.js";
 import { closeDialog, confirmDialog, openDialog, showError, toast } from "../ui.js";
@@ -70,6 +71,7 @@ export function renderDetails(app) {
         h("button", { type: "button", class: "btn small", text: "Close", "aria-label": "Close the details panel", onclick: closeDetails }),
       ),
       h("section", { id: "settings-section", "aria-label": "Room settings" }),
+      h("section", { id: "notify-section", "aria-labelledby": "notify-heading" }),
       h("section", { "aria-labelledby": "members-heading" }, h("h2", { id: "members-heading", text: "Members" }), h("div", { id: "add-member" }), h("ul", { id: "member-list", class: "member-list" })),
       h("section", { id: "banned-section", "aria-label": "Banned people" }),
       h("section", { id: "leave-section", "aria-label": "Leave or close" }),
@@ -85,7 +87,66 @@ export function renderDetails(app) {
     renderBanned(room);
   }
   renderSettings(app, room);
+  renderNotifications(app, room);
   renderMembers(app, room);
+}
+
+// --- my notifications of this room ----------------------------------------------
+const LEVEL_LABELS = { all: "Every message", mentions: "Mentions only", nothing: "Nothing" };
+
+async function saveNotifications(app, room, changes, field) {
+  field.disabled = true;
+  try {
+    const result = await patch(`rooms/${room.id}/notifications/`, changes);
+    applyNotifySettings(room, result);
+    applyCounts(room, result);
+    app.invalidate("rooms");
+  } catch (error) {
+    showError(error, "Not saved: ");
+  } finally {
+    field.disabled = false;
+    renderNotifications(app, room, { force: true });
+  }
+}
+
+function renderNotifications(app, room, { force = false } = {}) {
+  const section = $("#notify-section");
+  if (!section) return;
+  if (!force && section.contains(document.activeElement) && document.activeElement.tagName === "SELECT") return;
+  const fallback = room.room_type === "direct" ? "all" : "mentions";
+  const isDefault = room.notify_level_is_default !== false;
+  const level = isDefault ? "default" : room.notify_level || fallback;
+  const hadFocus = section.contains(document.activeElement) ? document.activeElement.id : null;
+  const select = h(
+    "select",
+    {
+      id: "room-notify-level",
+      onchange: (event) => saveNotifications(app, room, { level: event.target.value }, event.target),
+    },
+    h("option", { value: "default", selected: level === "default", text: `Default (${LEVEL_LABELS[fallback].toLowerCase()})` }),
+    Object.entries(LEVEL_LABELS).map(([value, label]) => h("option", { value, selected: level === value, text: label })),
+  );
+  const muted = h("input", {
+    type: "checkbox",
+    id: "room-notify-muted",
+    checked: Boolean(room.notifications_muted),
+    onchange: (event) => saveNotifications(app, room, { muted: event.target.checked }, event.target),
+  });
+  section.replaceChildren(
+    h("h2", { id: "notify-heading", text: "Notifications" }),
+    h(
+      "div",
+      { class: "stack" },
+      h("label", { for: "room-notify-level", text: "Notify me about" }),
+      select,
+      h("label", { class: "check" }, muted, "Mute this room"),
+      h("p", { class: "muted hint", text: "A muted room shows no unread count and sends no notifications; mentions of you still count." }),
+    ),
+  );
+  if (hadFocus) {
+    const again = document.getElementById(hadFocus);
+    if (again) again.focus();
+  }
 }
 
 // --- settings ---------------------------------------------------------------

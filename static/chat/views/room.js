@@ -1,28 +1,35 @@
-// Which room is open: the #room/<id> hash decides; opening one shows its
-// panel, its draft and its messages (loaded when first opened).
+// Which room is open: the #room/<id> hash decides (#room/<id>/<message id>
+// opens it at a message, #mentions shows the Mentions view); opening one
+// shows its panel, its draft and its messages (loaded when first opened).
 
 import { $ } from "../dom.js";
 import { roomData } from "../state.js";
 import { toast } from "../ui.js";
 import { resetDetails } from "./panels.js";
 
-const ROOM_HASH = /^#room\/([0-9a-f-]{36})$/i;
+const ROOM_HASH = /^#room\/([0-9a-f-]{36})(?:\/([0-9a-f-]{36}))?$/i;
+const MENTIONS_HASH = "#mentions";
+const READY_WAIT = 50;
+const READY_TRIES = 200;
 
 export function createRoomView(app) {
   const { state } = app;
   const layout = $("#layout");
   const narrow = window.matchMedia("(max-width: 720px)");
 
-  function showPanel(open) {
-    $("#room-panel").hidden = !open;
-    $("#no-room").hidden = open;
+  // "room", "mentions" or "none" (the hint to pick a room).
+  function showPanel(which) {
+    $("#room-panel").hidden = which !== "room";
+    $("#mentions-view").hidden = which !== "mentions";
+    $("#no-room").hidden = which !== "none";
   }
 
-  function close() {
+  function close(which = "none") {
     app.composer.stopTyping();
     state.currentId = null;
     layout.classList.remove("room-open", "with-details");
-    showPanel(false);
+    if (which !== "none") layout.classList.add("room-open");
+    showPanel(which);
     $("#details-panel").hidden = true;
     app.messageList.clear();
     app.invalidate("rooms");
@@ -35,7 +42,8 @@ export function createRoomView(app) {
     const room = state.rooms.get(id);
     const rd = roomData(id);
     layout.classList.add("room-open");
-    showPanel(true);
+    showPanel("room");
+    app.mentionsView.hide();
     app.search.close();
     app.composer.enterRoom(rd);
     rd.firstUnreadSeq = room.unread_count > 0 ? room.last_read_seq || 0 : null;
@@ -51,17 +59,47 @@ export function createRoomView(app) {
   }
 
   function route() {
+    if (window.location.hash === MENTIONS_HASH) {
+      close("mentions");
+      app.mentionsView.show();
+      return;
+    }
+    app.mentionsView.hide();
     const match = window.location.hash.match(ROOM_HASH);
-    if (match && state.rooms.has(match[1])) open(match[1]);
-    else {
+    if (match && state.rooms.has(match[1])) {
+      open(match[1]);
+      if (match[2]) {
+        // Opened at a message (a notification, the Mentions view): the hash keeps only the room.
+        window.history.replaceState(null, "", `#room/${match[1]}`);
+        jumpWhenReady(match[1], match[2]);
+      }
+    } else {
       if (match && state.rooms.size) toast("That room is not available.");
       close();
+    }
+  }
+
+  // Once the room's first page is there, its message is looked for and shown.
+  async function jumpWhenReady(roomId, messageId) {
+    for (let tries = 0; tries < READY_TRIES; tries += 1) {
+      const rd = state.loaded.get(roomId);
+      if (state.currentId !== roomId) return;
+      if (rd && rd.ready) {
+        app.messageList.render();
+        app.actions.jumpTo(messageId);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, READY_WAIT));
     }
   }
 
   // The way to open a room from anywhere: through the hash, so Back works.
   function go(id) {
     window.location.hash = `#room/${id}`;
+  }
+
+  function openMessage(roomId, messageId) {
+    window.location.hash = messageId ? `#room/${roomId}/${messageId}` : `#room/${roomId}`;
   }
 
   function wire() {
@@ -73,5 +111,5 @@ export function createRoomView(app) {
     narrow.addEventListener("change", () => app.invalidate("details"));
   }
 
-  return { route, go, wire };
+  return { route, go, openMessage, wire };
 }

@@ -1,5 +1,7 @@
-// The room list of the sidebar, and the unread total in the page title.
+// The room list of the sidebar (unread and mention badges, muted rooms), and
+// the total in the page title.
 
+import { isMuted, roomBadges } from "../counts.js";
 import { $, h, initials, shortTime } from "../dom.js";
 import { displayName, roomTitle, sortedRooms, state } from "../state.js";
 
@@ -12,10 +14,37 @@ function lastMessageText(room) {
   return `${who}: ${body}`;
 }
 
+const plural = (count, word) => `${count} ${word}${count === 1 ? "" : "s"}`;
+
+// The unread badge (not for a muted room), and the mention badge beside it. A
+// direct room's messages all count as mentions: one badge, marked urgent.
+function badges(room, { unread, mentions }) {
+  const direct = room.room_type === "direct";
+  const nodes = [];
+  if (unread) {
+    nodes.push(
+      h("span", { class: `badge${mentions && direct ? " urgent" : ""}`, dataset: { unread } }, String(unread), h("span", { class: "visually-hidden", text: " unread" })),
+    );
+  }
+  if (mentions && !(direct && unread)) {
+    nodes.push(
+      h(
+        "span",
+        { class: "mention-badge", dataset: { mentions }, title: plural(mentions, "mention") },
+        h("span", { "aria-hidden": "true", text: `@${mentions}` }),
+        h("span", { class: "visually-hidden", text: plural(mentions, "mention") }),
+      ),
+    );
+  }
+  return h("span", { class: "room-badges" }, nodes);
+}
+
 function roomItem(room) {
   const title = roomTitle(room);
   const current = room.id === state.currentId;
-  const unread = current ? 0 : room.unread_count || 0;
+  const counts = roomBadges(room, { current });
+  const unread = counts.unread;
+  const muted = isMuted(room);
   const peer = room.room_type === "direct" ? state.peers.get(room.id) : null;
   const status = peer ? state.presence.get(peer.id) : null;
   const avatar = h("span", { class: "avatar", "aria-hidden": "true", text: initials(title) });
@@ -24,7 +53,7 @@ function roomItem(room) {
     "button",
     {
       type: "button",
-      class: `room-item${unread ? " unread" : ""}`,
+      class: `room-item${unread || counts.mentions ? " unread" : ""}${muted ? " muted-room" : ""}`,
       "aria-current": current ? "page" : null,
       dataset: { roomId: room.id, type: room.room_type },
       onclick: () => {
@@ -32,12 +61,16 @@ function roomItem(room) {
       },
     },
     avatar,
-    h("span", { class: "room-name", text: title }),
+    h(
+      "span",
+      { class: "room-name" },
+      title,
+      muted ? h("span", { class: "muted-tag", title: "Muted: no unread count, no notifications", "aria-hidden": "true", text: "Muted" }) : null,
+      muted ? h("span", { class: "visually-hidden", text: " (muted)" }) : null,
+    ),
     h("span", { class: "room-time", text: shortTime(room.last_message_at) }),
     h("span", { class: "room-last", text: lastMessageText(room) }),
-    unread
-      ? h("span", { class: "badge", dataset: { unread } }, String(unread), h("span", { class: "visually-hidden", text: " unread" }))
-      : h("span"),
+    badges(room, counts),
   );
   if (peer && status) button.append(h("span", { class: "visually-hidden", text: ` (${status})` }));
   return h("li", {}, button);
@@ -53,7 +86,20 @@ export function renderRooms() {
     const again = list.querySelector(`[data-room-id="${CSS.escape(focused)}"]`);
     if (again) again.focus();
   }
-  const total = [...state.rooms.values()].reduce((sum, room) => sum + (room.id === state.currentId ? 0 : room.unread_count || 0), 0);
+  // Muted rooms add their mentions only; the open room nothing.
+  let total = 0;
+  let mentions = 0;
+  for (const room of state.rooms.values()) {
+    const counts = roomBadges(room, { current: room.id === state.currentId });
+    total += counts.total;
+    mentions += room.mention_count || 0;
+  }
+  const count = $("#mentions-count");
+  if (count) {
+    count.hidden = !mentions;
+    count.textContent = mentions ? `@${mentions}` : "";
+    $("#mentions-toggle").setAttribute("aria-label", mentions ? `Mentions, ${plural(mentions, "unread mention")}` : "Mentions");
+  }
   const current = state.rooms.get(state.currentId);
   document.title = `${total ? `(${total}) ` : ""}${current ? `${roomTitle(current)} · ` : ""}chatsite`;
 }
