@@ -198,7 +198,7 @@ def room_notifications_update(*, actor, room_id, level: str | None = None, muted
         member = selectors.membership_for(room_id=room_id, user=actor)
         member = notifications.room_notifications_update(member=member, level=level, muted=muted)
         attention = selectors.attention_for(member=member)
-        notifications.announce_attention(member, attention)
+        notifications.announce_attention(actor.pk, attention)
     return attention
 
 

@@ -312,6 +312,9 @@ class MessageMention(BaseModel):
     room = models.ForeignKey(ChatRoom, on_delete=models.CASCADE, related_name="+")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     seq = models.BigIntegerField()  # the message's seq, so counts need no join
+    # When the message was sent (not when this row was made: an edit can add a
+    # mention), the Mentions view's order.
+    sent_at = models.DateTimeField()
     kind = models.CharField(max_length=10, choices=MentionKind.choices)
 
     class Meta:
@@ -320,7 +323,7 @@ class MessageMention(BaseModel):
         ]
         indexes = [
             models.Index(fields=["user", "room", "seq"], name="chat_mention_user_room_idx"),
-            models.Index(fields=["user", "-created_at"], name="chat_mention_user_recent_idx"),
+            models.Index(fields=["user", "-sent_at", "-id"], name="chat_mention_user_recent_idx"),
         ]
 
     def __str__(self) -> str:

@@ -221,6 +221,23 @@ async def statuses(user_ids) -> dict[str, str]:
     return result
 
 
+def online_blocking(user_ids) -> set[str]:
+    """Who of ``user_ids`` has a live socket now (as strings), for synchronous
+    callers that must go on without presence (@here, the notification worker):
+    if Redis is away, nobody."""
+    from redis.exceptions import RedisError
+
+    user_ids = [str(user_id) for user_id in user_ids]
+    if not user_ids:
+        return set()
+    try:
+        found = backend().statuses_now(user_ids, time.time())
+    except RedisError as exc:
+        logger.warning("presence lookup failed; taking nobody as online: %s", exc)
+        return set()
+    return {user_id for user_id, status in found.items() if status != "offline"}
+
+
 def statuses_blocking(user_ids) -> dict[str, str]:
     """``statuses`` for synchronous callers (REST views); ``Unavailable`` if Redis is away."""
     from redis.exceptions import RedisError

@@ -275,29 +275,23 @@ def message_list(*, room: ChatRoom, before: int | None = None, after: int | None
     return page
 
 
-def attention(*, user, room_ids=None) -> list[dict]:
-    """The user's rooms' counts and notification settings, each as of the
-    room's seq in the same statement (one snapshot: a message committed
-    meanwhile is either counted and below ``seq``, or neither): the ``hello``
-    rooms and the ``unread`` frame."""
-    members = ChatMember.objects.filter(user=user, is_active=True)
-    if room_ids is not None:
-        members = members.filter(room_id__in=list(room_ids))
+def _attention(members) -> list[dict]:
+    """Counts and notification settings of ``members`` (ChatMember rows), each
+    as of its room's seq in the same statement (one snapshot: a message
+    committed meanwhile is either counted and below ``seq``, or neither)."""
+    outer = {"room": OuterRef("room_id"), "user": OuterRef("user_id"), "last_read_seq": OuterRef("last_read_seq")}
     rows = members.annotate(
         room_seq=F("room__seq"),
         room_type=F("room__room_type"),
-        unread_count=_count_per_room(
-            _unread_messages(room=OuterRef("room_id"), user=user, last_read_seq=OuterRef("last_read_seq"))
-        ),
-        unread_mentions=_count_per_room(
-            _unread_mentions(room=OuterRef("room_id"), user=user, last_read_seq=OuterRef("last_read_seq"))
-        ),
+        unread_count=_count_per_room(_unread_messages(**outer)),
+        unread_mentions=_count_per_room(_unread_mentions(**outer)),
     ).values_list(
-        "room_id", "room_seq", "room_type", "last_read_seq", "unread_count", "unread_mentions", "notify_level", "notifications_muted"
+        "room_id", "user_id", "room_seq", "room_type", "last_read_seq", "unread_count", "unread_mentions", "notify_level", "notifications_muted"
     )
     return [
         {
             "room": str(room_id),
+            "user_id": str(user_id),
             "seq": seq,
             "last_read_seq": last_read_seq,
             "unread_count": unread,
@@ -306,12 +300,32 @@ def attention(*, user, room_ids=None) -> list[dict]:
             "notify_level_is_default": not level,
             "notifications_muted": muted,
         }
-        for room_id, seq, kind, last_read_seq, unread, mentions, level, muted in rows
+        for room_id, user_id, seq, kind, last_read_seq, unread, mentions, level, muted in rows
     ]
 
 
+def attention(*, user, room_ids=None) -> list[dict]:
+    """The user's rooms' counts and notification settings (the ``hello`` rooms
+    and the ``unread`` frame body, with ``user_id``)."""
+    members = ChatMember.objects.filter(user=user, is_active=True)
+    if room_ids is not None:
+        members = members.filter(room_id__in=list(room_ids))
+    return _attention(members)
+
+
+def attention_in_room(*, room_id, user_ids, unread_after: int | None = None) -> list[dict]:
+    """The counts of some members of one room in one query (people an edit or
+    delete concerns); ``unread_after``: only those who have not read that seq."""
+    members = ChatMember.objects.filter(room_id=room_id, user_id__in=list(user_ids), is_active=True)
+    if unread_after is not None:
+        members = members.filter(last_read_seq__lt=unread_after)
+    return _attention(members)
+
+
 def attention_for(*, member: ChatMember) -> dict:
+    """One member's counts and settings: the ``unread`` frame body."""
     (row,) = attention(user=member.user_id, room_ids=[member.room_id])
+    del row["user_id"]
     return row
 
 
@@ -327,15 +341,15 @@ def mentions_for_user(*, user, limit: int, cursor: str | None = None) -> tuple[l
             room__members__is_active=True,
         )
         .select_related("room", "message__sender", "message__attachment", "message__reply_to__sender", "message__room")
-        .order_by("-created_at", "-id")
+        .order_by("-sent_at", "-id")
     )
     if cursor:
-        created_at, pk = _decode_cursor(cursor)
-        rows = rows.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=pk))
+        sent_at, pk = _decode_cursor(cursor)
+        rows = rows.filter(Q(sent_at__lt=sent_at) | Q(sent_at=sent_at, id__lt=pk))
     page = list(rows[: limit + 1])
     more = len(page) > limit
     page = page[:limit]
-    return page, (_encode_cursor(page[-1].created_at, page[-1].pk) if more and page else None)
+    return page, (_encode_cursor(page[-1].sent_at, page[-1].pk) if more and page else None)
 
 
 def notification_preferences(*, user) -> NotificationPreferences:

@@ -22,6 +22,8 @@ from django.urls import reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_safe
 
+from accounts.models import UserBlock
+
 from .events import wire
 from .events.render import user_payload
 
@@ -32,6 +34,10 @@ def chat_page(request):
     config = {
         "user": user_payload(request.user),
         "is_staff": request.user.is_staff,
+        # People I blocked: their messages never notify me nor count as mentions.
+        "blocked_user_ids": [
+            str(user_id) for user_id in UserBlock.objects.filter(blocker=request.user).values_list("blocked_id", flat=True)
+        ],
         "max_message_length": settings.CHAT_MAX_MESSAGE_LENGTH,
         "max_attachment_bytes": settings.CHAT_MAX_ATTACHMENT_BYTES,
         "urls": {

@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from chat import commands, selectors
 from chat.events import render
 from chat.notify import push
+from chatsite.core.exceptions import Invalid
 
 from . import serializers as s
 from .common import body_errors, errors, paged, parse
@@ -36,6 +37,11 @@ class NotificationSettingsView(APIView):
     )
     def patch(self, request):
         data = parse(s.NotificationPreferencesInputSerializer, request.data)
+        unknown = sorted(set(request.data) - set(data) - set(s.NotificationPreferencesInputSerializer().fields))
+        if unknown:
+            raise Invalid(
+                f"Unknown setting: {', '.join(unknown)}.", code="unknown_setting", fields={name: ["Unknown setting."] for name in unknown}
+            )
         return Response(_preferences(commands.notification_preferences_update(actor=request.user, **data)))
 
 
@@ -55,7 +61,7 @@ class MentionListView(APIView):
             {
                 "id": str(row.pk),
                 "kind": row.kind,
-                "created_at": row.created_at,
+                "created_at": row.sent_at,
                 "room": {"id": str(row.room_id), "name": row.room.name, "room_type": row.room.room_type},
                 "message": message,
             }
@@ -92,8 +98,8 @@ class PushSubscriptionViewSet(viewsets.ViewSet):
         return Response([_subscription(item) for item in selectors.push_subscriptions(user=request.user)])
 
     def create(self, request):
-        data = parse(s.PushSubscriptionInputSerializer, request.data)
-        subscription = push.validate_subscription({"endpoint": data["endpoint"], "keys": dict(data["keys"])})
+        # One check for the whole shape, naming the field at fault (keys.p256dh, not keys).
+        subscription = push.validate_subscription(request.data)
         item, created = commands.push_subscription_add(
             actor=request.user, subscription=subscription, user_agent=request.headers.get("User-Agent", "")
         )

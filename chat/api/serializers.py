@@ -246,7 +246,7 @@ class MentionRoomSerializer(serializers.Serializer):
 class MentionSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     kind = serializers.ChoiceField(choices=MentionKind.choices)
-    created_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField(help_text="When the message was sent (an edit that added the mention does not move it).")
     room = MentionRoomSerializer()
     message = MessageSerializer()
 

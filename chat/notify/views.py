@@ -15,6 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from chatsite.core.api_errors import error_body
+from chatsite.core.exceptions import ChatError
 
 from .. import commands
 from .email import user_id_from_unsubscribe_token
@@ -44,6 +45,12 @@ def email_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
             return JsonResponse(error_body(INVALID_CODE, INVALID_DETAIL), status=400)
         return render(request, "chat/unsubscribe.html", {"invalid": True, "detail": INVALID_DETAIL}, status=400)
     if request.method == "POST":
-        commands.notification_preferences_update(actor=user, email_enabled=False)
+        try:
+            commands.notification_preferences_update(actor=user, email_enabled=False)
+        except ChatError as error:  # rate-limited: mail clients and scanners repeat the POST
+            response = JsonResponse(error_body(error.code, error.detail), status=error.status)
+            if getattr(error, "retry_after", None):
+                response["Retry-After"] = str(error.retry_after)
+            return response
         return render(request, "chat/unsubscribe.html", {"done": True, "email": user.email})
     return render(request, "chat/unsubscribe.html", {"email": user.email})

@@ -24,7 +24,6 @@ it, blocked the sender, was deactivated, or the message was deleted.
 
 import logging
 import threading
-import time
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -87,7 +86,9 @@ def process_due(*, now: datetime | None = None, limit: int = 200, stop: threadin
     counts["due"] = len(due)
     if not due:
         return dict(counts)
-    online = _online_users({user_id for _, user_id, channel in due if channel == NotificationChannel.PUSH})
+    # Without presence (Redis away) nobody counts as online: a push too many is
+    # better than a notification lost.
+    online = presence.online_blocking({user_id for _, user_id, channel in due if channel == NotificationChannel.PUSH})
     connection = mail.get_connection()
     emailed: set = set()
     try:
@@ -308,19 +309,6 @@ def _record_crash(pending: QuerySet, *, error: BaseException, now: datetime, cou
 
 
 # --- around the sends ---------------------------------------------------------------------------
-def _online_users(user_ids: set) -> set[str]:
-    """Who has a live socket now (as strings). If presence is away, nobody: a push
-    too many is better than a notification lost."""
-    if not user_ids:
-        return set()
-    try:
-        statuses = presence.backend().statuses_now([str(user_id) for user_id in user_ids], time.time())
-    except Exception as exc:  # noqa: BLE001 - without presence, push anyway
-        logger.warning("presence lookup failed, pushing to everyone due: %s", type(exc).__name__)
-        return set()
-    return {user_id for user_id, status in statuses.items() if status != "offline"}
-
-
 def _close_quietly(connection) -> None:
     try:
         connection.close()

@@ -135,7 +135,12 @@ def _send_new(*, room, sender, member, draft: MessageDraft, client_msg_id) -> tu
     checked = check_content(content)
     if draft.reply_to is not None and draft.reply_to.room_id != room.pk:
         raise Invalid("You can only reply to a message in the same room.", code="invalid_reply")
-    found = notifications.resolve_mentions(room=room, sender=sender, member=member, text=checked.text)
+    # A forward copies what someone else wrote: it mentions nobody again.
+    found = (
+        notifications.NO_MENTIONS
+        if draft.forwarded_from is not None
+        else notifications.resolve_mentions(room=room, sender=sender, member=member, text=checked.text)
+    )
     message = ChatMessage(
         room=room,
         sender=sender,
@@ -212,16 +217,18 @@ def message_edit(*, message: ChatMessage, actor, member: ChatMember, content: st
     policies.require_can_post(message.room, member)
     content = _clean_content(content, has_attachment=message.attachment_id is not None)
     checked = check_content(content)
-    if checked.text == crypto.decrypt(message.content_encrypted):
+    previous = crypto.decrypt(message.content_encrypted)
+    if checked.text == previous:
         return message
-    found = notifications.resolve_mentions(room=message.room, sender=actor, member=member, text=checked.text)
+    earlier = notifications.mentions_before_edit(message, previous)
+    found = notifications.resolve_mentions(room=message.room, sender=actor, member=member, text=checked.text, earlier=earlier)
     MessageEdit.objects.create(message=message, edited_by=actor, previous_content_encrypted=message.content_encrypted)
     message.content_encrypted = crypto.encrypt(checked.text)
     render.remember_plaintext(message, checked.text)
     message.is_edited, message.edited_at = True, timezone.now()
     message.is_flagged = message.is_flagged or checked.is_flagged
     message.flag_reason = checked.flag_reason or message.flag_reason
-    changed = notifications.mentions_edited(message, found)
+    changed = notifications.mentions_edited(message, found, earlier)
     message.save(
         update_fields=[
             "content_encrypted", "mentions_encrypted", "is_edited", "edited_at", "is_flagged", "flag_reason", "updated_at"
@@ -238,10 +245,8 @@ def _announce_attention_of(message: ChatMessage, user_ids) -> None:
     read the message yet, hear their new counts."""
     if not user_ids:
         return
-    for member in ChatMember.objects.filter(
-        room_id=message.room_id, user_id__in=list(user_ids), is_active=True, last_read_seq__lt=message.seq
-    ).select_related("room"):
-        notifications.announce_attention(member, selectors.attention_for(member=member))
+    for attention in selectors.attention_in_room(room_id=message.room_id, user_ids=user_ids, unread_after=message.seq):
+        notifications.announce_attention(attention.pop("user_id"), attention)
 
 
 @transaction.atomic(savepoint=False)
@@ -265,6 +270,7 @@ def message_delete(*, message: ChatMessage, actor, member: ChatMember | None, re
     SearchToken.objects.filter(message=message).delete()
     notifications.cancel_for_message(message)
     _announce_message(message, wire.MESSAGE_DELETED)
+    _announce_attention_of(message, notifications.mentioned_user_ids(message))
     if not own:
         _audit_moderation(message, actor, ModerationAction.MESSAGE_DELETE, reason)
     return message
@@ -283,6 +289,7 @@ def message_restore(*, message: ChatMessage, actor, member: ChatMember | None, r
     if message.message_type != MessageType.SYSTEM:
         index_message(message, crypto.decrypt(message.content_encrypted))
     _announce_message(message, wire.MESSAGE_UPDATED)
+    _announce_attention_of(message, notifications.mentioned_user_ids(message))
     _audit_moderation(message, actor, ModerationAction.MESSAGE_RESTORE, reason)
     return message
 
@@ -372,5 +379,5 @@ def room_mark_read(*, member: ChatMember, seq: int) -> dict:
         )
     attention = selectors.attention_for(member=member)
     if updated:
-        notifications.announce_attention(member, attention)
+        notifications.announce_attention(member.user_id, attention)
     return attention

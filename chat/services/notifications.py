@@ -11,7 +11,6 @@ which the worker (chat/notify/worker.py) sends when they fall due: Web Push at
 once, email after the person's delay for direct messages and mentions.
 """
 
-import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -70,37 +69,68 @@ def _not_blocked(sender_id):
     )
 
 
-def resolve_mentions(*, room: ChatRoom, sender, member: ChatMember, text: str) -> Mentions:
+@dataclass(frozen=True, slots=True)
+class Earlier:
+    """An edited message's mentions before the edit: what its text asked for,
+    and who was mentioned how (MessageMention rows)."""
+
+    found: mentions.FoundMentions
+    by_user: dict  # user id (str) -> MentionKind
+
+
+def mentions_before_edit(message: ChatMessage, text: str) -> Earlier:
+    rows = {}
+    if message.mentions_encrypted:
+        rows = {str(user_id): kind for user_id, kind in MessageMention.objects.filter(message=message).values_list("user_id", "kind")}
+    return Earlier(found=mentions.find(text), by_user=rows)
+
+
+def resolve_mentions(*, room: ChatRoom, sender, member: ChatMember, text: str, earlier: Earlier | None = None) -> Mentions:
     """Who ``text`` mentions in ``room``. A name that is not an active member,
     or someone with a block between them and the sender, mentions nobody;
     ``@room`` by a plain member is refused (Forbidden ``mention_room_forbidden``),
-    and means nothing in a direct room."""
+    and means nothing in a direct room.
+
+    An edit (``earlier``) keeps what the text kept: an ``@here`` still reaches
+    the people who were online when the message was sent, an ``@room`` the
+    members of then, and an ``@room`` that stays needs no new permission (an
+    admin demoted since can still fix a typo). Only names are resolved again.
+    """
     found = mentions.find(text)
     if not found:
         return NO_MENTIONS
     everyone = found.room and room.room_type != RoomType.DIRECT
-    if everyone:
+    kept_room = everyone and earlier is not None and earlier.found.room
+    kept_here = found.here and earlier is not None and earlier.found.here
+    if everyone and not kept_room:
         policies.require_can_mention_room(room, sender, member)
     members = (
         ChatMember.objects.filter(room=room, is_active=True, user__is_active=True)
         .exclude(user_id=sender.pk)
         .filter(_not_blocked(sender.pk))
     )
-    by_user: dict[str, str] = {}
-    if not (everyone or found.here):
+    if not ((everyone and not kept_room) or (found.here and not kept_here)):
         members = members.annotate(username_lower=Lower("user__username")).filter(username_lower__in=found.names)
-    rows = list(members.values_list("user_id", "user__username"))
-    named = {str(user_id) for user_id, username in rows if username.lower() in found.names}
-    by_user.update(dict.fromkeys(named, MentionKind.USER))
+    rows = [(str(user_id), username) for user_id, username in members.values_list("user_id", "user__username")]
+    by_user: dict[str, str] = {}
+    if everyone:
+        reached = earlier.by_user if kept_room else (user_id for user_id, _ in rows)
+        by_user.update(dict.fromkeys(reached, MentionKind.ROOM))
     if found.here:
-        others = [str(user_id) for user_id, _ in rows if str(user_id) not in by_user]
-        online = presence.backend().statuses_now(others, time.time()) if others else {}
-        by_user.update({user_id: MentionKind.HERE for user_id, status in online.items() if status != "offline"})
-    entries = [{"kind": kind, "user_id": user_id} for user_id, kind in by_user.items()]
+        if kept_here:
+            here = [user_id for user_id, kind in earlier.by_user.items() if kind == MentionKind.HERE]
+        else:
+            here = presence.online_blocking(user_id for user_id, _ in rows)
+        by_user.update(dict.fromkeys(here, MentionKind.HERE))
+    by_user.update({user_id: MentionKind.USER for user_id, username in rows if username.lower() in found.names})
+    entries = [
+        {"kind": kind, "user_id": user_id}
+        for wanted in (MentionKind.USER, MentionKind.HERE)
+        for user_id, kind in by_user.items()
+        if kind == wanted
+    ]
     if everyone:
         entries.append({"kind": MentionKind.ROOM, "user_id": None})
-        for user_id, _ in rows:
-            by_user.setdefault(str(user_id), MentionKind.ROOM)
     return Mentions(entries=tuple(entries), by_user=by_user)
 
 
@@ -114,7 +144,9 @@ def record_mentions(message: ChatMessage, found: Mentions) -> None:
     if found.by_user:
         MessageMention.objects.bulk_create(
             [
-                MessageMention(message=message, room_id=message.room_id, user_id=user_id, seq=message.seq, kind=kind)
+                MessageMention(
+                    message=message, room_id=message.room_id, user_id=user_id, seq=message.seq, sent_at=message.created_at, kind=kind
+                )
                 for user_id, kind in found.by_user.items()
             ]
         )
@@ -173,45 +205,60 @@ def schedule_notifications(message: ChatMessage, found: Mentions, *, only_user_i
     return len(notifications)
 
 
-def mentions_edited(message: ChatMessage, found: Mentions) -> set[str]:
+def mentions_edited(message: ChatMessage, found: Mentions, earlier: Earlier) -> set[str]:
     """An edit re-resolved the mentions: new ones are indexed and notified,
     removed ones stop counting and their pending notifications are cancelled.
     Returns the ids of the people whose mention count changed."""
-    had_mentions = bool(message.mentions_encrypted)
     render.remember_mentions(message, list(found.entries))
-    if not had_mentions and not found.by_user:
-        return set()
-    before = {str(user_id): kind for user_id, kind in MessageMention.objects.filter(message=message).values_list("user_id", "kind")}
+    before = earlier.by_user
     removed = set(before) - set(found.by_user)
     added = {user_id: kind for user_id, kind in found.by_user.items() if user_id not in before}
     if removed:
         MessageMention.objects.filter(message=message, user_id__in=removed).delete()
-        Notification.objects.filter(
-            message=message, user_id__in=removed, reason=NotificationReason.MENTION, state=NotificationState.PENDING
-        ).update(state=NotificationState.CANCELLED, updated_at=timezone.now())
+        _cancel(Notification.objects.filter(message=message, user_id__in=removed, reason=NotificationReason.MENTION))
     if added:
         record_mentions(message, Mentions(by_user=added))
         schedule_notifications(message, found, only_user_ids=added)
     return removed | set(added)
 
 
+def mentioned_user_ids(message: ChatMessage) -> set[str]:
+    """Whose mention counts the message is in: the people it mentions, and in a
+    direct room the other person (every direct message counts as a mention)."""
+    ids = set()
+    if message.mentions_encrypted:
+        ids = {str(user_id) for user_id in MessageMention.objects.filter(message=message).values_list("user_id", flat=True)}
+    room = message.room
+    if room.room_type == RoomType.DIRECT and message.sender_id is not None:
+        ids.add(str(policies.direct_peer_id(room, message.sender_id)))
+    return ids
+
+
+def _cancel(rows) -> int:
+    """Cancel the pending ones of ``rows`` that no worker is sending right now.
+
+    The worker holds a row's lock while it sends (an SMTP or push call of
+    seconds): a reader must not wait for a mail server, and a row already in
+    flight is past cancelling anyway. SKIP LOCKED leaves those alone.
+    """
+    free = rows.filter(state=NotificationState.PENDING).select_for_update(skip_locked=True).values("pk")
+    return Notification.objects.filter(pk__in=free).update(state=NotificationState.CANCELLED, updated_at=timezone.now())
+
+
 def cancel_for_message(message: ChatMessage) -> None:
     """A deleted message notifies nobody any more."""
-    Notification.objects.filter(message=message, state=NotificationState.PENDING).update(
-        state=NotificationState.CANCELLED, updated_at=timezone.now()
-    )
+    _cancel(Notification.objects.filter(message=message))
 
 
 def cancel_read(member: ChatMember, seq: int) -> None:
     """What the member has now read is not notified any more (on any channel)."""
-    Notification.objects.filter(
-        user_id=member.user_id, room_id=member.room_id, state=NotificationState.PENDING, message__seq__lte=seq
-    ).update(state=NotificationState.CANCELLED, updated_at=timezone.now())
+    _cancel(Notification.objects.filter(user_id=member.user_id, room_id=member.room_id, message__seq__lte=seq))
 
 
-def announce_attention(member: ChatMember, attention: dict) -> None:
-    """Tell every socket of the member the room's counts and settings (after commit)."""
-    broadcast.to_user(member.user_id, {"type": wire.UNREAD, **attention})
+def announce_attention(user_id, attention: dict) -> None:
+    """Tell every socket of one person a room's counts and settings (after
+    commit): the ``unread`` frame."""
+    broadcast.to_user(user_id, {"type": wire.UNREAD, **attention})
 
 
 # --- settings ------------------------------------------------------------------------
@@ -245,9 +292,7 @@ def preferences_update(*, user, changes: dict) -> NotificationPreferences:
         if changes:
             prefs.save(update_fields=[*changes, "updated_at"])
         if changes.get("email_enabled") is False:
-            Notification.objects.filter(
-                user=user, channel=NotificationChannel.EMAIL, state=NotificationState.PENDING
-            ).update(state=NotificationState.CANCELLED, updated_at=timezone.now())
+            _cancel(Notification.objects.filter(user=user, channel=NotificationChannel.EMAIL))
     return prefs
 
 
@@ -274,9 +319,7 @@ def room_notifications_update(*, member: ChatMember, level: str | None = None, m
     if changed:
         member.save(update_fields=[*changed, "updated_at"])
     if member.notifications_muted or member.effective_notify_level == NotifyLevel.NOTHING:
-        Notification.objects.filter(user_id=member.user_id, room_id=member.room_id, state=NotificationState.PENDING).update(
-            state=NotificationState.CANCELLED, updated_at=timezone.now()
-        )
+        _cancel(Notification.objects.filter(user_id=member.user_id, room_id=member.room_id))
     return member
 
 

@@ -196,8 +196,19 @@ def test_a_foreign_or_malformed_subscription_gets_400_naming_the_field(api, bob,
     assert not PushSubscription.objects.exists()
 
 
-def test_a_subscription_without_keys_gets_400(api, bob):
-    assert_error(api(bob).post(SUBSCRIPTIONS, {"endpoint": ENDPOINT}, format="json"), 400, fields=("keys",))
+@pytest.mark.parametrize("keys", [None, "x", {"p256dh": "x"}, []])
+def test_a_subscription_without_proper_keys_gets_400_naming_each_key(api, bob, keys):
+    body = {"endpoint": ENDPOINT} if keys is None else {"endpoint": ENDPOINT, "keys": keys}
+    assert_error(api(bob).post(SUBSCRIPTIONS, body, format="json"), 400, fields=("keys.p256dh", "keys.auth"))
+
+
+def test_a_subscription_that_is_not_an_object_gets_400(api, bob):
+    assert_error(api(bob).post(SUBSCRIPTIONS, [ENDPOINT], format="json"), 400)
+
+
+def test_unknown_settings_get_400_and_change_nothing(api, bob):
+    assert_error(api(bob).patch(SETTINGS, {"email_enabled": False, "colour": "red"}, format="json"), 400, "unknown_setting", fields=("colour",))
+    assert not NotificationPreferences.objects.filter(user=bob).exists()
 
 
 def test_preferences_command_turning_email_off_is_what_unsubscribe_uses(alice, bob):
@@ -205,3 +216,11 @@ def test_preferences_command_turning_email_off_is_what_unsubscribe_uses(alice, b
     send(room, alice, "@bob one")
     commands.notification_preferences_update(actor=bob, email_enabled=False)
     assert NotificationPreferences.objects.get(user=bob).email_enabled is False
+
+
+def test_a_mention_added_by_editing_an_old_message_keeps_the_messages_place(api, alice, bob):
+    room = group_room(alice, bob)
+    old = send(room, alice, "see the plan")
+    newer = send(room, alice, "@bob the plan is out")
+    commands.message_edit(actor=alice, message_id=old.pk, content="@bob see the plan")
+    assert [item["message"]["id"] for item in api(bob).get(MENTIONS).json()] == [str(newer.pk), str(old.pk)]

@@ -234,3 +234,13 @@ def test_an_unsubscribe_token_carries_the_user_id_under_its_own_salt():
     assert notification_email.user_id_from_unsubscribe_token(token) == "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
     with pytest.raises(signing.BadSignature):
         signing.loads(token, salt="chat.other")
+
+
+@pytest.mark.django_db
+def test_a_repeated_one_click_post_past_the_rate_limit_gets_429_not_500(settings, alice):
+    settings.CHAT_RATE_LIMITS = {"settings": "2/m"}
+    path = "/" + notification_email.unsubscribe_url(user_id=alice.pk).split("://", 1)[1].split("/", 1)[1]
+    answers = [Client().post(path, "List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded") for _ in range(3)]
+    assert [answer.status_code for answer in answers] == [200, 200, 429]
+    assert answers[-1].json()["code"] == "rate_limited" and int(answers[-1]["Retry-After"]) > 0
+    assert not email_enabled(alice)

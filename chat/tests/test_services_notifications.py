@@ -287,3 +287,93 @@ def test_counts_and_seq_come_from_one_statement(alice, bob, django_assert_num_qu
     with django_assert_num_queries(1):
         (row,) = selectors.attention(user=bob)
     assert (row["unread_count"], row["mention_count"]) == (2, 1)
+
+
+# --- what the review of the first version found ----------------------------------------
+def test_here_without_presence_mentions_nobody_and_the_message_is_sent(alice, bob):
+    room = group_room(alice, bob)
+    reachable = presence._backend
+    presence._backend = presence._Redis("redis://127.0.0.1:9/0", "nowhere")  # nothing listens on port 9
+    try:
+        message = send(room, alice, "@here anyone?")
+    finally:
+        presence._backend = reachable
+    assert ChatMessage.objects.filter(pk=message.pk).exists() and mentioned(message) == {}
+
+
+def test_an_edit_keeps_who_here_and_room_reached_and_needs_no_new_permission(alice, bob, carol):
+    room = group_room(alice, bob, carol)
+    commands.member_change_role(actor=alice, room_id=room.pk, user_id=bob.pk, role=Role.ADMIN)
+    import asyncio
+
+    asyncio.run(presence.backend().add(str(carol.pk), "carol-socket", time.time() + 60))
+    try:
+        here = send(room, bob, "@here standp")
+        everyone = send(room, bob, "@room lunch at 12")
+    finally:
+        asyncio.run(presence.backend().remove(str(carol.pk), "carol-socket"))
+    commands.member_change_role(actor=alice, room_id=room.pk, user_id=bob.pk, role=Role.MEMBER)
+    edit(here, bob, "@here standup")  # carol is offline now: still hers
+    edit(everyone, bob, "@room lunch at 12:30")  # a member now: the @room stays
+    assert mentioned(here) == {str(carol.pk): "here"}
+    assert mentioned(everyone) == {str(alice.pk): "room", str(carol.pk): "room"}
+    with pytest.raises(Forbidden):
+        edit(here, bob, "@room standup")  # adding @room is new: refused
+
+
+def test_a_forward_mentions_nobody_again(alice, bob, carol):
+    first = group_room(alice, bob, carol, name="First")
+    second = group_room(bob, alice, carol, name="Second")
+    original = send(first, alice, "@room and @carol: news")
+    copy = commands.message_forward(actor=bob, message_id=original.pk, to_room_id=second.pk).message
+    assert mentioned(copy) == {} and not Notification.objects.filter(message=copy).exists()
+
+
+def test_deleting_and_restoring_a_mention_tells_the_mentioned_their_counts(alice, bob, carol, moderator, listener, committed):
+    room = group_room(alice, bob, carol)
+    message = send(room, alice, "@bob look")
+    listener.subscribe(wire.user_group(bob.pk), wire.user_group(carol.pk))
+    with committed():
+        delete(message, alice)
+    frames = [frame for frame in listener.frames() if frame["type"] == wire.UNREAD]
+    assert [(frame["room"], frame["mention_count"]) for frame in frames] == [(str(room.pk), 0)]  # bob only
+    with committed():
+        commands.message_restore(actor=alice, message_id=message.pk)
+    frames = [frame for frame in listener.frames() if frame["type"] == wire.UNREAD]
+    assert [frame["mention_count"] for frame in frames] == [1]
+
+
+@pytest.mark.postgres  # row locks
+@pytest.mark.django_db(transaction=True)
+def test_reading_does_not_wait_for_a_notification_the_worker_is_sending(alice, bob):
+    import threading
+
+    from django.db import connections, transaction
+
+    room = group_room(alice, bob)
+    sending = send(room, alice, "@bob one")
+    waiting = send(room, alice, "@bob two")
+    locked, release = threading.Event(), threading.Event()
+
+    def worker_sending():
+        try:
+            with transaction.atomic():
+                list(Notification.objects.filter(message=sending).select_for_update())
+                locked.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=worker_sending)
+    holder.start()
+    try:
+        assert locked.wait(5)
+        reader = threading.Thread(target=lambda: (mark_read(room, bob, waiting.seq), connections.close_all()))
+        reader.start()
+        reader.join(5)
+        assert not reader.is_alive(), "the read waited for the worker's lock"
+    finally:
+        release.set()
+        holder.join(10)
+    assert rows(message=sending) == {("bob", "email", "mention", "pending")}  # in flight: the worker checks it
+    assert rows(message=waiting) == {("bob", "email", "mention", "cancelled")}

@@ -312,6 +312,36 @@ def test_the_service_worker_registers_from_sw_js(notifying_context, alice, serve
     watch.assert_clean()
 
 
+# The browser's push service is outside the machine: this browser "has" a
+# subscription (as if Web Push had been turned on here), and records unsubscribing.
+FAKE_PUSH_SUBSCRIPTION = """
+(() => {
+  const endpoint = %r;
+  PushManager.prototype.getSubscription = async function () {
+    return { endpoint, options: {}, unsubscribe: async () => true };
+  };
+})();
+"""
+
+
+def test_logging_out_unsubscribes_this_browser_from_web_push(notifying_context, alice, bob, server, server_side):  # noqa: F811 - fixtures
+    from chat.models import PushSubscription
+
+    endpoint = "https://fcm.googleapis.com/fcm/send/this-browser"
+    server_side(lambda: alice.chat_push_subscriptions.create(endpoint=endpoint, p256dh="k", auth="a"))
+    server_side(lambda: bob.chat_push_subscriptions.create(endpoint=endpoint + "-bobs", p256dh="k", auth="a"))
+    context = notifying_context(alice)
+    context.add_init_script(FAKE_PUSH_SUBSCRIPTION % endpoint)
+    page, _watch = open_tab(context, "/")
+    page.evaluate("async () => { await navigator.serviceWorker.ready; }")
+
+    page.get_by_role("button", name="Log out").click()
+
+    page.wait_for_url(re.compile(r"/accounts/login/"), timeout=LIVE)
+    remaining = server_side(lambda: sorted(PushSubscription.objects.values_list("endpoint", flat=True)))
+    assert remaining == [endpoint + "-bobs"]  # this browser's is gone, nobody else's
+
+
 def test_mentions_view_pages_with_load_more_and_opens_the_room_at_the_message(
     open_page, alice, bob, server_side, no_rate_limits  # noqa: F811 - fixtures
 ):

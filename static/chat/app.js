@@ -34,6 +34,7 @@ import { createWire } from "./wire.js";
 const config = JSON.parse($("#chat-config").textContent);
 state.config = config;
 state.me = config.user;
+state.blocked = new Set(config.blocked_user_ids || []);
 
 const app = { config, state, wire: createWire(config.wire), socket: null, invalidate };
 app.rooms = createRooms(app);
@@ -143,9 +144,17 @@ function wire() {
   $("#new-chat").addEventListener("click", () => newChatDialog(app));
   $("#details-toggle").addEventListener("click", () => toggleDetails(app));
   $("#reconnect-now").addEventListener("click", () => app.socket.reconnectNow());
-  $(".logout-form").addEventListener("submit", () => {
+  $(".logout-form").addEventListener("submit", (event) => {
     app.composer.stopTyping();
     app.socket.stop();
+    // This browser's pushes are this person's: a shared browser must not keep
+    // getting them after logout. Unsubscribed first (at most 3 s), then logged out.
+    const form = event.currentTarget;
+    if (form.dataset.pushDone) return;
+    event.preventDefault();
+    form.dataset.pushDone = "1";
+    const timeout = new Promise((resolve) => setTimeout(resolve, 3000));
+    Promise.race([app.push.disable().catch(() => {}), timeout]).finally(() => form.requestSubmit());
   });
   app.composer.wire();
   app.messageList.wire();

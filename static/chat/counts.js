@@ -45,8 +45,10 @@ export function notifyLevel(room) {
 }
 
 // Whether a new message counts as a mention of the reader: it mentions them, or
-// it is a direct message in a room they have not muted.
-export function countsAsMention(room, message, meId) {
+// it is a direct message in a room they have not muted; never from someone
+// they blocked (`blocked`: a Set of user ids).
+export function countsAsMention(room, message, meId, blocked = null) {
+  if (blocked && message.sender && blocked.has(message.sender.id)) return false;
   return mentionsUser(message, meId) || (room.room_type === "direct" && !isMuted(room));
 }
 
@@ -55,7 +57,7 @@ export function countsAsMention(room, message, meId) {
  * someone else. Returns {unread, mention} (what was added), and moves the
  * counts' seq.
  */
-export function countCreated(room, message, meId) {
+export function countCreated(room, message, meId, blocked = null) {
   const added = { unread: false, mention: false };
   if (message.seq <= countsSeq(room)) return added;
   room.counts_seq = message.seq;
@@ -63,7 +65,7 @@ export function countCreated(room, message, meId) {
   if (message.is_deleted || !fromOther) return added;
   room.unread_count = (room.unread_count || 0) + 1;
   added.unread = true;
-  if (message.sender && countsAsMention(room, message, meId)) {
+  if (message.sender && countsAsMention(room, message, meId, blocked)) {
     room.mention_count = (room.mention_count || 0) + 1;
     added.mention = true;
   }

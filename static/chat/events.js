@@ -36,7 +36,7 @@ const messageHandlers = {
       room.last_message_at = message.created_at;
     }
     // Counted once: not when the room's counts already include it (they are newer).
-    const counted = countCreated(room, message, ctx.state.me.id);
+    const counted = countCreated(room, message, ctx.state.me.id, ctx.state.blocked);
     if (rd) {
       rd.upsert(message);
       if (message.sender) setTyping(ctx, rd, message.sender, false);

@@ -66,6 +66,7 @@ export function createNotifier(app) {
       settings,
       currentId: state.currentId,
       hidden: document.visibilityState === "hidden",
+      blocked: state.blocked,
     });
     if (!wanted || !supported() || window.Notification.permission !== "granted") return;
     const mine = await claimNotification(effect.message.id, { locks: navigator.locks || null, storage: storage() });

@@ -19,12 +19,14 @@ const BODY_LENGTH = 180;
  * Whether `message` (a message.created, room `room`) should notify the reader
  * in this page: desktop notifications on, someone else's message, the room
  * not muted nor set to nothing, and a direct room, a mention of the reader, or
- * the level "all"; and only when the reader is not looking at it (the tab is
- * hidden, or another room is open).
+ * the level "all"; never from someone the reader blocked (`blocked`, a Set of
+ * ids); and only when the reader is not looking at it (the tab is hidden, or
+ * another room is open).
  */
-export function shouldNotify({ message, room, meId, settings, currentId, hidden, now = Date.now() }) {
+export function shouldNotify({ message, room, meId, settings, currentId, hidden, blocked = null, now = Date.now() }) {
   if (!settings || !settings.desktop_enabled || !room || !message) return false;
   if (!message.sender || message.sender.id === meId || message.is_deleted || message.message_type === "system") return false;
+  if (blocked && blocked.has(message.sender.id)) return false;
   if (isMuted(room)) return false;
   const level = notifyLevel(room);
   if (level === "nothing") return false;

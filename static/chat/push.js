@@ -43,8 +43,9 @@ export function createPush(app) {
 
   async function current() {
     if (!supported()) return null;
-    const registration = await navigator.serviceWorker.ready;
-    return registration.pushManager.getSubscription();
+    // getRegistration, not ready: it answers at once when nothing registered.
+    const registration = await navigator.serviceWorker.getRegistration("/");
+    return registration ? registration.pushManager.getSubscription() : null;
   }
 
   // Whether this browser is subscribed now.

@@ -48,6 +48,13 @@ describe("message.created", () => {
     assert.deepEqual(counts(state), { unread: 3, mentions: 3 });
   });
 
+  test("@room from someone I blocked is unread but no mention", () => {
+    const state = roomState({ current: false });
+    state.blocked = new Set([message(4).sender.id]);
+    run(state, created(4, { mentions: [{ kind: "room", user_id: null }] }));
+    assert.deepEqual(counts(state), { unread: 1, mentions: 0 });
+  });
+
   test("a mention of someone else, or @here without my id, adds no mention", () => {
     const state = roomState({ current: false });
     run(state, created(4, { mentions: [{ kind: "user", user_id: BOB.id }] }));

@@ -14,8 +14,8 @@ const group = (rest = {}) => ({ id: ROOM, name: "Lobby", room_type: "group", not
 const mentioning = (rest = {}) => message(4, { mentions: [{ kind: "user", user_id: ME.id }], ...rest });
 const ON = { desktop_enabled: true, sound_enabled: true };
 
-function decide({ msg = mentioning(), room = group(), settings = ON, currentId = OTHER_ROOM, hidden = false } = {}) {
-  return shouldNotify({ message: msg, room, meId: ME.id, settings, currentId, hidden, now: NOW });
+function decide({ msg = mentioning(), room = group(), settings = ON, currentId = OTHER_ROOM, hidden = false, blocked = null } = {}) {
+  return shouldNotify({ message: msg, room, meId: ME.id, settings, currentId, hidden, blocked, now: NOW });
 }
 
 describe("whether a message notifies", () => {
@@ -47,6 +47,15 @@ describe("whether a message notifies", () => {
     assert.equal(decide({ msg: plain, room: group({ notify_level: "all" }) }), true);
     assert.equal(decide({ msg: plain, room: group({ room_type: "direct", notify_level: undefined }) }), true);
     assert.equal(decide({ msg: message(4, { mentions: [{ kind: "room", user_id: null }] }) }), true);
+  });
+
+  test("never from someone I blocked: not a mention, not @room, not in a direct room", () => {
+    const sender = mentioning().sender;
+    const blocked = new Set([sender.id]);
+    assert.equal(decide({ blocked }), false);
+    assert.equal(decide({ blocked, msg: message(4, { mentions: [{ kind: "room", user_id: null }] }) }), false);
+    assert.equal(decide({ blocked, msg: message(4), room: group({ room_type: "direct", notify_level: undefined }) }), false);
+    assert.equal(decide({ blocked: new Set(["someone else"]) }), true);
   });
 
   test("not for a message long past (a sync after the laptop slept)", () => {
