@@ -61,11 +61,10 @@ NO_MENTIONS = Mentions()
 
 
 def _not_blocked(sender_id):
-    """People with no block either way between them and the sender."""
-    return ~Exists(
-        UserBlock.objects.filter(
-            Q(blocker_id=OuterRef("user_id"), blocked_id=sender_id) | Q(blocker_id=sender_id, blocked_id=OuterRef("user_id"))
-        )
+    """People with no block either way between them and the sender (two probes
+    of the unique (blocker, blocked) index; one OR would scan)."""
+    return ~Exists(UserBlock.objects.filter(blocker_id=OuterRef("user_id"), blocked_id=sender_id)) & ~Exists(
+        UserBlock.objects.filter(blocker_id=sender_id, blocked_id=OuterRef("user_id"))
     )
 
 
@@ -164,6 +163,8 @@ def schedule_notifications(message: ChatMessage, found: Mentions, *, only_user_i
     if message.message_type == MessageType.SYSTEM or message.sender_id is None:
         return 0
     direct = room.room_type == RoomType.DIRECT
+    if not direct and not found.by_user and only_user_ids is None and not _anyone_at_level_all(room, message.sender_id):
+        return 0  # the common case, one cheap query: nobody mentioned, nobody wants every message
     recipients = (
         ChatMember.objects.filter(room=room, is_active=True, user__is_active=True, notifications_muted=False)
         .exclude(user_id=message.sender_id)
@@ -203,6 +204,14 @@ def schedule_notifications(message: ChatMessage, found: Mentions, *, only_user_i
             notifications.append(Notification(channel=NotificationChannel.EMAIL, due_at=due, **common))
     Notification.objects.bulk_create(notifications, ignore_conflicts=True)
     return len(notifications)
+
+
+def _anyone_at_level_all(room: ChatRoom, sender_id) -> bool:
+    return (
+        ChatMember.objects.filter(room=room, is_active=True, notify_level=NotifyLevel.ALL, notifications_muted=False)
+        .exclude(user_id=sender_id)
+        .exists()
+    )
 
 
 def mentions_edited(message: ChatMessage, found: Mentions, earlier: Earlier) -> set[str]:

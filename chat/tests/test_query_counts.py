@@ -33,8 +33,8 @@ def hello(team, bob):
 # its seq without leaving a gap.
 QUERIES = {
     # BEGIN, membership and room, SAVEPOINT, seq, message, search tokens, log
-    # event, the members to notify (none here: no mention, nobody at level
-    # "all"), RELEASE, COMMIT
+    # event, whether anyone is at notification level "all" (nobody: no
+    # mention, so no one to notify), RELEASE, COMMIT
     "send": 10,
     # the same: the REST view adds nothing (force-authenticated: no user lookup)
     "send over REST": 10,
