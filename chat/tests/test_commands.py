@@ -19,7 +19,9 @@ from chat.models import (
     ChatMessage,
     ChatRoom,
     MessageEdit,
+    MessageMention,
     MessageType,
+    Notification,
     Role,
     RoomEvent,
     RoomType,
@@ -316,6 +318,7 @@ def snapshot() -> dict:
         "tokens": SearchToken.objects.count(),
         "events": sorted(RoomEvent.objects.values_list("room_id", "seq")),
         "rooms": sorted(ChatRoom.objects.values_list("pk", "seq", "events_purged_through")),
+        "notifications": sorted(Notification.objects.values_list("pk", "state")),
     }
 
 
@@ -395,6 +398,27 @@ def test_purge_dry_run_reports_and_changes_nothing(retention_room):
     assert "deleted messages: 1 would be purged (1 edit versions and 1 search tokens removed)" in run.stdout
     assert "room events: 4 would be deleted in 1 rooms" in run.stdout
     assert "Dry run: nothing was changed." in run.stdout
+
+
+def test_purge_takes_the_mentions_with_the_content_and_old_done_notifications(alice, bob, carol):
+    room = group_room(alice, bob, carol)
+    gone = send(room, alice, "@bob @carol secret plan")
+    kept = send(room, alice, "@bob still here")
+    commands.message_delete(actor=alice, message_id=gone.pk)
+    age(ChatMessage.objects.filter(pk=gone.pk), 40, "deleted_at")
+    done = Notification.objects.filter(message=gone)  # cancelled by the delete
+    age(done, 40, "updated_at")
+    pending = Notification.objects.filter(message=kept, state="pending")
+    age(pending, 40, "updated_at")  # pending stays, however old
+
+    run = Run("purge_chat_retention", "--deleted-days", "30", "--event-days", "30").ok()
+
+    gone.refresh_from_db()
+    assert gone.mentions_encrypted == "" and not MessageMention.objects.filter(message=gone).exists()
+    assert MessageMention.objects.filter(message=kept).count() == 1
+    assert not Notification.objects.filter(message=gone).exists()
+    assert Notification.objects.filter(message=kept, state="pending").count() == 1
+    assert "notifications: 2 done ones were deleted" in run.stdout
 
 
 def test_purge_never_deletes_an_event_newer_than_the_cutoff(alice, bob):

@@ -4,11 +4,16 @@
    lose their content for good: it becomes the encryption of "", their edit
    history and search tokens are deleted and ``content_purged_at`` is set (a
    purged message can no longer be restored).
+   Their mentions go with the content (the encrypted list and the per-person
+   index rows).
 2. Room events older than ``--event-days`` are deleted from the front of each
    room's log, and ``ChatRoom.events_purged_through`` records how far, so the
    remaining log stays contiguous (``events_purged_through + 1 .. room.seq``)
    and a client syncing from before it is told to resync. An event newer than
    the cutoff is never deleted, nor anything after it.
+3. Notification rows that are done (sent, cancelled, skipped or failed) and
+   older than ``--event-days`` are deleted: the worker's queue keeps only what
+   is pending and recent history for staff.
 
 Each batch (of messages, or of one room's events) is one transaction, so
 Ctrl-C leaves every message and every room consistent, and a rerun continues
@@ -24,7 +29,16 @@ from django.db.models import Max, Min
 from django.utils import timezone
 
 from chat import crypto
-from chat.models import ChatMessage, ChatRoom, MessageEdit, RoomEvent, SearchToken
+from chat.models import (
+    ChatMessage,
+    ChatRoom,
+    MessageEdit,
+    MessageMention,
+    Notification,
+    NotificationState,
+    RoomEvent,
+    SearchToken,
+)
 
 
 def purge_message_content(message_ids: list) -> tuple[int, int, int]:
@@ -34,7 +48,7 @@ def purge_message_content(message_ids: list) -> tuple[int, int, int]:
     """
     purged_at = timezone.now()
     ChatMessage.objects.filter(pk__in=message_ids, is_deleted=True, content_purged_at__isnull=True).update(
-        content_encrypted=crypto.encrypt(""), content_purged_at=purged_at, updated_at=purged_at
+        content_encrypted=crypto.encrypt(""), mentions_encrypted="", content_purged_at=purged_at, updated_at=purged_at
     )
     # Exactly the rows purged here (one restored in the meantime is not among them).
     purged = list(
@@ -42,6 +56,7 @@ def purge_message_content(message_ids: list) -> tuple[int, int, int]:
     )
     edits, _ = MessageEdit.objects.filter(message_id__in=purged).delete()
     tokens, _ = SearchToken.objects.filter(message_id__in=purged).delete()
+    MessageMention.objects.filter(message_id__in=purged).delete()
     return len(purged), edits, tokens
 
 
@@ -98,6 +113,7 @@ class Command(BaseCommand):
             "rooms_checked": 0,
             "rooms_purged": 0,
             "events": 0,
+            "notifications": 0,
         }
         now = timezone.now()
         deleted_cutoff = now - timedelta(days=deleted_days)
@@ -109,6 +125,7 @@ class Command(BaseCommand):
         try:
             self._purge_deleted_content(deleted_cutoff)
             self._purge_events(event_cutoff)
+            self._purge_notifications(event_cutoff)
         except KeyboardInterrupt:
             self._summary()
             raise CommandError(
@@ -210,6 +227,21 @@ class Command(BaseCommand):
                 self._say(f"room {room_id}: events purged through seq {upper} of {through}")
         self.stats["rooms_purged"] += 1
 
+    # --- the notification queue ------------------------------------------------------
+
+    def _purge_notifications(self, cutoff) -> None:
+        done = Notification.objects.filter(updated_at__lt=cutoff).exclude(state=NotificationState.PENDING)
+        if self.dry_run:
+            self.stats["notifications"] = done.count()
+            return
+        while True:
+            with transaction.atomic():
+                ids = list(done.values_list("pk", flat=True)[: self.batch_size])
+                if not ids:
+                    return
+                deleted, _ = Notification.objects.filter(pk__in=ids).delete()
+            self.stats["notifications"] += deleted
+
     # --- report -------------------------------------------------------------------
 
     def _summary(self) -> None:
@@ -224,6 +256,7 @@ class Command(BaseCommand):
             f"room events: {stats['events']} {verb} deleted in {stats['rooms_purged']} rooms "
             f"({stats['rooms_checked']} rooms checked)"
         )
+        self.stdout.write(f"notifications: {stats['notifications']} done ones {verb} deleted")
         if self.dry_run:
             self.stdout.write("Dry run: nothing was changed.")
         self.stdout.flush()
