@@ -57,6 +57,7 @@ from .models import (
     RoomEvent,
     RoomType,
     SearchToken,
+    ThreadFollow,
 )
 from .policies import is_site_moderator
 from .selectors import MAX_SEARCH_WORDS
@@ -702,6 +703,17 @@ class NotificationAdmin(ReadOnlyAdmin):
     list_select_related = ("user", "room")
     ordering = ("-created_at",)
     fields = ("user", "room", "message", "channel", "reason", "state", "due_at", "attempts", "last_error", "sent_at", "created_at")
+    readonly_fields = fields
+
+
+@admin.register(ThreadFollow)
+class ThreadFollowAdmin(ReadOnlyAdmin):
+    list_display = ("user", "root", "room", "following", "last_read_seq", "updated_at")
+    list_filter = ("following",)
+    search_fields = ("user__username", "user__display_name", "room__name")
+    list_select_related = ("user", "root", "room")
+    ordering = ("-updated_at",)
+    fields = ("user", "root", "room", "following", "last_read_seq", "created_at", "updated_at")
     readonly_fields = fields
 
 

@@ -38,7 +38,15 @@ from .models import (
     NotificationPreferences,
     PushSubscription,
 )
-from .services import attachments, members, messages, notifications, people, rooms
+from .services import (
+    attachments,
+    members,
+    messages,
+    notifications,
+    people,
+    rooms,
+    threads,
+)
 
 User = get_user_model()
 
@@ -91,12 +99,18 @@ def message_send(
     reply_to_id=None,
     attachment_id=None,
     extra_metadata: dict | None = None,
+    thread_id=None,
+    also_in_room: bool = False,
 ) -> MessageResult:
-    """Post a message (idempotent by ``client_msg_id``). Emits ``message.created``."""
+    """Post a message (idempotent by ``client_msg_id``), or with ``thread_id``
+    a reply in that thread. Emits ``message.created`` (and a reply
+    ``thread.updated``)."""
     _meter(kind="message.send", user=actor, room_id=room_id)
     with transaction.atomic():
         member = selectors.membership_for(room_id=room_id, user=actor)
         draft = messages.MessageDraft(
+            thread=selectors.thread_root_in_room(message_id=thread_id, room=member.room) if thread_id else None,
+            also_in_room=also_in_room,
             content=content,
             message_type=message_type,
             client_msg_id=client_msg_id,
@@ -212,6 +226,24 @@ def push_subscription_add(*, actor, subscription: dict, user_agent: str = "") ->
 def push_subscription_remove(*, actor, subscription_id) -> None:
     _meter(kind="settings", user=actor)
     notifications.push_subscription_remove(user=actor, subscription_id=subscription_id)
+
+
+# --- threads --------------------------------------------------------------------------------
+def thread_follow(*, actor, message_id, following: bool) -> dict:
+    """Follow or unfollow a thread of a room the actor is in: the thread state after."""
+    _meter(kind="settings", user=actor)
+    with transaction.atomic():
+        root, _member = selectors.thread_root(message_id=message_id, user=actor)
+        threads.thread_follow(root=root, user=actor, following=following)
+        return {"thread": str(root.pk), **selectors.thread_state(root=root, user=actor)}
+
+
+def thread_mark_read(*, actor, message_id, seq: int) -> dict:
+    """Move the actor's read position in a thread; every socket of theirs hears ``thread.read``."""
+    _meter(kind="read", user=actor)
+    with transaction.atomic():
+        root, member = selectors.thread_root(message_id=message_id, user=actor)
+        return threads.thread_mark_read(member=member, root=root, seq=seq)
 
 
 def typing(*, actor) -> None:

@@ -221,6 +221,15 @@ class ChatMessage(BaseModel):
     forwarded_from = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="forwards"
     )
+    # A reply in a thread: the thread's root (never itself a reply). Roots keep
+    # the thread's summary below, written under the room's seq lock.
+    thread = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="thread_replies"
+    )
+    also_in_room = models.BooleanField(default=False)  # a reply "also sent to #room"
+    thread_reply_count = models.PositiveIntegerField(default=0)
+    thread_last_reply_at = models.DateTimeField(null=True, blank=True)
+    thread_participant_ids = models.JSONField(default=list, blank=True)  # most recent repliers first, at most 3
     attachment = models.ForeignKey(
         Attachment, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
     )
@@ -258,10 +267,31 @@ class ChatMessage(BaseModel):
             models.Index(
                 fields=["deleted_at"], condition=Q(is_deleted=True), name="chat_message_deleted_idx"
             ),
+            models.Index(fields=["thread", "seq"], condition=Q(thread__isnull=False), name="chat_message_thread_idx"),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_message_type_display()} #{self.seq} in {self.room_id}"
+
+
+class ThreadFollow(BaseModel):
+    """One person's state of one thread: following it or not, and how far they
+    read it (a seq of the room's log, like the room's read position)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_thread_follows")
+    root = models.ForeignKey(ChatMessage, on_delete=models.CASCADE, related_name="follows")
+    room = models.ForeignKey(ChatRoom, on_delete=models.CASCADE, related_name="+")
+    following = models.BooleanField(default=True)
+    last_read_seq = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "root"], name="chat_thread_follow_once")]
+        indexes = [
+            models.Index(fields=["user", "following"], condition=Q(following=True), name="chat_thread_following_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {'follows' if self.following else 'left'} {self.root_id}"
 
 
 class MessageEdit(BaseModel):
@@ -374,6 +404,7 @@ class NotificationChannel(models.TextChoices):
 class NotificationReason(models.TextChoices):
     MENTION = "mention", "Mention"
     DIRECT = "direct", "Direct message"
+    THREAD = "thread", "Reply in a followed thread"
     MESSAGE = "message", "Message (level: all)"
 
 

@@ -11,7 +11,17 @@ from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 
 from chatsite.core.exceptions import Invalid, NotFound
@@ -31,6 +41,7 @@ from .models import (
     RoomEvent,
     RoomType,
     SearchToken,
+    ThreadFollow,
     default_notify_level,
 )
 
@@ -39,8 +50,12 @@ MAX_PAGE = 100
 MAX_SEARCH_WORDS = 10
 
 
+# What the room itself shows: every message but replies that stay in their thread.
+IN_ROOM = Q(thread__isnull=True) | Q(also_in_room=True)
+
+
 def _unread_filter(user_id, last_read_seq):
-    return Q(seq__gt=last_read_seq, is_deleted=False) & ~Q(sender_id=user_id)
+    return Q(seq__gt=last_read_seq, is_deleted=False) & IN_ROOM & ~Q(sender_id=user_id)
 
 
 def _count_per_room(rows):
@@ -50,8 +65,9 @@ def _count_per_room(rows):
 
 
 def _unread_messages(*, room, user, last_read_seq):
-    """Messages of others after a read position (each argument a value or an OuterRef)."""
-    return ChatMessage.objects.filter(room=room, is_deleted=False, seq__gt=last_read_seq).exclude(sender=user)
+    """Messages of others in the room after a read position (each argument a
+    value or an OuterRef); thread replies count in their thread."""
+    return ChatMessage.objects.filter(IN_ROOM, room=room, is_deleted=False, seq__gt=last_read_seq).exclude(sender=user)
 
 
 def _unread_mentions(*, room, user, last_read_seq):
@@ -142,7 +158,7 @@ def last_messages(rooms) -> dict:
         return {}
     # Driven from the rooms: one backward probe of the (room, seq) index per room,
     # however many messages the rooms hold.
-    newest = ChatMessage.objects.filter(room=OuterRef("pk"), is_deleted=False).order_by("-seq").values("pk")[:1]
+    newest = ChatMessage.objects.filter(IN_ROOM, room=OuterRef("pk"), is_deleted=False).order_by("-seq").values("pk")[:1]
     newest_ids = ChatRoom.objects.filter(pk__in=ids).annotate(newest=Subquery(newest)).values("newest")
     messages = ChatMessage.objects.filter(pk__in=newest_ids).select_related("sender", "attachment", "reply_to__sender")
     return {m.room_id: m for m in messages}
@@ -265,7 +281,11 @@ def message_list(*, room: ChatRoom, before: int | None = None, after: int | None
     """A page of history by seq cursor, oldest first. ``before`` pages back from
     the newest; ``after`` pages forward. Stable under concurrent sends."""
     limit = max(1, min(int(limit), MAX_PAGE))
-    messages = ChatMessage.objects.filter(room=room).select_related("sender", "attachment", "reply_to__sender")
+    messages = ChatMessage.objects.filter(IN_ROOM, room=room).select_related("sender", "attachment", "reply_to__sender")
+    return _seq_page(messages, before=before, after=after, limit=limit)
+
+
+def _seq_page(messages, *, before: int | None, after: int | None, limit: int) -> list:
     if after is not None:
         return list(messages.filter(seq__gt=after).order_by("seq")[:limit])
     if before is not None:
@@ -359,6 +379,96 @@ def notification_preferences(*, user) -> NotificationPreferences:
 
 def push_subscriptions(*, user) -> list[PushSubscription]:
     return list(PushSubscription.objects.filter(user=user).order_by("created_at"))
+
+
+# --- threads ------------------------------------------------------------------------
+def thread_not_found() -> NotFound:
+    return NotFound("Thread not found.", code="thread_not_found")
+
+
+def thread_root(*, message_id, user, lock: bool = False) -> tuple[ChatMessage, ChatMember]:
+    """``(root, the user's membership of its room)`` for a thread the user may
+    see; a message that cannot carry a thread is Invalid ``not_a_thread_root``."""
+    try:
+        root, member = message_for_member(message_id=message_id, user=user, lock=lock)
+    except NotFound:
+        raise thread_not_found() from None
+    if root.thread_id is not None or root.message_type == MessageType.SYSTEM:
+        raise Invalid("This message is not the start of a thread.", code="not_a_thread_root")
+    return root, member
+
+
+def thread_root_in_room(*, message_id, room: ChatRoom) -> ChatMessage:
+    """The root a reply in ``room`` names (checked by the thread service)."""
+    rows = ChatMessage.objects.select_related("sender", "room").filter(pk=message_id, room=room)
+    return _first_or_not_found(rows, "Thread not found.", "thread_not_found")
+
+
+def thread_replies(*, root: ChatMessage, before: int | None = None, after: int | None = None, limit: int = 50) -> list:
+    """A page of the thread's replies by seq, oldest first (as room history)."""
+    limit = max(1, min(int(limit), MAX_PAGE))
+    replies = ChatMessage.objects.filter(thread=root).select_related("sender", "attachment", "reply_to__sender")
+    return _seq_page(replies, before=before, after=after, limit=limit)
+
+
+def _thread_unread(*, root, user, after):
+    return ChatMessage.objects.filter(thread=root, is_deleted=False, seq__gt=after).exclude(sender=user)
+
+
+def thread_unread_count(*, root, user, after: int) -> int:
+    return _thread_unread(root=root, user=user, after=after).count()
+
+
+def thread_state(*, root: ChatMessage, user) -> dict:
+    """The person's follow and read state of a thread (not following, nothing read, when no row)."""
+    follow = ThreadFollow.objects.filter(root=root, user=user).first()
+    last_read = follow.last_read_seq if follow else 0
+    return {
+        "following": bool(follow and follow.following),
+        "last_read_seq": last_read,
+        "unread_count": thread_unread_count(root=root, user=user, after=last_read),
+    }
+
+
+def followed_threads(*, user):
+    """Threads the user follows in rooms they are in, annotated with
+    ``unread_count``: those with unread replies first, then the latest reply."""
+    unread = _thread_unread(root=OuterRef("root_id"), user=user, after=OuterRef("last_read_seq"))
+    counted = unread.order_by().values("thread").annotate(c=Count("pk")).values("c")[:1]
+    return (
+        ThreadFollow.objects.filter(
+            user=user, following=True, root__room__members__user=user, root__room__members__is_active=True
+        )
+        .select_related("root__sender", "root__attachment", "root__reply_to__sender", "root__room")
+        .annotate(unread_count=Coalesce(Subquery(counted, output_field=IntegerField()), Value(0)))
+        .annotate(has_unread=Case(When(unread_count__gt=0, then=Value(1)), default=Value(0), output_field=IntegerField()))
+        .annotate(activity_at=Coalesce("root__thread_last_reply_at", "root__created_at"))
+        .order_by("-has_unread", "-activity_at", "-id")
+    )
+
+
+def threads_page(*, user, limit: int, cursor: str | None = None) -> tuple[list, str | None]:
+    """A page of :func:`followed_threads`; the cursor is the offset (the order
+    moves as replies arrive, so a page may repeat or skip one then)."""
+    limit = max(1, min(int(limit), MAX_PAGE))
+    offset = 0
+    if cursor:
+        try:
+            offset = int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+            if offset < 0:
+                raise ValueError
+        except (ValueError, UnicodeDecodeError, binascii.Error):
+            raise Invalid("cursor is not one this API gave out.", code="invalid_cursor", fields={"cursor": ["Unknown cursor."]}) from None
+    rows = list(followed_threads(user=user)[offset : offset + limit + 1])
+    more = len(rows) > limit
+    token = base64.urlsafe_b64encode(str(offset + limit).encode()).decode().rstrip("=") if more else None
+    return rows[:limit], token
+
+
+def threads_unread_total(*, user) -> dict:
+    rows = followed_threads(user=user).filter(unread_count__gt=0).values_list("unread_count", flat=True)
+    counts = list(rows)
+    return {"threads": len(counts), "replies": sum(counts)}
 
 
 def unread_count_for(*, member: ChatMember) -> int:

@@ -48,6 +48,8 @@ class RoomMessageViewSet(viewsets.ViewSet):
                 reply_to_id=data.get("reply_to"),
                 attachment_id=data.get("attachment_id"),
                 extra_metadata=data.get("extra_metadata"),
+                thread_id=data.get("thread"),
+                also_in_room=data["also_in_room"],
             )
         )
 

@@ -53,6 +53,12 @@ class MentionEntrySerializer(serializers.Serializer):
     user_id = serializers.UUIDField(allow_null=True, help_text="Null for kind room: every member.")
 
 
+class ThreadSummarySerializer(serializers.Serializer):
+    reply_count = serializers.IntegerField()
+    last_reply_at = serializers.DateTimeField(allow_null=True)
+    participants = UserSerializer(many=True, help_text="Up to three recent repliers.")
+
+
 class MessageListSerializer(serializers.ListSerializer):
     def to_representation(self, data):
         return payloads.message_payloads(list(data))
@@ -77,6 +83,9 @@ class MessageSerializer(serializers.Serializer):
     deleted_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
     reactions = ReactionSummarySerializer(many=True)
+    thread = serializers.UUIDField(allow_null=True, help_text="A reply in a thread: the root's id.")
+    also_in_room = serializers.BooleanField(help_text="A reply also shown in the room.")
+    thread_summary = ThreadSummarySerializer(allow_null=True, help_text="A root with replies: its thread's summary.")
 
     class Meta:
         list_serializer_class = MessageListSerializer
@@ -237,6 +246,33 @@ class NotificationPreferencesInputSerializer(serializers.Serializer):
     email_delay_minutes = serializers.IntegerField(min_value=1, max_value=1440, required=False)
 
 
+class ThreadStateSerializer(serializers.Serializer):
+    thread = serializers.UUIDField()
+    following = serializers.BooleanField()
+    last_read_seq = serializers.IntegerField()
+    unread_count = serializers.IntegerField()
+
+
+class ThreadSerializer(serializers.Serializer):
+    root = MessageSerializer()
+    replies = MessageSerializer(many=True)
+    following = serializers.BooleanField()
+    last_read_seq = serializers.IntegerField(help_text="My read position in this thread (a seq of the room's log).")
+    unread_count = serializers.IntegerField()
+
+
+class ThreadReadSerializer(serializers.Serializer):
+    room = serializers.UUIDField()
+    thread = serializers.UUIDField()
+    last_read_seq = serializers.IntegerField()
+    unread_count = serializers.IntegerField()
+
+
+class ThreadUnreadSerializer(serializers.Serializer):
+    threads = serializers.IntegerField(help_text="Followed threads with unread replies.")
+    replies = serializers.IntegerField(help_text="Unread replies in them.")
+
+
 class MentionRoomSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     name = serializers.CharField()
@@ -249,6 +285,15 @@ class MentionSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField(help_text="When the message was sent (an edit that added the mention does not move it).")
     room = MentionRoomSerializer()
     message = MessageSerializer()
+
+
+class ThreadListItemSerializer(serializers.Serializer):
+    root = MessageSerializer()
+    room = MentionRoomSerializer()
+    following = serializers.BooleanField()
+    last_read_seq = serializers.IntegerField()
+    unread_count = serializers.IntegerField()
+    last_reply_at = serializers.DateTimeField(allow_null=True)
 
 
 class MentionListQuerySerializer(serializers.Serializer):
@@ -342,6 +387,8 @@ class MessageSendInputSerializer(serializers.Serializer):
     reply_to = serializers.UUIDField(required=False, allow_null=True)
     attachment_id = serializers.UUIDField(required=False, allow_null=True)
     extra_metadata = JSONObjectField(required=False)
+    thread = serializers.UUIDField(required=False, allow_null=True, help_text="Reply in this thread (the root message's id).")
+    also_in_room = serializers.BooleanField(required=False, default=False, help_text="A reply also shown in the room.")
 
 
 class MessageRefInputSerializer(serializers.Serializer):

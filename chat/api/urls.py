@@ -4,7 +4,7 @@ from rest_framework.routers import SimpleRouter
 
 from accounts import api as accounts_api
 
-from . import attachments, members, messages, notifications, rooms, users
+from . import attachments, members, messages, notifications, rooms, threads, users
 
 router = SimpleRouter()
 router.register("rooms", rooms.RoomViewSet, basename="room")
@@ -29,6 +29,11 @@ urlpatterns = [
     path("users/", users.DirectoryView.as_view(), name="user-directory"),
     path("notification-settings/", notifications.NotificationSettingsView.as_view(), name="notification-settings"),
     path("mentions/", notifications.MentionListView.as_view(), name="mention-list"),
+    path("threads/", threads.ThreadListView.as_view(), name="thread-list"),
+    path("threads/unread/", threads.ThreadUnreadView.as_view(), name="thread-unread"),
+    path("messages/<uuid:message_id>/thread/", threads.ThreadView.as_view(), name="thread-detail"),
+    path("messages/<uuid:message_id>/thread/read/", threads.ThreadReadView.as_view(), name="thread-read"),
+    path("messages/<uuid:message_id>/follow/", threads.ThreadFollowView.as_view(), name="thread-follow"),
     path("users/<uuid:user_id>/block/", accounts_api.BlockView.as_view(), name="user-block"),
     path(f"rooms/{UUID}/", include(room_router.urls)),
     path("", include(router.urls)),

@@ -19,6 +19,7 @@ from datetime import datetime
 
 import msgspec
 from cryptography.fernet import InvalidToken
+from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from accounts.payloads import user_payload
@@ -77,7 +78,15 @@ def message_mentions(message: ChatMessage) -> list[dict]:
 
 
 def _render_key(message: ChatMessage) -> tuple:
-    return (message.content_encrypted, message.mentions_encrypted, message.is_deleted, message.is_edited, message.updated_at)
+    return (
+        message.content_encrypted,
+        message.mentions_encrypted,
+        message.is_deleted,
+        message.is_edited,
+        message.updated_at,
+        message.thread_reply_count,
+        message.thread_last_reply_at,
+    )
 
 
 def message_content(message: ChatMessage) -> str | None:
@@ -126,8 +135,32 @@ def reaction_summaries(message_ids: Iterable) -> dict:
     }
 
 
-def message_payload(message: ChatMessage, *, reactions: list | None = None) -> dict:
-    """A message as clients see it. ``reactions`` defaults to a fresh query (none for a new message)."""
+def _participants(user_ids) -> dict:
+    """{user id: user payload} of thread participants, in one query."""
+    ids = set(user_ids)
+    if not ids:
+        return {}
+    return {str(user.pk): user_payload(user) for user in get_user_model().objects.filter(pk__in=ids)}
+
+
+def thread_summary(root: ChatMessage, participants: dict | None = None) -> dict | None:
+    """A root's summary (None before its first reply): reply count, the last
+    reply's time, up to three recent repliers."""
+    if not root.thread_reply_count and root.thread_last_reply_at is None:
+        return None
+    ids = [str(user_id) for user_id in root.thread_participant_ids or []]
+    if participants is None:
+        participants = _participants(ids)
+    return {
+        "reply_count": root.thread_reply_count,
+        "last_reply_at": _iso(root.thread_last_reply_at),
+        "participants": [participants[user_id] for user_id in ids if user_id in participants],
+    }
+
+
+def message_payload(message: ChatMessage, *, reactions: list | None = None, participants: dict | None = None) -> dict:
+    """A message as clients see it. ``reactions`` defaults to a fresh query
+    (none for a new message); so do a root's thread participants."""
     if reactions is None:
         reactions = [] if getattr(message, "is_new", False) else reaction_summaries([message.pk]).get(message.pk, [])
     return {
@@ -149,6 +182,9 @@ def message_payload(message: ChatMessage, *, reactions: list | None = None) -> d
         "deleted_at": _iso(message.deleted_at),
         "created_at": _iso(message.created_at),
         "reactions": reactions,
+        "thread": str(message.thread_id) if message.thread_id else None,
+        "also_in_room": message.also_in_room,
+        "thread_summary": thread_summary(message, participants),
     }
 
 
@@ -163,9 +199,11 @@ def message_json(message: ChatMessage, *, fresh: bool = False) -> bytes:
 
 
 def message_payloads(messages: list[ChatMessage]) -> list[dict]:
-    """Many messages with two queries at most beyond the caller's select_related."""
+    """Many messages with three queries at most beyond the caller's
+    select_related (reactions, and the participants of the threads among them)."""
     summaries = reaction_summaries(m.pk for m in messages) if messages else {}
-    return [message_payload(m, reactions=summaries.get(m.pk, [])) for m in messages]
+    participants = _participants(str(user_id) for m in messages for user_id in m.thread_participant_ids or [])
+    return [message_payload(m, reactions=summaries.get(m.pk, []), participants=participants) for m in messages]
 
 
 def member_payload(member: ChatMember) -> dict:

@@ -22,6 +22,7 @@ MEMBER_ADDED = "member.added"
 MEMBER_UPDATED = "member.updated"
 MEMBER_REMOVED = "member.removed"
 ROOM_UPDATED = "room.updated"
+THREAD_UPDATED = "thread.updated"  # a root's summary changed (a reply, a reply deleted or restored)
 LOGGED_KINDS = frozenset(
     {
         MESSAGE_CREATED,
@@ -33,6 +34,7 @@ LOGGED_KINDS = frozenset(
         MEMBER_UPDATED,
         MEMBER_REMOVED,
         ROOM_UPDATED,
+        THREAD_UPDATED,
     }
 )
 MESSAGE_KINDS = frozenset({MESSAGE_CREATED, MESSAGE_UPDATED, MESSAGE_DELETED})
@@ -51,6 +53,7 @@ PONG = "pong"
 RESYNC_REQUIRED = "resync_required"
 DISCONNECTED = "disconnected"
 UNREAD = "unread"  # to one user's sockets: a room's counts and notification settings
+THREAD_READ = "thread.read"  # to one user's sockets: their read position and unread count of a thread
 
 # --- Frames a client sends. ----------------------------------------------------------
 CLIENT_FRAMES = (
@@ -61,6 +64,7 @@ CLIENT_FRAMES = (
     "reaction.remove",
     "typing",
     "read",
+    "thread.read",
     "sync",
     "presence",
     "ping",
@@ -132,7 +136,7 @@ def client_constants() -> dict:
             "logged": sorted(LOGGED_KINDS),
             "message": sorted(MESSAGE_KINDS),
             "ephemeral": sorted(EPHEMERAL_KINDS),
-            "server": [HELLO, ACK, ERROR, PONG, RESYNC_REQUIRED, DISCONNECTED, UNREAD],
+            "server": [HELLO, ACK, ERROR, PONG, RESYNC_REQUIRED, DISCONNECTED, UNREAD, THREAD_READ],
             "client": list(CLIENT_FRAMES),
         },
         "close": dict(CLOSE_CODES),

@@ -44,9 +44,11 @@ from ..models import (
     Notification,
     NotificationChannel,
     NotificationPreferences,
+    NotificationReason,
     NotificationState,
     NotifyLevel,
     RoomType,
+    ThreadFollow,
     default_notify_level,
 )
 from . import email as notification_email
@@ -186,6 +188,12 @@ def _still_wanted(rows: Sequence[Notification], *, counts: Counter) -> list[Noti
             "message_id", "user_id"
         )
     )
+    follows = {
+        (root_id, user_id): (following, last_read_seq)
+        for root_id, user_id, following, last_read_seq in ThreadFollow.objects.filter(
+            root_id__in={row.message.thread_id for row in rows if row.reason == NotificationReason.THREAD}, user_id__in=user_ids
+        ).values_list("root_id", "user_id", "following", "last_read_seq")
+    }
     email_off = set()
     if any(row.channel == NotificationChannel.EMAIL for row in rows):
         email_off = set(
@@ -194,7 +202,12 @@ def _still_wanted(rows: Sequence[Notification], *, counts: Counter) -> list[Noti
     wanted = []
     for row in rows:
         reason = _unwanted_because(
-            row, member=members.get((row.room_id, row.user_id)), blocked=blocked, mentioned=mentioned, email_off=email_off
+            row,
+            member=members.get((row.room_id, row.user_id)),
+            blocked=blocked,
+            mentioned=mentioned,
+            follows=follows,
+            email_off=email_off,
         )
         if reason is None:
             wanted.append(row)
@@ -203,7 +216,9 @@ def _still_wanted(rows: Sequence[Notification], *, counts: Counter) -> list[Noti
     return wanted
 
 
-def _unwanted_because(row: Notification, *, member: ChatMember | None, blocked: set, mentioned: set, email_off: set) -> str | None:
+def _unwanted_because(
+    row: Notification, *, member: ChatMember | None, blocked: set, mentioned: set, follows: dict, email_off: set
+) -> str | None:
     """Why ``row`` is no longer wanted, or None. The same rules that decided to write it."""
     message = row.message
     if not row.user.is_active:
@@ -217,10 +232,18 @@ def _unwanted_because(row: Notification, *, member: ChatMember | None, blocked: 
         return "level nothing"
     if message.is_deleted:
         return "message deleted"
-    if message.seq <= member.last_read_seq:
-        return "read"
     if message.sender_id is not None and (row.user_id, message.sender_id) in blocked:
         return "blocked"
+    if row.reason == NotificationReason.THREAD:
+        # A reply in a thread they follow: read and followed in the thread itself.
+        following, last_read_seq = follows.get((message.thread_id, row.user_id), (False, 0))
+        if not following:
+            return "not following"
+        if message.seq <= last_read_seq:
+            return "read"
+        return "email off" if row.channel == NotificationChannel.EMAIL and row.user_id in email_off else None
+    if message.seq <= member.last_read_seq:
+        return "read"
     if level == NotifyLevel.MENTIONS and row.room.room_type != RoomType.DIRECT and (message.pk, row.user_id) not in mentioned:
         # The level changed since, or an edit took the mention out.
         return "not mentioned"

@@ -234,6 +234,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_read(self, frame):
         return await self._command(commands.room_mark_read, **protocol.read_args(frame))
 
+    async def on_thread_read(self, frame):
+        return await self._command(commands.thread_mark_read, **protocol.thread_read_args(frame))
+
     async def on_typing(self, frame):
         room_id = protocol.room_id(frame)
         self._require_room(room_id)
@@ -400,6 +403,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         "reaction.remove": on_reaction_remove,
         "typing": on_typing,
         "read": on_read,
+        "thread.read": on_thread_read,
         "sync": on_sync,
         "presence": on_presence,
         "ping": on_ping,

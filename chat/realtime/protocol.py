@@ -163,6 +163,15 @@ class _Fields:
             self.fail(name, f"Ensure this value is less than or equal to {max_value}.")
         return number
 
+    def boolean(self, name, *, default=False):
+        present, value = self._get(name, required=False, allow_null=False, default=default)
+        if not present:
+            return value
+        if not isinstance(value, bool):
+            self.fail(name, "Must be true or false.")
+            return None
+        return value
+
     def json_object(self, name):
         """JSONObjectField: an object every store and client can take back."""
         present, value = self._get(name, required=False, allow_null=False, default=None)
@@ -197,6 +206,8 @@ def message_send_args(frame: dict) -> dict:
         "reply_to_id": fields.uuid("reply_to", required=False, allow_null=True),
         "attachment_id": fields.uuid("attachment_id", required=False, allow_null=True),
         "extra_metadata": fields.json_object("extra_metadata"),
+        "thread_id": fields.uuid("thread", required=False, allow_null=True),
+        "also_in_room": fields.boolean("also_in_room"),
     }
     fields.done()
     return args
@@ -230,6 +241,15 @@ def read_args(frame: dict) -> dict:
     seq = fields.integer("seq", min_value=0, max_value=MAX_SEQ)
     fields.done()
     return {"room_id": room, "seq": seq}
+
+
+def thread_read_args(frame: dict) -> dict:
+    room_id(frame)  # a thread is read in a room the socket follows
+    fields = _Fields(frame)
+    thread = fields.uuid("thread")
+    seq = fields.integer("seq", min_value=0, max_value=MAX_SEQ)
+    fields.done()
+    return {"message_id": thread, "seq": seq}
 
 
 def typing_is_typing(frame: dict) -> bool:

@@ -23,7 +23,7 @@ from ..models import (
     ModerationAction,
     SearchToken,
 )
-from . import notifications
+from . import notifications, threads
 from .common import (
     allocate_seq,
     audit,
@@ -86,6 +86,8 @@ class MessageDraft:
     attachment: Attachment | None = None
     extra_metadata: dict | None = None
     forwarded_from: ChatMessage | None = None
+    thread: ChatMessage | None = None  # the root, for a reply in a thread
+    also_in_room: bool = False  # a reply "also sent to #room"
 
 
 @transaction.atomic(savepoint=False)
@@ -135,6 +137,10 @@ def _send_new(*, room, sender, member, draft: MessageDraft, client_msg_id) -> tu
     checked = check_content(content)
     if draft.reply_to is not None and draft.reply_to.room_id != room.pk:
         raise Invalid("You can only reply to a message in the same room.", code="invalid_reply")
+    if draft.thread is not None:
+        threads.require_root(draft.thread, room)
+    if not isinstance(draft.also_in_room, bool):
+        raise Invalid("also_in_room must be true or false.", code="invalid", fields={"also_in_room": ["Must be true or false."]})
     # A forward copies what someone else wrote: it mentions nobody again.
     found = (
         notifications.NO_MENTIONS
@@ -152,6 +158,8 @@ def _send_new(*, room, sender, member, draft: MessageDraft, client_msg_id) -> tu
         client_msg_id=client_msg_id,
         is_flagged=checked.is_flagged,
         flag_reason=checked.flag_reason,
+        thread=draft.thread,
+        also_in_room=draft.also_in_room and draft.thread is not None,
     )
 
     notifications.attach_mentions(message, found)
@@ -159,7 +167,8 @@ def _send_new(*, room, sender, member, draft: MessageDraft, client_msg_id) -> tu
     def insert() -> ChatMessage:
         create_message(message, text=checked.text)
         notifications.record_mentions(message, found)
-        notifications.schedule_notifications(message, found)
+        followers = threads.reply_added(message, found.by_user) if message.thread_id else frozenset()
+        notifications.schedule_notifications(message, found, followers=followers)
         return message
 
     if client_msg_id is None:
@@ -271,6 +280,8 @@ def message_delete(*, message: ChatMessage, actor, member: ChatMember | None, re
     notifications.cancel_for_message(message)
     _announce_message(message, wire.MESSAGE_DELETED)
     _announce_attention_of(message, notifications.mentioned_user_ids(message))
+    if message.thread_id:
+        threads.summary_changed(message.thread)
     if not own:
         _audit_moderation(message, actor, ModerationAction.MESSAGE_DELETE, reason)
     return message
@@ -290,6 +301,8 @@ def message_restore(*, message: ChatMessage, actor, member: ChatMember | None, r
         index_message(message, crypto.decrypt(message.content_encrypted))
     _announce_message(message, wire.MESSAGE_UPDATED)
     _announce_attention_of(message, notifications.mentioned_user_ids(message))
+    if message.thread_id:
+        threads.summary_changed(message.thread)
     _audit_moderation(message, actor, ModerationAction.MESSAGE_RESTORE, reason)
     return message
 

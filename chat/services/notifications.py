@@ -151,20 +151,25 @@ def record_mentions(message: ChatMessage, found: Mentions) -> None:
         )
 
 
-def schedule_notifications(message: ChatMessage, found: Mentions, *, only_user_ids=None) -> int:
+def schedule_notifications(message: ChatMessage, found: Mentions, *, only_user_ids=None, followers=frozenset()) -> int:
     """Notification rows for everyone a new message (or an edit's new mentions,
     ``only_user_ids``) should reach; returns how many were written.
 
     One query finds the recipients with their preferences: active members other
     than the sender, not muted, level not "nothing", no block either way, and
-    either mentioned, in a direct room, or at level "all".
+    either mentioned, following the thread the message replies in
+    (``followers``, like a mention), in a direct room, or at level "all" — not
+    for a reply that stays in its thread: "all" is every message of the room.
     """
     room = message.room
     if message.message_type == MessageType.SYSTEM or message.sender_id is None:
         return 0
     direct = room.room_type == RoomType.DIRECT
-    if not direct and not found.by_user and only_user_ids is None and not _anyone_at_level_all(room, message.sender_id):
-        return 0  # the common case, one cheap query: nobody mentioned, nobody wants every message
+    targeted = set(found.by_user) | set(followers)
+    in_thread_only = message.thread_id is not None and not message.also_in_room
+    if only_user_ids is None and not direct and not targeted:
+        if in_thread_only or not _anyone_at_level_all(room, message.sender_id):
+            return 0  # the common case, at most one cheap query: nobody mentioned, nobody wants every message
     recipients = (
         ChatMember.objects.filter(room=room, is_active=True, user__is_active=True, notifications_muted=False)
         .exclude(user_id=message.sender_id)
@@ -172,8 +177,10 @@ def schedule_notifications(message: ChatMessage, found: Mentions, *, only_user_i
     )
     if only_user_ids is not None:
         recipients = recipients.filter(user_id__in=list(only_user_ids))
+    elif in_thread_only and not direct:
+        recipients = recipients.filter(user_id__in=list(targeted))
     elif not direct:
-        recipients = recipients.filter(Q(notify_level=NotifyLevel.ALL) | Q(user_id__in=list(found.by_user)))
+        recipients = recipients.filter(Q(notify_level=NotifyLevel.ALL) | Q(user_id__in=list(targeted)))
     rows = list(
         recipients.filter(_not_blocked(message.sender_id))
         .annotate(has_push=Exists(PushSubscription.objects.filter(user_id=OuterRef("user_id"))))
@@ -189,13 +196,14 @@ def schedule_notifications(message: ChatMessage, found: Mentions, *, only_user_i
     now = timezone.now()
     notifications = []
     for user_id, has_push, email_enabled, delay in rows:
-        reason = (
-            NotificationReason.DIRECT
-            if direct
-            else NotificationReason.MENTION
-            if str(user_id) in found.by_user
-            else NotificationReason.MESSAGE
-        )
+        if direct:
+            reason = NotificationReason.DIRECT
+        elif str(user_id) in found.by_user:
+            reason = NotificationReason.MENTION
+        elif str(user_id) in followers:
+            reason = NotificationReason.THREAD
+        else:
+            reason = NotificationReason.MESSAGE
         common = {"user_id": user_id, "room_id": room.pk, "message": message, "reason": reason}
         if has_push:
             notifications.append(Notification(channel=NotificationChannel.PUSH, due_at=now, **common))
@@ -259,9 +267,26 @@ def cancel_for_message(message: ChatMessage) -> None:
     _cancel(Notification.objects.filter(message=message))
 
 
+def cancel_thread(*, user, root: ChatMessage, through: int | None = None) -> None:
+    """The person read the thread up to ``through`` (or stopped following it):
+    its replies notify them no more (a mention of them stays wanted when they
+    only unfollowed)."""
+    rows = Notification.objects.filter(user=user, message__thread=root)
+    if through is not None:
+        rows = rows.filter(message__seq__lte=through)
+    else:
+        rows = rows.filter(reason=NotificationReason.THREAD)
+    _cancel(rows)
+
+
 def cancel_read(member: ChatMember, seq: int) -> None:
-    """What the member has now read is not notified any more (on any channel)."""
-    _cancel(Notification.objects.filter(user_id=member.user_id, room_id=member.room_id, message__seq__lte=seq))
+    """What the member has now read is not notified any more (on any channel);
+    thread replies they follow are read in the thread (cancel_thread)."""
+    _cancel(
+        Notification.objects.filter(user_id=member.user_id, room_id=member.room_id, message__seq__lte=seq).exclude(
+            reason=NotificationReason.THREAD
+        )
+    )
 
 
 def announce_attention(user_id, attention: dict) -> None:

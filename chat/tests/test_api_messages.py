@@ -38,6 +38,9 @@ MESSAGE_KEYS = {
     "created_at",
     "reactions",
     "mentions",
+    "thread",
+    "also_in_room",
+    "thread_summary",
 }
 
 

@@ -299,6 +299,47 @@ async def test_reconnect_to_the_other_process_with_sync_gets_every_missed_event_
         await close_all(first, second)
 
 
+async def test_a_thread_reply_on_one_process_reaches_the_other_with_its_summary_and_resumes_once(servers, alice, bob):
+    room = await in_db(group_room)(alice, bob)
+    room_id = str(room.pk)
+    alice_a = await open_socket(servers.a.ws_url, alice, "alice@A")
+    bob_b = await open_socket(servers.b.ws_url, bob, "bob@B")
+    returning = None
+    try:
+        ack = await alice_a.request({"type": "message.send", "ref": "root", "room": room_id, "content": "plan?"})
+        root = ack["result"]["message"]
+        await bob_b.until(created(message_id=root["id"]))
+        last_seen = live.logged(bob_b.history, room_id)[-1]["seq"]
+        await bob_b.close()
+
+        # Replies while bob is away, through both processes.
+        for n, socket in enumerate((alice_a, alice_a)):
+            ack = await socket.request(
+                {"type": "message.send", "ref": f"r{n}", "room": room_id, "content": f"reply {n}", "thread": root["id"]}
+            )
+            assert ack["type"] == "ack" and ack["result"]["message"]["thread"] == root["id"], ack
+        token = await jwt(alice)
+        status, body = await live.ahttp(
+            "POST", f"{servers.nginx.url}/api/rooms/{room_id}/messages/", token=token,
+            body={"content": "reply 2", "thread": root["id"], "also_in_room": True},
+        )
+        assert status == 201, body
+
+        # He comes back on the other process (A) and syncs: every reply and summary once, in order.
+        returning = await live.Socket.open(servers.a.ws_url, await ticket_over_http(servers.nginx.url, await jwt(bob)), sync=True, name="bob@A")
+        ack = await returning.request({"type": "sync", "ref": "s", "rooms": {room_id: last_seen}})
+        assert ack["type"] == "ack", ack
+        await returning.quiet_for(0.5)
+        events = live.logged(returning.history, room_id)
+        final = await room_seq(room)
+        assert seqs(events) == list(range(last_seen + 1, final + 1)), [live.short(f) for f in events]
+        assert [f["type"] for f in events] == ["message.created", "thread.updated"] * 3
+        assert contents(events) == ["reply 0", "reply 1", "reply 2"]
+        assert [f["summary"]["reply_count"] for f in events if f["type"] == "thread.updated"] == [1, 2, 3]
+    finally:
+        await close_all(alice_a, bob_b, returning)
+
+
 async def test_removed_member_stops_receiving_room_events_on_a_live_server(servers, alice, bob, carol):
     room = await in_db(group_room)(alice, bob, carol)
     room_id = str(room.pk)
