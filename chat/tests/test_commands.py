@@ -194,7 +194,7 @@ def messages_under_key_a(settings, alice, bob):
     settings.CHAT_ENCRYPTION_KEYS = [KEY_A]
     room = group_room(alice, bob)
     texts = {}
-    for n, text in enumerate(["first secret", "second secret", "third secret", "fourth", "fifth"]):
+    for n, text in enumerate(["first secret", "second secret", "third secret", "fourth @bob", "fifth"]):
         message = send(room, alice if n % 2 else bob, text)
         texts[message.pk] = text
     edited = ChatMessage.objects.get(pk=next(iter(texts)))
@@ -222,6 +222,7 @@ def test_reencrypt_rotates_messages_and_edits_to_the_primary_key(settings, messa
         f"messages: {total} re-encrypted, 0 already current, {total} checked of {total} total"
     )
     assert summary_line(run.stdout, "edit versions").startswith("edit versions: 1 re-encrypted, 0 already current")
+    assert summary_line(run.stdout, "mention lists").startswith("mention lists: 1 re-encrypted, 0 already current")
     assert f"{total}/{total} messages checked" in run.stdout  # progress lines
     settings.CHAT_ENCRYPTION_KEYS = [KEY_B]  # the old key is gone
     for message in ChatMessage.objects.all():
@@ -229,6 +230,9 @@ def test_reencrypt_rotates_messages_and_edits_to_the_primary_key(settings, messa
         assert crypto.decrypt(message.content_encrypted) == texts[message.pk]
     for edit in MessageEdit.objects.all():
         assert crypto.decrypt(edit.previous_content_encrypted) == edit_texts[edit.pk]
+    mentioning = ChatMessage.objects.exclude(mentions_encrypted="").get()
+    bob_id = str(mentioning.room.members.get(user__username="bob").user_id)
+    assert under(KEY_B, mentioning.mentions_encrypted) and bob_id in crypto.decrypt(mentioning.mentions_encrypted)
 
     rerun = Run("reencrypt_messages").ok()
     assert summary_line(rerun.stdout, "messages").startswith(f"messages: 0 re-encrypted, {total} already current")

@@ -66,7 +66,7 @@ class Command(BaseCommand):
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
         self.batch_size = batch_size
-        tallies = [Tally("messages"), Tally("edit versions")]
+        tallies = [Tally("messages"), Tally("edit versions"), Tally("mention lists")]
         reindex = Tally("messages") if reindex_search else None
         in_progress, phase = tallies[0], "re-encrypting"
         try:
@@ -75,6 +75,10 @@ class Command(BaseCommand):
             self._rotate(ChatMessage, "content_encrypted", tallies[0])
             in_progress = tallies[1]
             self._rotate(MessageEdit, "previous_content_encrypted", tallies[1])
+            in_progress = tallies[2]
+            with_mentions = ChatMessage.objects.exclude(mentions_encrypted="")
+            tallies[2].total = with_mentions.count()
+            self._rotate(ChatMessage, "mentions_encrypted", tallies[2], rows=with_mentions)
             if reindex is not None:
                 in_progress, phase = reindex, "reindexing"
                 reindex.total = self._reindex_queryset().count()
@@ -105,11 +109,12 @@ class Command(BaseCommand):
 
     # --- re-encryption ------------------------------------------------------
 
-    def _rotate(self, model, column: str, tally: Tally) -> None:
+    def _rotate(self, model, column: str, tally: Tally, rows=None) -> None:
+        everything = model.objects.all() if rows is None else rows
         last_pk = None
         while True:
             with transaction.atomic():
-                rows = model.objects.order_by("pk")
+                rows = everything.order_by("pk")
                 if last_pk is not None:
                     rows = rows.filter(pk__gt=last_pk)
                 batch = list(rows.values_list("pk", column)[: self.batch_size])
