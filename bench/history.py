@@ -52,9 +52,9 @@ def prepare(messages: int, rooms: int) -> dict:
             """
             INSERT INTO chat_chatmessage (id, created_at, updated_at, seq, message_type, content_encrypted,
                 mentions_encrypted, extra_metadata, client_msg_id, is_edited, is_deleted, is_flagged, flag_reason,
-                sender_id, room_id)
+                sender_id, room_id, also_in_room, thread_reply_count, thread_participant_ids)
             SELECT gen_random_uuid(), now(), now(), s, m.message_type, m.content_encrypted, m.mentions_encrypted,
-                m.extra_metadata, NULL, false, false, false, '', m.sender_id, m.room_id
+                m.extra_metadata, NULL, false, false, false, '', m.sender_id, m.room_id, false, 0, '[]'::jsonb
             FROM chat_chatmessage m, generate_series(%s::bigint, %s::bigint) AS s WHERE m.id = %s
             """,
             [first, last, message.pk],

@@ -61,7 +61,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=wire.CLOSE_UNAUTHENTICATED)
             return
         self.user, self.user_id = user, str(user.pk)
-        self.typing_timers: dict[str, asyncio.TimerHandle] = {}
+        # (room id, thread root id or None) -> the timer that ends the typing notice
+        self.typing_timers: dict[tuple, asyncio.TimerHandle] = {}
         holding = b"sync=1" in self.scope.get("query_string", b"").split(b"&")
         self.delivery = Delivery(self.user_id, holding=holding)
         await self.accept()
@@ -123,8 +124,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not self.registered:
             return
         try:
-            for room_id in list(self.typing_timers):
-                self._typing_broadcast(room_id, False)
+            for room_id, thread in list(self.typing_timers):
+                self._typing_broadcast(room_id, False, thread)
             remaining = await presence.socket_closed(self)
             if remaining == 0:
                 await self._announce_presence("offline")
@@ -241,25 +242,26 @@ class ChatConsumer(AsyncWebsocketConsumer):
         room_id = protocol.room_id(frame)
         self._require_room(room_id)
         is_typing = protocol.typing_is_typing(frame)
+        thread = protocol.typing_thread(frame)
         await self._command(commands.typing)
-        timer = self.typing_timers.pop(room_id, None)
+        key = (room_id, thread)
+        timer = self.typing_timers.pop(key, None)
         if timer is not None:
             timer.cancel()
         if is_typing:
             # Typing ends on its own unless the client repeats it.
-            self.typing_timers[room_id] = asyncio.get_running_loop().call_later(
-                TYPING_TTL, self._typing_expired, room_id
-            )
-        self._typing_broadcast(room_id, is_typing)
+            self.typing_timers[key] = asyncio.get_running_loop().call_later(TYPING_TTL, self._typing_expired, key)
+        self._typing_broadcast(room_id, is_typing, thread)
 
-    def _typing_expired(self, room_id):
-        self.typing_timers.pop(room_id, None)
-        self._typing_broadcast(room_id, False)
+    def _typing_expired(self, key):
+        self.typing_timers.pop(key, None)
+        self._typing_broadcast(key[0], False, key[1])
 
-    def _typing_broadcast(self, room_id, is_typing: bool):
+    def _typing_broadcast(self, room_id, is_typing: bool, thread: str | None = None):
         frame = {
             "type": wire.TYPING,
             "room": room_id,
+            "thread": thread,
             "user": user_payload(self.user),
             "is_typing": is_typing,
             "expires_in": TYPING_TTL if is_typing else 0,
@@ -375,9 +377,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if self.delivery.follows(room_id):
                 await self._deliver(message, may_hold=False)
                 self.delivery.left(room_id)
-                timer = self.typing_timers.pop(room_id, None)
-                if timer is not None:
-                    timer.cancel()
+                for key in [key for key in self.typing_timers if key[0] == room_id]:
+                    self.typing_timers.pop(key).cancel()
                 await broadcast.leave(self, wire.room_group(room_id))
             else:
                 self.delivery.removal_handled(room_id)

@@ -252,6 +252,17 @@ def thread_read_args(frame: dict) -> dict:
     return {"message_id": thread, "seq": seq}
 
 
+def typing_thread(frame: dict) -> str | None:
+    """The thread typed in (its root's id), or None for the room itself."""
+    thread = frame.get("thread")
+    if thread is None:
+        return None
+    try:
+        return str(uuid.UUID(str(thread)))
+    except ValueError:
+        raise Invalid("thread must be a message id.", code="invalid", fields={"thread": ["A message id."]}) from None
+
+
 def typing_is_typing(frame: dict) -> bool:
     is_typing = frame.get("is_typing", True)
     if not isinstance(is_typing, bool):

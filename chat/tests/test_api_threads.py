@@ -117,3 +117,28 @@ async def test_reply_over_the_websocket_and_resume_across_replies_edits_and_summ
     error = (await frames_until(ws, lambda f: f["type"] == "error"))[-1]
     assert error["ref"] == "u" and error["code"] == "invalid"
     await ws.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_typing_in_a_thread_names_the_thread_and_ends_on_its_own_there(alice, bob, monkeypatch):
+    from chat.realtime import consumer
+
+    monkeypatch.setattr(consumer, "TYPING_TTL", 0.3)
+    room = await sync_to_async(group_room)(alice, bob)
+    root = await sync_to_async(send)(room, alice, "plan?")
+    ws_a, _ = await connect(alice)
+    ws_b, _ = await connect(bob)
+    await ws_a.send_json_to({"type": "typing", "room": str(room.pk), "thread": str(root.pk), "is_typing": True})
+    typing = (await frames_until(ws_b, lambda f: f["type"] == "typing"))[-1]
+    assert (typing["thread"], typing["is_typing"]) == (str(root.pk), True)
+    await ws_a.send_json_to({"type": "typing", "room": str(room.pk), "is_typing": True})  # the room: its own notice
+    in_room = (await frames_until(ws_b, lambda f: f["type"] == "typing"))[-1]
+    assert (in_room["thread"], in_room["is_typing"]) == (None, True)
+    ended = await frames_until(ws_b, lambda f: f["type"] == "typing" and not f["is_typing"], timeout=3)
+    ended += await frames_until(ws_b, lambda f: f["type"] == "typing" and not f["is_typing"], timeout=3)
+    assert {f["thread"] for f in ended if not f["is_typing"]} == {str(root.pk), None}
+    await ws_a.send_json_to({"type": "typing", "ref": 9, "room": str(room.pk), "thread": "nope"})
+    error = (await frames_until(ws_a, lambda f: f["type"] == "error"))[-1]
+    assert error["ref"] == 9 and error["code"] == "invalid"
+    await ws_a.disconnect()
+    await ws_b.disconnect()

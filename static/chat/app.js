@@ -29,6 +29,8 @@ import { createRoomView } from "./views/room.js";
 import { renderRooms } from "./views/rooms.js";
 import { createSearch } from "./views/search.js";
 import { createSettingsView } from "./views/settings.js";
+import { createThreadsView } from "./views/threads.js";
+import { createThreadPanel } from "./thread.js";
 import { createWire } from "./wire.js";
 
 const config = JSON.parse($("#chat-config").textContent);
@@ -51,6 +53,9 @@ app.notifier = createNotifier(app);
 app.push = createPush(app);
 app.mentionsView = createMentionsView(app);
 app.settingsView = createSettingsView(app);
+app.thread = createThreadPanel(app);
+app.threadsView = createThreadsView(app);
+app.reloadThreads = () => app.threadsView.reload();
 app.outbox = new Outbox(state, {
   socket: () => app.socket,
   upload: (pending) => app.composer.upload(pending),
@@ -78,6 +83,10 @@ app.sync = new Syncer(state, {
     const rd = state.loaded.get(state.currentId);
     if (rd && !rd.ready) app.history.loadInitial(rd);
     app.reading.soon();
+    // Thread counts are not in the hello: the badge and the list are asked again.
+    app.threadsView.loadTotals();
+    app.threadsView.reload();
+    app.thread.readSoon();
     app.outbox.flush();
   },
 });
@@ -86,11 +95,12 @@ app.sync = new Syncer(state, {
 const reduce = createReducer(app.wire);
 const typingExpiry = (effect) =>
   setTimeout(() => {
-    const rd = state.loaded.get(effect.room);
+    const panel = state.thread;
+    const rd = effect.thread ? (panel && panel.rootId === effect.thread ? panel : null) : state.loaded.get(effect.room);
     const entry = rd && rd.typing.get(effect.user_id);
     if (entry && entry.until === effect.until) {
       rd.typing.delete(effect.user_id);
-      invalidate("typing");
+      invalidate(effect.thread ? "thread-typing" : "typing");
     }
   }, effect.after);
 const runEffects = createEffectRunner({
@@ -99,8 +109,12 @@ const runEffects = createEffectRunner({
   "fetch-room": (effect) => app.rooms.fetch(effect.id),
   "sync-room": (effect) => app.sync.syncRoom(effect.id),
   "mark-read": () => app.reading.soon(),
+  "mark-thread-read": () => app.thread.readSoon(),
+  "refresh-threads": () => app.thread.refreshTotals(),
+  "thread-activity": (effect) => app.threadsView.threadActivity(effect),
   "room-removed": (effect) => {
     app.mentionsView.roomRemoved(effect.room.id);
+    app.threadsView.roomRemoved(effect.room.id);
     app.rooms.removed(effect.room, { reason: effect.reason });
   },
   "message-arrived": (effect) => {
@@ -131,6 +145,10 @@ registerRenderer("typing", renderTyping);
 registerRenderer("composer", app.composer.render);
 registerRenderer("details", () => renderDetails(app));
 registerRenderer("settings", () => app.settingsView.render());
+registerRenderer("thread", () => app.thread.render());
+registerRenderer("thread-typing", () => app.thread.renderTyping());
+registerRenderer("thread-composer", () => app.thread.renderComposer());
+registerRenderer("threads", () => app.threadsView.render());
 
 function wire() {
   setUnauthenticatedHandler(() => {
@@ -165,6 +183,8 @@ function wire() {
   app.notifier.wire();
   app.mentionsView.wire();
   app.settingsView.wire();
+  app.thread.wire();
+  app.threadsView.wire();
 }
 
 async function boot() {
@@ -176,6 +196,7 @@ async function boot() {
   }
   document.body.dataset.ready = "rooms";
   app.settings.load();
+  app.threadsView.loadTotals();
   app.push.register();
   app.socket = new ChatSocket(
     config.urls.socket,

@@ -55,7 +55,9 @@ export function countsAsMention(room, message, meId, blocked = null) {
 /**
  * A message.created at `seq`: counted when past the counts' seq and from
  * someone else. Returns {unread, mention} (what was added), and moves the
- * counts' seq.
+ * counts' seq. A reply in a thread that was not also sent to the room is no
+ * unread message of the room; a mention of the reader in it still counts as a
+ * mention of the room (only an explicit mention: not the direct-room rule).
  */
 export function countCreated(room, message, meId, blocked = null) {
   const added = { unread: false, mention: false };
@@ -63,6 +65,13 @@ export function countCreated(room, message, meId, blocked = null) {
   room.counts_seq = message.seq;
   const fromOther = !message.sender || message.sender.id !== meId;
   if (message.is_deleted || !fromOther) return added;
+  if (message.thread && !message.also_in_room) {
+    if (message.sender && !(blocked && blocked.has(message.sender.id)) && mentionsUser(message, meId)) {
+      room.mention_count = (room.mention_count || 0) + 1;
+      added.mention = true;
+    }
+    return added;
+  }
   room.unread_count = (room.unread_count || 0) + 1;
   added.unread = true;
   if (message.sender && countsAsMention(room, message, meId, blocked)) {

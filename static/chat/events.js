@@ -7,50 +7,96 @@
 
 import { applyCounts, applyNotifySettings, clearCounts, countCreated, countsSeq } from "./counts.js";
 import { mentionsUser } from "./mentions.js";
+import { settle } from "./outbox.js";
 import { forgetRoom, isFromOther } from "./state.js";
 import { GAP, DUPLICATE, placeSeq, restartRoomLog } from "./sync.js";
+import { applySummary, applyThreadRead, countThreadReply, inRoom } from "./threads.js";
 
 const DEFAULT_TYPING_SECONDS = 6;
 
 const render = (...parts) => ({ type: "render", parts });
 
-// Someone starts or stops typing in a loaded room; a typing notice expires by itself.
+// Someone starts or stops typing in a loaded room (or in the open thread: a
+// ThreadData has its own `typing`); a typing notice expires by itself.
 function setTyping(ctx, rd, user, isTyping, seconds) {
+  const thread = rd.rootId || null;
   if (isTyping) {
     const after = (seconds || DEFAULT_TYPING_SECONDS) * 1000;
     const until = ctx.now + after;
     rd.typing.set(user.id, { user, until });
-    ctx.effects.push({ type: "expire-typing", room: rd.id, user_id: user.id, until, after });
+    ctx.effects.push({ type: "expire-typing", room: rd.id, ...(thread ? { thread } : {}), user_id: user.id, until, after });
   } else {
     rd.typing.delete(user.id);
   }
-  ctx.effects.push(render("typing"));
+  ctx.effects.push(render(thread ? "thread-typing" : "typing"));
+}
+
+// The open thread panel, when it shows this thread.
+function openThread(ctx, rootId) {
+  const panel = ctx.state.thread;
+  return panel && rootId && panel.rootId === rootId ? panel : null;
+}
+
+// A reply (message.created with `thread`): the open panel shows it, the
+// thread's unread count follows it, the Threads view hears of it.
+function replyCreated(ctx, message, room, rd) {
+  const panel = openThread(ctx, message.thread);
+  if (panel) {
+    panel.upsert(message);
+    if (message.sender) setTyping(ctx, panel, message.sender, false);
+    ctx.effects.push({ type: "mark-thread-read", thread: panel.rootId });
+  }
+  const root = (rd && rd.messages.get(message.thread)) || (panel && panel.root) || null;
+  const rootAuthorId = root && root.sender ? root.sender.id : null;
+  const counted = countThreadReply(ctx.state, message, { rootAuthorId });
+  // My reply (or a mention of me) follows the thread: the panel's toggle says so.
+  const entry = ctx.state.threads.get(message.thread);
+  if (panel && entry && entry.following !== null) panel.following = entry.following;
+  if (counted.uncertain) ctx.effects.push({ type: "refresh-threads" });
+  ctx.effects.push({ type: "thread-activity", room: room.id, thread: message.thread, message, counted: counted.counted });
+  ctx.effects.push(render("thread", "threads"));
+  return counted;
 }
 
 // --- logged events: handler(ctx, frame, room, rd) ------------------------------
 const messageHandlers = {
   "message.created"(ctx, frame, room, rd) {
     const message = frame.message;
-    if (!message.is_deleted) {
+    // A reply not also sent to the room is the thread's: not the room's list, nor its last message.
+    const shown = inRoom(message);
+    if (shown && !message.is_deleted) {
       room.last_message = message;
       room.last_message_at = message.created_at;
     }
     // Counted once: not when the room's counts already include it (they are newer).
     const counted = countCreated(room, message, ctx.state.me.id, ctx.state.blocked);
     if (rd) {
-      rd.upsert(message);
-      if (message.sender) setTyping(ctx, rd, message.sender, false);
+      if (shown) rd.upsert(message);
+      else settle(rd.pending, message);
+      if (message.sender && shown) setTyping(ctx, rd, message.sender, false);
     }
+    const thread = message.thread ? replyCreated(ctx, message, room, rd) : null;
     if (room.id === ctx.state.currentId) ctx.effects.push({ type: "mark-read", room: room.id });
-    if (counted.unread && message.sender) {
+    if ((counted.unread || counted.mention || (thread && thread.counted)) && message.sender) {
       const mentioned = mentionsUser(message, ctx.state.me.id);
-      ctx.effects.push({ type: "message-arrived", room: room.id, message, mentioned, counted_as_mention: counted.mention });
+      ctx.effects.push({
+        type: "message-arrived",
+        room: room.id,
+        message,
+        mentioned,
+        counted_as_mention: counted.mention,
+        followed_thread: Boolean(thread && thread.counted),
+      });
     }
     ctx.effects.push(render("rooms", "messages"));
   },
   "message.updated"(ctx, frame, room, rd) {
     const message = frame.message;
     if (rd) rd.update(message);
+    const panel = openThread(ctx, message.thread || message.id);
+    if (panel && message.id === panel.rootId) panel.updateRoot(message);
+    else if (panel) panel.update(message);
+    if (panel) ctx.effects.push(render("thread"));
     if (room.last_message && room.last_message.id === message.id) {
       if (message.is_deleted) ctx.effects.push({ type: "refresh-room", id: room.id });
       else room.last_message = message;
@@ -64,11 +110,34 @@ const messageHandlers = {
     // An unread message of someone else is gone: the unread count is the server's to say.
     const message = frame.message;
     if (isFromOther(ctx.state, message) && message.seq > (room.last_read_seq || 0)) ctx.effects.push({ type: "refresh-room", id: room.id });
+    // A reply of someone else gone from a thread: its unread count is the server's to say too.
+    if (message.thread && isFromOther(ctx.state, message)) ctx.effects.push({ type: "refresh-threads" });
+  },
+};
+
+// The summary of a root changed (a reply, or a reply deleted): wherever the root is shown.
+const threadHandlers = {
+  "thread.updated"(ctx, frame, room, rd) {
+    const summary = frame.summary || null;
+    const root = rd && rd.messages.get(frame.thread);
+    if (root) {
+      root.thread_summary = summary;
+      rd.dirty.add(root.id);
+    }
+    const panel = openThread(ctx, frame.thread);
+    if (panel && panel.root) panel.updateRoot({ thread_summary: summary });
+    applySummary(ctx.state, frame.thread, summary);
+    ctx.effects.push(render("messages", "thread", "threads"));
   },
 };
 
 function reaction(ctx, frame, room, rd) {
   if (rd) rd.react(frame);
+  const panel = ctx.state.thread;
+  if (panel && panel.id === room.id && (frame.message_id === panel.rootId || panel.messages.has(frame.message_id))) {
+    panel.react(frame);
+    ctx.effects.push(render("thread"));
+  }
   ctx.effects.push(render("messages"));
 }
 const reactionHandlers = { "reaction.added": reaction, "reaction.removed": reaction };
@@ -119,10 +188,20 @@ const roomHandlers = {
 };
 
 // --- ephemeral notices: handler(ctx, frame) -------------------------------------
+// My read position of a thread moved (on any of my devices): {room, thread,
+// last_read_seq, unread_count}, to my sockets only.
+function threadRead(ctx, frame) {
+  if (!frame.thread) return;
+  if (applyThreadRead(ctx.state, frame)) ctx.effects.push({ type: "refresh-threads" });
+  ctx.effects.push(render("rooms", "threads", "thread"));
+}
+
 const noticeHandlers = {
   typing(ctx, frame) {
-    const rd = ctx.state.loaded.get(frame.room);
-    if (!rd || !frame.user || frame.user.id === ctx.state.me.id) return;
+    if (!frame.user || frame.user.id === ctx.state.me.id) return;
+    // Typing in a thread shows in its panel (when open), never in the room.
+    const rd = frame.thread ? openThread(ctx, frame.thread) : ctx.state.loaded.get(frame.room);
+    if (!rd) return;
     setTyping(ctx, rd, frame.user, frame.is_typing, frame.expires_in);
     if (frame.is_typing && !ctx.state.presence.has(frame.user.id)) {
       ctx.state.presence.set(frame.user.id, "online");
@@ -149,6 +228,7 @@ const noticeHandlers = {
     }
     ctx.effects.push(render("seen"));
   },
+  "thread.read": threadRead,
 };
 
 // --- frames of the server itself (hello, ack and pong are the socket's) ----------
@@ -175,9 +255,10 @@ const serverHandlers = {
   error(ctx, frame) {
     ctx.effects.push({ type: "show-error", error: frame });
   },
+  "thread.read": threadRead,
 };
 
-const loggedHandlers = { ...messageHandlers, ...reactionHandlers, ...memberHandlers, ...roomHandlers };
+const loggedHandlers = { ...messageHandlers, ...threadHandlers, ...reactionHandlers, ...memberHandlers, ...roomHandlers };
 
 // A logged event: applied only at the next seq of its room.
 function loggedEvent(ctx, frame) {

@@ -67,6 +67,8 @@ export function createNotifier(app) {
       currentId: state.currentId,
       hidden: document.visibilityState === "hidden",
       blocked: state.blocked,
+      followedThread: Boolean(effect.followed_thread),
+      threadOpen: Boolean(state.thread && effect.message.thread === state.thread.rootId),
     });
     if (!wanted || !supported() || window.Notification.permission !== "granted") return;
     const mine = await claimNotification(effect.message.id, { locks: navigator.locks || null, storage: storage() });

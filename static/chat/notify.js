@@ -21,19 +21,27 @@ const BODY_LENGTH = 180;
  * not muted nor set to nothing, and a direct room, a mention of the reader, or
  * the level "all"; never from someone the reader blocked (`blocked`, a Set of
  * ids); and only when the reader is not looking at it (the tab is hidden, or
- * another room is open).
+ * another room is open). A reply in a thread counts like a mention when the
+ * reader follows the thread (`followedThread`); it is seen when its thread is
+ * open (`threadOpen`).
  */
-export function shouldNotify({ message, room, meId, settings, currentId, hidden, blocked = null, now = Date.now() }) {
+export function shouldNotify({ message, room, meId, settings, currentId, hidden, blocked = null, followedThread = false, threadOpen = false, now = Date.now() }) {
   if (!settings || !settings.desktop_enabled || !room || !message) return false;
   if (!message.sender || message.sender.id === meId || message.is_deleted || message.message_type === "system") return false;
   if (blocked && blocked.has(message.sender.id)) return false;
   if (isMuted(room)) return false;
   const level = notifyLevel(room);
   if (level === "nothing") return false;
-  if (!(room.room_type === "direct" || mentionsUser(message, meId) || level === "all")) return false;
+  // A reply only in its thread is no message of the room: it notifies like a
+  // mention when it mentions the reader or is in a thread they follow.
+  const threadOnly = Boolean(message.thread) && !message.also_in_room;
+  const roomRule = !threadOnly && (room.room_type === "direct" || level === "all");
+  if (!(roomRule || mentionsUser(message, meId) || followedThread)) return false;
   const created = Date.parse(message.created_at || "");
   if (created && now - created > MAX_AGE) return false;
-  return Boolean(hidden) || currentId !== room.id;
+  // Not when the reader sees it: its room open (a reply: its thread open).
+  const inView = threadOnly ? threadOpen && currentId === room.id : currentId === room.id;
+  return Boolean(hidden) || !inView;
 }
 
 /** The notification of a message: {title, options} for new Notification(title, options). */
@@ -42,6 +50,7 @@ export function notificationContent({ message, room, roomName, senderName, meId,
   let title;
   if (room.room_type === "direct") title = senderName;
   else if (mentioned) title = `${senderName} mentioned you in ${roomName}`;
+  else if (message.thread) title = `${senderName} replied in a thread in ${roomName}`;
   else title = `${senderName} in ${roomName}`;
   let body = message.content || (message.attachment ? `📎 ${message.attachment.name}` : "New message");
   if (body.length > BODY_LENGTH) body = `${body.slice(0, BODY_LENGTH - 1)}…`;

@@ -15,8 +15,10 @@ export function settle(pending, message) {
 }
 
 // A pending send, shaped like a message so the message list can draw it.
-export function createPending({ clientMsgId, room, content, replyTo = null, file = null, attachmentPreview = null, sender, now = new Date() }) {
+export function createPending({ clientMsgId, room, content, replyTo = null, file = null, attachmentPreview = null, sender, thread = null, alsoInRoom = false, now = new Date() }) {
   return {
+    thread,
+    also_in_room: Boolean(thread && alsoInRoom),
     client_msg_id: clientMsgId,
     room,
     content,
@@ -42,6 +44,8 @@ export function sendFrame(pending) {
     client_msg_id: pending.client_msg_id,
     reply_to: pending.reply_to ? pending.reply_to.id : null,
     attachment_id: pending.attachment ? pending.attachment.id : null,
+    // A reply in a thread (only then: the frame of a room message is unchanged).
+    ...(pending.thread ? { thread: pending.thread, also_in_room: pending.also_in_room } : {}),
   };
 }
 

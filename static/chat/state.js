@@ -14,6 +14,9 @@ export function createState({ config = null, me = null } = {}) {
     filter: "",
     presence: new Map(), // user id -> "online" | "away" (absent: offline or unknown)
     peers: new Map(), // direct room id -> the other person
+    threads: new Map(), // root id -> my state of that thread (threads.js)
+    threadTotals: { threads: 0, replies: 0 }, // the Threads button's badge
+    thread: null, // the open thread panel's ThreadData
   };
 }
 
@@ -83,20 +86,7 @@ export class RoomData {
       if (!this.ready || this.loadingOlder) this.earlyReactions.push(frame);
       return;
     }
-    const added = frame.type === "reaction.added";
-    const reactions = (message.reactions || []).map((r) => ({ ...r, user_ids: [...(r.user_ids || [])] }));
-    let entry = reactions.find((r) => r.reaction === frame.reaction);
-    if (!entry && added) {
-      entry = { reaction: frame.reaction, count: 0, user_ids: [] };
-      reactions.push(entry);
-    }
-    if (entry) {
-      const has = entry.user_ids.includes(frame.user_id);
-      if (added && !has) entry.user_ids.push(frame.user_id);
-      if (!added && has) entry.user_ids = entry.user_ids.filter((id) => id !== frame.user_id);
-      entry.count = typeof frame.count === "number" ? frame.count : entry.user_ids.length;
-    }
-    message.reactions = reactions.filter((r) => r.count > 0);
+    applyReaction(message, frame);
     this.dirty.add(message.id);
   }
 
@@ -120,6 +110,56 @@ export class RoomData {
   // Every message to be drawn again (the reader's role or the room changed).
   redrawAll() {
     for (const id of this.order) this.dirty.add(id);
+  }
+}
+
+// A reaction event applied to a message: reaction.added / reaction.removed,
+// idempotent (a set of user ids per emoji).
+export function applyReaction(message, frame) {
+  const added = frame.type === "reaction.added";
+  const reactions = (message.reactions || []).map((r) => ({ ...r, user_ids: [...(r.user_ids || [])] }));
+  let entry = reactions.find((r) => r.reaction === frame.reaction);
+  if (!entry && added) {
+    entry = { reaction: frame.reaction, count: 0, user_ids: [] };
+    reactions.push(entry);
+  }
+  if (entry) {
+    const has = entry.user_ids.includes(frame.user_id);
+    if (added && !has) entry.user_ids.push(frame.user_id);
+    if (!added && has) entry.user_ids = entry.user_ids.filter((id) => id !== frame.user_id);
+    entry.count = typeof frame.count === "number" ? frame.count : entry.user_ids.length;
+  }
+  message.reactions = reactions.filter((r) => r.count > 0);
+}
+
+// The open thread panel: the root and its replies (a page at a time, like a
+// room's history), what the panel's composer and actions work on.
+export class ThreadData extends RoomData {
+  constructor(roomId, rootId) {
+    super(roomId);
+    this.rootId = rootId;
+    this.root = null;
+    this.following = null;
+    this.at = null; // a reply to show once loaded
+  }
+
+  // The root's newer copy (an edit, a delete, a summary change).
+  updateRoot(message) {
+    this.root = { ...(this.root || {}), ...message };
+    this.rootDirty = true;
+  }
+
+  react(frame) {
+    if (frame.message_id === this.rootId && this.root) {
+      applyReaction(this.root, frame);
+      this.rootDirty = true;
+    } else {
+      super.react(frame);
+    }
+  }
+
+  get latestSeq() {
+    return this.order.length ? this.messages.get(this.order[this.order.length - 1]).seq : 0;
   }
 }
 
@@ -147,11 +187,20 @@ export function forgetRoom(pageState, id) {
 }
 
 // The server's own copy of a message, from the answer to a send, edit or delete.
+// A reply goes to the open thread panel, and to the room only when also sent there.
 export function acceptMessage(pageState, message) {
   const rd = pageState.loaded.get(message.room);
-  if (rd) rd.upsert(message);
+  const shown = !message.thread || message.also_in_room;
+  if (rd && shown) rd.upsert(message);
+  else if (rd) {
+    settle(rd.pending, message);
+    if (rd.messages.has(message.id)) rd.upsert(message);
+  }
+  const panel = pageState.thread;
+  if (panel && (message.thread === panel.rootId)) panel.upsert(message);
+  if (panel && message.id === panel.rootId) panel.updateRoot(message);
   const room = pageState.rooms.get(message.room);
-  if (room && (!room.last_message || message.seq >= room.last_message.seq) && !message.is_deleted) {
+  if (room && shown && (!room.last_message || message.seq >= room.last_message.seq) && !message.is_deleted) {
     room.last_message = message;
     room.last_message_at = message.created_at;
   }

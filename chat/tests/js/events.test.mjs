@@ -23,6 +23,7 @@ const SAMPLES = {
   "member.updated": { type: "member.updated", room: ROOM, seq: 4, member: member(BOB, { role: "admin" }) },
   "member.removed": { type: "member.removed", room: ROOM, seq: 4, member: member(BOB, { is_active: false }), reason: "removed" },
   "room.updated": { type: "room.updated", room: ROOM, seq: 4, room_data: { name: "Renamed", seq: 99 } },
+  "thread.updated": { type: "thread.updated", room: ROOM, seq: 4, thread: "m2", summary: { reply_count: 1, last_reply_at: message(4).created_at, participants: [BOB] } },
   typing: { type: "typing", room: ROOM, user: BOB, is_typing: true, expires_in: 5 },
   presence: { type: "presence", user: BOB, status: "away" },
   read: { type: "read", room: ROOM, user_id: BOB.id, seq: 2 },

@@ -7,10 +7,10 @@ import { $, h } from "../dom.js";
 import { mentionCandidates, mentionQuery, insertMention } from "../mentions.js";
 import { canModerate } from "../state.js";
 
-export function createAutocomplete(app, input) {
+// options (the thread panel's composer has its own): list, status (the
+// listbox and its live region) and prefix (of the option ids).
+export function createAutocomplete(app, input, { list = $("#mention-list"), status = $("#mention-status"), prefix = "mention-option" } = {}) {
   const { state } = app;
-  const list = $("#mention-list");
-  const status = $("#mention-status");
   const ac = { open: false, items: [], active: 0, start: 0, query: null };
 
   function members() {
@@ -19,7 +19,7 @@ export function createAutocomplete(app, input) {
   }
 
   function optionId(index) {
-    return `mention-option-${index}`;
+    return `${prefix}-${index}`;
   }
 
   function close() {
@@ -113,7 +113,7 @@ export function createAutocomplete(app, input) {
 
   function wire() {
     input.setAttribute("aria-autocomplete", "list");
-    input.setAttribute("aria-controls", "mention-list");
+    input.setAttribute("aria-controls", list.id);
     input.addEventListener("input", update);
     input.addEventListener("click", update);
     input.addEventListener("keyup", (event) => {

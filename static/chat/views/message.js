@@ -3,6 +3,7 @@
 import { fileSize, fullTime, h, initials, linkified, messageTime } from "../dom.js";
 import { fold, mentionSegments, mentionsUser } from "../mentions.js";
 import { canModerate, displayName, state } from "../state.js";
+import { canStartThread, summaryText } from "../threads.js";
 
 export const QUICK_REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
 
@@ -111,10 +112,38 @@ function bodyNodes(message, rd) {
   );
 }
 
-export function renderMessage(message, { rd, room, actions, pending = null }) {
+// Under a root with replies: "3 replies · last reply 5 min ago" and up to three
+// of the people who replied; a button that opens the thread.
+function threadSummaryNode(message, actions) {
+  const summary = message.thread_summary;
+  const text = summaryText(summary);
+  if (!text) return null;
+  const people = (summary.participants || []).slice(0, 3);
+  const names = people.map(displayName);
+  return h(
+    "button",
+    {
+      type: "button",
+      class: "thread-summary",
+      "aria-label": `Open the thread: ${text}${names.length ? `, with ${names.join(", ")}` : ""}`,
+      onclick: () => actions.openThread(message),
+    },
+    h("span", { class: "thread-avatars", "aria-hidden": "true" }, people.map((person) => h("span", { class: "avatar tiny", title: displayName(person), text: initials(displayName(person)) }))),
+    h("span", { class: "thread-count", text }),
+    names.length ? h("span", { class: "thread-names muted", text: names.join(", ") }) : null,
+  );
+}
+
+/**
+ * ctx: rd (what holds the message's state: a RoomData, or the thread panel's
+ * ThreadData), room, actions, pending (an unsent message), prefix (of the
+ * item's id: "m" in the room, "t" in the thread panel), place ("room", or
+ * "root" / "reply" in the thread panel).
+ */
+export function renderMessage(message, { rd, room, actions, pending = null, prefix = "m", place = "room" }) {
   const me = state.me;
   const mine = message.sender && message.sender.id === me.id;
-  const id = pending ? `pending-${pending.client_msg_id}` : `m-${message.id}`;
+  const id = pending ? `${prefix === "m" ? "" : `${prefix}-`}pending-${pending.client_msg_id}` : `${prefix}-${message.id}`;
 
   if (message.message_type === "system") {
     return h(
@@ -126,6 +155,7 @@ export function renderMessage(message, { rd, room, actions, pending = null }) {
 
   const author = displayName(message.sender);
   const classes = ["msg"];
+  if (place !== "room") classes.push(`thread-${place}`);
   if (mine) classes.push("mine");
   if (message.is_deleted) classes.push("deleted");
   if (pending) classes.push("pending", pending.status === "failed" ? "failed" : "");
@@ -143,6 +173,18 @@ export function renderMessage(message, { rd, room, actions, pending = null }) {
   );
 
   const card = h("div", { class: "msg-card" }, head);
+  // A reply also sent to the room, shown in the room: a way to its thread.
+  if (place === "room" && message.thread && !pending) {
+    card.append(
+      h("button", {
+        type: "button",
+        class: "link thread-link",
+        text: "replied to a thread",
+        "aria-label": `Replied to a thread: open the thread at this reply`,
+        onclick: () => actions.openThread(message),
+      }),
+    );
+  }
   if (message.forwarded_from && !message.is_deleted) card.append(h("div", { class: "msg-forwarded", text: "Forwarded" }));
   if (!message.is_deleted) {
     const quote = quoteNode(message.reply_to);
@@ -195,6 +237,13 @@ export function renderMessage(message, { rd, room, actions, pending = null }) {
     );
   }
 
+  // The root's summary: in the room (also when the root was deleted, so its
+  // thread stays reachable); before the actions, which a tap may show above it.
+  if (!pending && place === "room" && !message.thread) {
+    const summary = threadSummaryNode(message, actions);
+    if (summary) card.append(summary);
+  }
+
   if (pending) {
     const state_ = h("div", { class: "msg-state", role: pending.status === "failed" ? "alert" : null });
     const label = {
@@ -214,7 +263,11 @@ export function renderMessage(message, { rd, room, actions, pending = null }) {
   } else if (!message.is_deleted) {
     const bar = h("div", { class: "msg-actions", role: "toolbar", "aria-label": `Actions for the message from ${author}` });
     const canPost = room && room.is_active;
-    if (canPost) bar.append(h("button", { type: "button", text: "Reply", onclick: () => actions.reply(message) }));
+    // In the thread panel a quote-reply would go to the room's composer: only the room offers it.
+    if (canPost && place === "room") bar.append(h("button", { type: "button", text: "Reply", onclick: () => actions.reply(message) }));
+    if (canPost && place === "room" && canStartThread(message)) {
+      bar.append(h("button", { type: "button", class: "reply-in-thread", text: "Reply in thread", onclick: () => actions.openThread(message) }));
+    }
     if (canPost) bar.append(h("button", { type: "button", text: "React", "aria-expanded": rd.reactingId === message.id ? "true" : "false", onclick: () => actions.toggleReactPicker(message) }));
     bar.append(h("button", { type: "button", text: "Forward", onclick: () => actions.forward(message) }));
     if (mine && message.content !== null && canPost) bar.append(h("button", { type: "button", text: "Edit", onclick: () => actions.edit(message) }));

@@ -68,6 +68,7 @@ export function createMessageList(app) {
       desired.push([messageId, el]);
     }
     for (const pending of rd.pending.values()) {
+      if (pending.thread) continue; // the thread panel's
       const key = `pending:${pending.client_msg_id}`;
       desired.push([key, element(key, pending.dirty, () => renderMessage(pending, { ...ctx, pending }))]);
       pending.dirty = false;

@@ -29,6 +29,12 @@ export function resetDetails() {
 export function toggleDetails(app) {
   const panel = $("#details-panel");
   const open = panel.hidden;
+  // One panel beside the room at a time: the details replace an open thread.
+  if (open && app.state.thread) {
+    const roomId = app.state.thread.id;
+    app.thread.close();
+    window.location.hash = `#room/${roomId}`;
+  }
   panel.hidden = !open;
   $("#layout").classList.toggle("with-details", open);
   $("#details-toggle").setAttribute("aria-expanded", String(open));

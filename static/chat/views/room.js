@@ -1,14 +1,18 @@
 // Which room is open: the #room/<id> hash decides (#room/<id>/<message id>
-// opens it at a message, #mentions shows the Mentions view); opening one
-// shows its panel, its draft and its messages (loaded when first opened).
+// opens it at a message, or at a reply in its thread panel;
+// #room/<id>/thread/<root id> opens the room with that thread beside it;
+// #mentions and #threads show those views); opening one shows its panel, its
+// draft and its messages (loaded when first opened).
 
+import { get } from "../api.js";
 import { $ } from "../dom.js";
 import { roomData } from "../state.js";
 import { toast } from "../ui.js";
 import { resetDetails } from "./panels.js";
 
-const ROOM_HASH = /^#room\/([0-9a-f-]{36})(?:\/([0-9a-f-]{36}))?$/i;
+const ROOM_HASH = /^#room\/([0-9a-f-]{36})(?:\/([0-9a-f-]{36})|\/thread\/([0-9a-f-]{36}))?$/i;
 const MENTIONS_HASH = "#mentions";
+const THREADS_HASH = "#threads";
 const READY_WAIT = 50;
 const READY_TRIES = 200;
 
@@ -17,14 +21,16 @@ export function createRoomView(app) {
   const layout = $("#layout");
   const narrow = window.matchMedia("(max-width: 720px)");
 
-  // "room", "mentions" or "none" (the hint to pick a room).
+  // "room", "mentions", "threads" or "none" (the hint to pick a room).
   function showPanel(which) {
     $("#room-panel").hidden = which !== "room";
     $("#mentions-view").hidden = which !== "mentions";
+    $("#threads-view").hidden = which !== "threads";
     $("#no-room").hidden = which !== "none";
   }
 
   function close(which = "none") {
+    app.thread.close();
     app.composer.stopTyping();
     state.currentId = null;
     layout.classList.remove("room-open", "with-details");
@@ -37,6 +43,7 @@ export function createRoomView(app) {
 
   function open(id) {
     if (state.currentId === id) return;
+    app.thread.close();
     app.composer.leaveRoom(state.loaded.get(state.currentId));
     state.currentId = id;
     const room = state.rooms.get(id);
@@ -44,6 +51,7 @@ export function createRoomView(app) {
     layout.classList.add("room-open");
     showPanel("room");
     app.mentionsView.hide();
+    app.threadsView.hide();
     app.search.close();
     app.composer.enterRoom(rd);
     rd.firstUnreadSeq = room.unread_count > 0 ? room.last_read_seq || 0 : null;
@@ -65,9 +73,17 @@ export function createRoomView(app) {
       return;
     }
     app.mentionsView.hide();
+    if (window.location.hash === THREADS_HASH) {
+      close("threads");
+      app.threadsView.show();
+      return;
+    }
+    app.threadsView.hide();
     const match = window.location.hash.match(ROOM_HASH);
     if (match && state.rooms.has(match[1])) {
       open(match[1]);
+      if (match[3]) app.thread.show(match[1], match[3]);
+      else app.thread.close();
       if (match[2]) {
         // Opened at a message (a notification, the Mentions view): the hash keeps only the room.
         window.history.replaceState(null, "", `#room/${match[1]}`);
@@ -86,6 +102,15 @@ export function createRoomView(app) {
       if (state.currentId !== roomId) return;
       if (rd && rd.ready) {
         app.messageList.render();
+        // A reply that is not in the room's list: its thread opens at it.
+        if (!rd.messages.has(messageId)) {
+          const found = await get(`messages/${messageId}/`).catch(() => null);
+          if (state.currentId !== roomId) return;
+          if (found && found.thread && found.room === roomId) {
+            app.thread.go(roomId, found.thread, { at: messageId });
+            return;
+          }
+        }
         app.actions.jumpTo(messageId);
         return;
       }

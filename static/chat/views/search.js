@@ -1,4 +1,4 @@
-// Search in the open room; a result jumps to its message.
+// Search in the open room; a result jumps to its message (a reply: in its thread).
 
 import { describeError, get, query } from "../api.js";
 import { $, h, shortTime } from "../dom.js";
@@ -18,8 +18,9 @@ export function createSearch(app) {
       {},
       h(
         "button",
-        { type: "button", onclick: () => app.actions.jumpTo(message.id) },
-        h("span", { class: "result-meta", text: `${displayName(message.sender)} · ${shortTime(message.created_at)}` }),
+        // A reply opens its thread at it; anything else is in the room's list.
+        { type: "button", onclick: () => (message.thread ? app.thread.go(message.room, message.thread, { at: message.id }) : app.actions.jumpTo(message.id)) },
+        h("span", { class: "result-meta", text: `${displayName(message.sender)} · ${shortTime(message.created_at)}${message.thread ? " · in a thread" : ""}` }),
         h("span", { class: "result-text", text: message.content || "" }),
       ),
     );
