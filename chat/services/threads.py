@@ -13,7 +13,7 @@ always counts them all.
 """
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Count, Max
 from django.utils import timezone
 
 from chatsite.core.exceptions import Invalid
@@ -43,8 +43,8 @@ def summary_changed(root: ChatMessage) -> None:
     room = root.room
     seq = allocate_seq(room)
     replies = ChatMessage.objects.filter(thread=root, is_deleted=False)
-    stats = replies.aggregate(last=Max("created_at"))
-    root.thread_reply_count = replies.count()
+    stats = replies.aggregate(count=Count("pk"), last=Max("created_at"))
+    root.thread_reply_count = stats["count"]
     root.thread_last_reply_at = stats["last"]
     participants = []
     for sender_id in replies.order_by("-seq").values_list("sender_id", flat=True)[:RECENT_REPLIES_SCANNED]:
@@ -76,12 +76,13 @@ def reply_added(reply: ChatMessage, mentioned_ids) -> set:
     root = reply.thread
     summary_changed(root)
     ensure_following(root, [root.sender_id, *mentioned_ids], read_to=None)
-    replier, created = ThreadFollow.objects.get_or_create(
-        user_id=reply.sender_id, root=root, defaults={"room_id": root.room_id, "last_read_seq": reply.seq}
+    # The replier follows (again) and has read up to their reply, the newest seq: one upsert.
+    ThreadFollow.objects.bulk_create(
+        [ThreadFollow(user_id=reply.sender_id, root=root, room_id=root.room_id, following=True, last_read_seq=reply.seq)],
+        update_conflicts=True,
+        unique_fields=["user", "root"],
+        update_fields=["following", "last_read_seq", "updated_at"],
     )
-    if not created and (not replier.following or replier.last_read_seq < reply.seq):
-        replier.following, replier.last_read_seq = True, max(replier.last_read_seq, reply.seq)
-        replier.save(update_fields=["following", "last_read_seq", "updated_at"])
     return set(
         str(user_id)
         for user_id in ThreadFollow.objects.filter(root=root, following=True)

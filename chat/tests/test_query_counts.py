@@ -52,6 +52,19 @@ QUERIES = {
     "history page": 3,
     # membership page, room page with counts, last messages, their reactions
     "room list page": 4,
+    # BEGIN, membership and room, the root, SAVEPOINT, seq, message, search
+    # tokens, log event, the root's seq, its reply count and last reply, its
+    # last repliers, the root's update, their user rows, the thread.updated
+    # event, followers (the author and the mentioned: an insert; the replier:
+    # an upsert), the followers to notify, the recipients with their settings,
+    # notification rows, RELEASE, COMMIT
+    "reply in a thread": 21,
+    # the root, my membership, the page of replies, their reactions, the
+    # participants of the thread, my follow row, my unread count
+    "thread page": 7,
+    # the page of followed threads with unread counts, their roots' reactions,
+    # the participants
+    "threads list": 3,
 }
 
 
@@ -103,3 +116,29 @@ def test_room_list_page(django_assert_num_queries, alice, bob):
         response = client.get("/api/rooms/", {"limit": 10})
     assert len(response.json()) == 10
     assert selectors.room_list_for_user(user=alice).count() == 12
+
+
+def test_reply_in_a_thread(django_assert_num_queries, alice, bob, team, hello):
+    commands.message_send(actor=alice, room_id=team.pk, content="first", thread_id=hello.pk)
+    with django_assert_num_queries(QUERIES["reply in a thread"]):
+        result = commands.message_send(actor=alice, room_id=team.pk, content="second", thread_id=hello.pk, client_msg_id="t-2")
+    assert result.message.thread_id == hello.pk
+
+
+def test_thread_page(django_assert_num_queries, alice, bob, team, hello):
+    for n in range(30):
+        commands.message_send(actor=bob if n % 2 else alice, room_id=team.pk, content=f"reply {n}", thread_id=hello.pk)
+    client = client_for(alice)
+    with django_assert_num_queries(QUERIES["thread page"]):
+        response = client.get(f"/api/messages/{hello.pk}/thread/", {"limit": 20})
+    assert len(response.json()["replies"]) == 20
+
+
+def test_threads_list(django_assert_num_queries, alice, bob, team):
+    for n in range(12):
+        root = send(team, alice, f"root {n}")
+        commands.message_send(actor=bob, room_id=team.pk, content="reply", thread_id=root.pk)
+    client = client_for(alice)
+    with django_assert_num_queries(QUERIES["threads list"]):
+        response = client.get("/api/threads/", {"limit": 10})
+    assert len(response.json()) == 10 and all(item["unread_count"] == 1 for item in response.json())
