@@ -238,11 +238,14 @@ def thread_follow(*, actor, message_id, following: bool) -> dict:
         return {"thread": str(root.pk), **selectors.thread_state(root=root, user=actor)}
 
 
-def thread_mark_read(*, actor, message_id, seq: int) -> dict:
-    """Move the actor's read position in a thread; every socket of theirs hears ``thread.read``."""
+def thread_mark_read(*, actor, message_id, seq: int, room_id=None) -> dict:
+    """Move the actor's read position in a thread (of ``room_id`` when given);
+    every socket of theirs hears ``thread.read``."""
     _meter(kind="read", user=actor)
     with transaction.atomic():
         root, member = selectors.thread_root(message_id=message_id, user=actor)
+        if room_id is not None and str(root.room_id) != str(room_id):
+            raise selectors.thread_not_found()
         return threads.thread_mark_read(member=member, root=root, seq=seq)
 
 

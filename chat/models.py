@@ -281,7 +281,10 @@ class ThreadFollow(BaseModel):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_thread_follows")
     root = models.ForeignKey(ChatMessage, on_delete=models.CASCADE, related_name="follows")
     room = models.ForeignKey(ChatRoom, on_delete=models.CASCADE, related_name="+")
-    following = models.BooleanField(default=True)
+    # True: following; False: unfollowed on purpose (being mentioned or being
+    # the root's author does not follow again; replying does); None: only read
+    # it so far (the automatic follows apply).
+    following = models.BooleanField(null=True, default=True)
     last_read_seq = models.BigIntegerField(default=0)
 
     class Meta:

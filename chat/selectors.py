@@ -24,6 +24,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
+from accounts.models import UserBlock
 from chatsite.core.exceptions import Invalid, NotFound
 
 from . import crypto, policies
@@ -48,6 +49,7 @@ from .models import (
 User = get_user_model()
 MAX_PAGE = 100
 MAX_SEARCH_WORDS = 10
+MAX_THREAD_OFFSET = 1_000_000  # a Threads list cursor further than this is not one we gave out
 
 
 # What the room itself shows: every message but replies that stay in their thread.
@@ -399,8 +401,11 @@ def thread_root(*, message_id, user, lock: bool = False) -> tuple[ChatMessage, C
 
 
 def thread_root_in_room(*, message_id, room: ChatRoom) -> ChatMessage:
-    """The root a reply in ``room`` names (checked by the thread service)."""
-    rows = ChatMessage.objects.select_related("sender", "room").filter(pk=message_id, room=room)
+    """The root a reply in ``room`` names (checked by the thread service),
+    locked: a reply takes its root's row before the room's (the order of every
+    write that touches both), which keeps concurrent edits of the root and
+    replies from deadlocking."""
+    rows = ChatMessage.objects.select_for_update(of=("self",)).select_related("sender", "room").filter(pk=message_id, room=room)
     return _first_or_not_found(rows, "Thread not found.", "thread_not_found")
 
 
@@ -412,7 +417,9 @@ def thread_replies(*, root: ChatMessage, before: int | None = None, after: int |
 
 
 def _thread_unread(*, root, user, after):
-    return ChatMessage.objects.filter(thread=root, is_deleted=False, seq__gt=after).exclude(sender=user)
+    """Replies of others after a read position, but for people the reader blocked."""
+    blocked = UserBlock.objects.filter(blocker=user).values("blocked_id")
+    return ChatMessage.objects.filter(thread=root, is_deleted=False, seq__gt=after).exclude(sender=user).exclude(sender__in=blocked)
 
 
 def thread_unread_count(*, root, user, after: int) -> int:
@@ -424,7 +431,7 @@ def thread_state(*, root: ChatMessage, user) -> dict:
     follow = ThreadFollow.objects.filter(root=root, user=user).first()
     last_read = follow.last_read_seq if follow else 0
     return {
-        "following": bool(follow and follow.following),
+        "following": bool(follow and follow.following is True),
         "last_read_seq": last_read,
         "unread_count": thread_unread_count(root=root, user=user, after=last_read),
     }
@@ -455,7 +462,7 @@ def threads_page(*, user, limit: int, cursor: str | None = None) -> tuple[list, 
     if cursor:
         try:
             offset = int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
-            if offset < 0:
+            if not 0 <= offset <= MAX_THREAD_OFFSET:
                 raise ValueError
         except (ValueError, UnicodeDecodeError, binascii.Error):
             raise Invalid("cursor is not one this API gave out.", code="invalid_cursor", fields={"cursor": ["Unknown cursor."]}) from None

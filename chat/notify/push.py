@@ -211,6 +211,8 @@ def payload_for(notification: Notification) -> dict:
         title = f"{sender} sent you a message"
     elif notification.reason == NotificationReason.MENTION:
         title = f"{sender} mentioned you in {where}"
+    elif notification.reason == NotificationReason.THREAD:
+        title = f"{sender} replied in a thread you follow in {where}"
     else:
         title = f"New message from {sender} in {where}"
     body = ""

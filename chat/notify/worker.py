@@ -191,7 +191,7 @@ def _still_wanted(rows: Sequence[Notification], *, counts: Counter) -> list[Noti
     follows = {
         (root_id, user_id): (following, last_read_seq)
         for root_id, user_id, following, last_read_seq in ThreadFollow.objects.filter(
-            root_id__in={row.message.thread_id for row in rows if row.reason == NotificationReason.THREAD}, user_id__in=user_ids
+            root_id__in={row.message.thread_id for row in rows if _in_thread_only(row.message)}, user_id__in=user_ids
         ).values_list("root_id", "user_id", "following", "last_read_seq")
     }
     email_off = set()
@@ -242,7 +242,11 @@ def _unwanted_because(
         if message.seq <= last_read_seq:
             return "read"
         return "email off" if row.channel == NotificationChannel.EMAIL and row.user_id in email_off else None
-    if message.seq <= member.last_read_seq:
+    if _in_thread_only(message):
+        # A reply the room does not show is read in its thread, not in the room.
+        if message.seq <= follows.get((message.thread_id, row.user_id), (None, 0))[1]:
+            return "read"
+    elif message.seq <= member.last_read_seq:
         return "read"
     if level == NotifyLevel.MENTIONS and row.room.room_type != RoomType.DIRECT and (message.pk, row.user_id) not in mentioned:
         # The level changed since, or an edit took the mention out.
@@ -250,6 +254,10 @@ def _unwanted_because(
     if row.channel == NotificationChannel.EMAIL and row.user_id in email_off:
         return "email off"
     return None
+
+
+def _in_thread_only(message) -> bool:
+    return message.thread_id is not None and not message.also_in_room
 
 
 def _send_email(rows: list[Notification], *, now: datetime, connection, counts: Counter) -> None:

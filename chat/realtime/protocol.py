@@ -244,12 +244,12 @@ def read_args(frame: dict) -> dict:
 
 
 def thread_read_args(frame: dict) -> dict:
-    room_id(frame)  # a thread is read in a room the socket follows
+    room = room_id(frame)
     fields = _Fields(frame)
     thread = fields.uuid("thread")
     seq = fields.integer("seq", min_value=0, max_value=MAX_SEQ)
     fields.done()
-    return {"message_id": thread, "seq": seq}
+    return {"room_id": room, "message_id": thread, "seq": seq}
 
 
 def typing_thread(frame: dict) -> str | None:

@@ -65,7 +65,8 @@ def create_message(message: ChatMessage, *, text: str) -> ChatMessage:
     which takes the columns from the models' metadata.
     """
     now = timezone.now()
-    message.seq = allocate_seq(message.room, last_message_at=now)
+    shown_in_room = message.thread_id is None or message.also_in_room
+    message.seq = allocate_seq(message.room, last_message_at=now if shown_in_room else None)
     message.content_encrypted = crypto.encrypt(text)
     message.created_at = message.updated_at = now
     render.remember_plaintext(message, text)  # rendered without decrypting again

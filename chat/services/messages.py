@@ -39,7 +39,7 @@ MAX_REACTION_LENGTH = 32
 MAX_METADATA_BYTES = 4096
 
 
-def _find_original(sender, client_msg_id: str, room: ChatRoom) -> ChatMessage | None:
+def _find_original(sender, client_msg_id: str, room: ChatRoom, thread: ChatMessage | None) -> ChatMessage | None:
     original = (
         ChatMessage.objects.select_related("sender", "reply_to__sender", "attachment")
         .filter(sender=sender, client_msg_id=client_msg_id)
@@ -48,6 +48,11 @@ def _find_original(sender, client_msg_id: str, room: ChatRoom) -> ChatMessage | 
     if original is not None and original.room_id != room.pk:
         raise Conflict(
             "This client_msg_id was already used for a message in another room.", code="client_msg_id_reused"
+        )
+    if original is not None and original.thread_id != (thread.pk if thread is not None else None):
+        raise Conflict(
+            "This client_msg_id was already used for a message in another thread (or outside one).",
+            code="client_msg_id_reused",
         )
     return original
 
@@ -107,7 +112,7 @@ def message_send(*, room: ChatRoom, sender, member: ChatMember, draft: MessageDr
         # A retry answers with the original even when a new send would now be
         # refused (muted, left, content rules changed). Looked up only on a
         # refusal or a conflict: the first send of an id costs no extra query.
-        if client_msg_id is not None and (original := _find_original(sender, client_msg_id, room)) is not None:
+        if client_msg_id is not None and (original := _find_original(sender, client_msg_id, room, draft.thread)) is not None:
             return original, False
         raise
 
@@ -179,7 +184,7 @@ def _send_new(*, room, sender, member, draft: MessageDraft, client_msg_id) -> tu
         with transaction.atomic():
             return insert(), True
     except IntegrityError:
-        original = _find_original(sender, client_msg_id, room)
+        original = _find_original(sender, client_msg_id, room, draft.thread)
         if original is None:
             raise
         return original, False
@@ -203,6 +208,14 @@ def message_forward(
         forwarded_from=source,
     )
     return message_send(room=to_room, sender=actor, member=member, draft=draft)
+
+
+def _lock_root_of(message: ChatMessage) -> None:
+    """A reply's root, locked before the room: every write takes message rows
+    before the room's row (a reply locks its root first too), so a reply
+    deleted while someone edits the root or replies never deadlocks."""
+    if message.thread_id:
+        message.thread = ChatMessage.objects.select_for_update(of=("self",)).select_related("room").get(pk=message.thread_id)
 
 
 def _announce_message(message: ChatMessage, kind: str) -> None:
@@ -238,6 +251,8 @@ def message_edit(*, message: ChatMessage, actor, member: ChatMember, content: st
     message.is_flagged = message.is_flagged or checked.is_flagged
     message.flag_reason = checked.flag_reason or message.flag_reason
     changed = notifications.mentions_edited(message, found, earlier)
+    if message.thread_id and found.by_user:
+        threads.ensure_following(message.thread, found.by_user, read_to=None)
     message.save(
         update_fields=[
             "content_encrypted", "mentions_encrypted", "is_edited", "edited_at", "is_flagged", "flag_reason", "updated_at"
@@ -274,6 +289,7 @@ def message_delete(*, message: ChatMessage, actor, member: ChatMember | None, re
         raise Forbidden("You can only delete your own messages.", code="not_sender")
     if message.is_deleted:
         return message
+    _lock_root_of(message)
     message.is_deleted, message.deleted_at, message.deleted_by = True, timezone.now(), actor
     message.save(update_fields=["is_deleted", "deleted_at", "deleted_by", "updated_at"])
     SearchToken.objects.filter(message=message).delete()
@@ -295,6 +311,7 @@ def message_restore(*, message: ChatMessage, actor, member: ChatMember | None, r
         return message
     if message.content_purged_at is not None:
         raise Invalid("This message's content has been purged by retention.", code="content_purged")
+    _lock_root_of(message)
     message.is_deleted, message.deleted_at, message.deleted_by = False, None, None
     message.save(update_fields=["is_deleted", "deleted_at", "deleted_by", "updated_at"])
     if message.message_type != MessageType.SYSTEM:

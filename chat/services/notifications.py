@@ -281,10 +281,10 @@ def cancel_thread(*, user, root: ChatMessage, through: int | None = None) -> Non
 
 def cancel_read(member: ChatMember, seq: int) -> None:
     """What the member has now read is not notified any more (on any channel);
-    thread replies they follow are read in the thread (cancel_thread)."""
+    replies the room does not show are read in their thread (cancel_thread)."""
     _cancel(
         Notification.objects.filter(user_id=member.user_id, room_id=member.room_id, message__seq__lte=seq).exclude(
-            reason=NotificationReason.THREAD
+            message__thread__isnull=False, message__also_in_room=False
         )
     )
 

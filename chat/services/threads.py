@@ -92,13 +92,16 @@ def reply_added(reply: ChatMessage, mentioned_ids) -> set:
 
 
 def ensure_following(root: ChatMessage, user_ids, *, read_to: int | None) -> None:
-    """Follow rows for people who have none (an explicit unfollow stays)."""
-    rows = [
-        ThreadFollow(user_id=user_id, root=root, room_id=root.room_id, last_read_seq=read_to or 0)
-        for user_id in dict.fromkeys(str(u) for u in user_ids if u is not None)
-    ]
-    if rows:
-        ThreadFollow.objects.bulk_create(rows, ignore_conflicts=True)
+    """The automatic follow: rows for people who have none, and following for
+    those who only read the thread so far; an explicit unfollow stays."""
+    ids = list(dict.fromkeys(str(u) for u in user_ids if u is not None))
+    if not ids:
+        return
+    ThreadFollow.objects.bulk_create(
+        [ThreadFollow(user_id=user_id, root=root, room_id=root.room_id, last_read_seq=read_to or 0) for user_id in ids],
+        ignore_conflicts=True,
+    )
+    ThreadFollow.objects.filter(root=root, user_id__in=ids, following__isnull=True).update(following=True, updated_at=timezone.now())
 
 
 @transaction.atomic(savepoint=False)
@@ -127,7 +130,7 @@ def thread_mark_read(*, member: ChatMember, root: ChatMessage, seq: int) -> dict
         raise Invalid("seq must be a non-negative integer.", code="invalid_seq", fields={"seq": ["Non-negative integer."]})
     target = min(seq, member.room.seq)
     follow, _ = ThreadFollow.objects.get_or_create(
-        user_id=member.user_id, root=root, defaults={"room_id": root.room_id, "following": False}
+        user_id=member.user_id, root=root, defaults={"room_id": root.room_id, "following": None}
     )
     moved = target > follow.last_read_seq
     if moved:

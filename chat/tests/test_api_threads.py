@@ -142,3 +142,12 @@ async def test_typing_in_a_thread_names_the_thread_and_ends_on_its_own_there(ali
     assert error["ref"] == 9 and error["code"] == "invalid"
     await ws_a.disconnect()
     await ws_b.disconnect()
+
+
+@pytest.mark.django_db
+def test_a_threads_cursor_too_far_is_a_bad_cursor(api, alice):
+    import base64
+
+    far = base64.urlsafe_b64encode(b"100000000000000000000").decode().rstrip("=")
+    assert_error(api(alice).get(THREADS, {"cursor": far}), 400, "invalid_cursor")
+    assert_error(api(alice).get(THREADS, {"cursor": "%%%"}), 400, "invalid_cursor")

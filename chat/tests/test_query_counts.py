@@ -55,10 +55,11 @@ QUERIES = {
     # BEGIN, membership and room, the root, SAVEPOINT, seq, message, search
     # tokens, log event, the root's seq, its reply count and last reply, its
     # last repliers, the root's update, their user rows, the thread.updated
-    # event, followers (the author and the mentioned: an insert; the replier:
-    # an upsert), the followers to notify, the recipients with their settings,
-    # notification rows, RELEASE, COMMIT
-    "reply in a thread": 21,
+    # event, followers (the author and the mentioned: an insert, and an update
+    # for those who had only read it; the replier: an upsert), the followers to
+    # notify, the recipients with their settings, notification rows, RELEASE,
+    # COMMIT
+    "reply in a thread": 22,
     # the root, my membership, the page of replies, their reactions, the
     # participants of the thread, my follow row, my unread count
     "thread page": 7,

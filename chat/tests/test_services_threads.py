@@ -238,3 +238,85 @@ def test_direct_rooms_have_threads_too(alice, bob):
     answer = reply(root, bob, "hey")
     assert fresh_root(root).thread_reply_count == 1
     assert Notification.objects.filter(message=answer, user=alice, reason="direct").exists()
+
+
+# --- what the review of the first version found ----------------------------------------
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_editing_or_deleting_while_others_reply_never_deadlocks(no_rate_limits, concurrently, alice, bob, carol):
+    room = group_room(alice, bob, carol)
+    root = send(room, alice, "plan?")
+    victim = reply(root, carol, "to be deleted")
+
+    def work(i):
+        if i == 0:
+            return edit(root, alice, "plan, edited?")
+        if i == 1:
+            return delete(victim, carol)
+        return reply(root, bob, f"reply {i}")
+
+    concurrently(8, work)  # raises if any of them failed (a deadlock is an error)
+    root = fresh_root(root)
+    assert root.is_edited and root.thread_reply_count == 6
+
+
+def test_reading_a_thread_then_being_mentioned_in_it_follows_it(team, alice, bob, carol):
+    root = send(team, alice, "plan?")
+    first = reply(root, bob, "first")
+    commands.thread_mark_read(actor=carol, message_id=root.pk, seq=first.seq)
+    assert follows(root)["carol"] is None  # read, not followed
+    reply(root, bob, "what do you think @carol")
+    assert follows(root)["carol"] is True
+
+
+def test_an_edit_that_mentions_someone_in_a_thread_makes_them_follow(team, alice, bob, carol):
+    root = send(team, alice, "plan?")
+    answer = reply(root, bob, "first")
+    edit(answer, bob, "first, @carol?")
+    assert follows(root)["carol"] is True
+
+
+def test_a_retry_with_the_same_key_in_another_thread_is_a_conflict(team, alice, bob):
+    from chatsite.core.exceptions import Conflict
+
+    one, two = send(team, alice, "one"), send(team, alice, "two")
+    commands.message_send(actor=bob, room_id=team.pk, content="yes", thread_id=one.pk, client_msg_id="k-1")
+    for thread_id in (two.pk, None):
+        with pytest.raises(Conflict) as refused:
+            commands.message_send(actor=bob, room_id=team.pk, content="yes", thread_id=thread_id, client_msg_id="k-1")
+        assert refused.value.code == "client_msg_id_reused"
+
+
+def test_replies_of_someone_i_blocked_are_not_unread_in_my_threads(team, alice, bob, carol):
+    root = send(team, alice, "plan?")
+    reply(root, bob, "from bob")
+    reply(root, carol, "from carol")
+    UserBlock.objects.create(blocker=alice, blocked=bob)
+    assert selectors.thread_state(root=root, user=alice)["unread_count"] == 1
+    assert selectors.threads_unread_total(user=alice) == {"threads": 1, "replies": 1}
+
+
+def test_a_mention_in_a_thread_is_not_read_by_reading_the_room(team, alice, bob, carol):
+    root = send(team, alice, "plan?")
+    answer = reply(root, bob, "@carol look")
+    room_seq = team.__class__.objects.get(pk=team.pk).seq
+    mark_read(team, carol, room_seq)
+    assert Notification.objects.get(message=answer, user=carol).state == "pending"
+    commands.thread_mark_read(actor=carol, message_id=root.pk, seq=answer.seq)
+    assert Notification.objects.get(message=answer, user=carol).state == "cancelled"
+
+
+def test_replies_that_stay_in_their_thread_do_not_move_the_room_up_the_list(team, alice, bob):
+    root = send(team, alice, "plan?")
+    before = team.__class__.objects.get(pk=team.pk).last_message_at
+    reply(root, bob, "in the thread")
+    assert team.__class__.objects.get(pk=team.pk).last_message_at == before
+    reply(root, bob, "in the room too", also_in_room=True)
+    assert team.__class__.objects.get(pk=team.pk).last_message_at > before
+
+
+def test_thread_read_names_the_room_it_is_in(team, alice, bob, carol):
+    root = send(team, alice, "plan?")
+    elsewhere = group_room(bob, carol, name="Elsewhere")
+    with pytest.raises(NotFound):
+        commands.thread_mark_read(actor=bob, message_id=root.pk, seq=1, room_id=elsewhere.pk)

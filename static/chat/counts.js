@@ -57,7 +57,8 @@ export function countsAsMention(room, message, meId, blocked = null) {
  * someone else. Returns {unread, mention} (what was added), and moves the
  * counts' seq. A reply in a thread that was not also sent to the room is no
  * unread message of the room; a mention of the reader in it still counts as a
- * mention of the room (only an explicit mention: not the direct-room rule).
+ * mention of the room (only an explicit mention, and not in a direct room,
+ * whose mentions are its unread messages).
  */
 export function countCreated(room, message, meId, blocked = null) {
   const added = { unread: false, mention: false };
@@ -66,7 +67,8 @@ export function countCreated(room, message, meId, blocked = null) {
   const fromOther = !message.sender || message.sender.id !== meId;
   if (message.is_deleted || !fromOther) return added;
   if (message.thread && !message.also_in_room) {
-    if (message.sender && !(blocked && blocked.has(message.sender.id)) && mentionsUser(message, meId)) {
+    const explicit = room.room_type !== "direct" && mentionsUser(message, meId);
+    if (message.sender && !(blocked && blocked.has(message.sender.id)) && explicit) {
       room.mention_count = (room.mention_count || 0) + 1;
       added.mention = true;
     }

@@ -199,9 +199,9 @@ function threadRead(ctx, frame) {
 const noticeHandlers = {
   typing(ctx, frame) {
     if (!frame.user || frame.user.id === ctx.state.me.id) return;
-    // Typing in a thread shows in its panel (when open), never in the room.
+    // Typing in a thread shows in its panel (when open, and of that room), never in the room.
     const rd = frame.thread ? openThread(ctx, frame.thread) : ctx.state.loaded.get(frame.room);
-    if (!rd) return;
+    if (!rd || rd.id !== frame.room) return;
     setTyping(ctx, rd, frame.user, frame.is_typing, frame.expires_in);
     if (frame.is_typing && !ctx.state.presence.has(frame.user.id)) {
       ctx.state.presence.set(frame.user.id, "online");

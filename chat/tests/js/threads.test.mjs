@@ -65,6 +65,13 @@ describe("a reply and the room", () => {
     assert.equal(room.last_message, null, "the room list's preview is not the reply");
   });
 
+  test("in a direct room a mention in a reply that stays in its thread is no mention of the room", () => {
+    const state = roomState({ current: false });
+    state.rooms.get(ROOM).room_type = "direct";
+    run(state, created(reply(4, { mentions: [{ kind: "user", user_id: ME.id }] })));
+    assert.equal(state.rooms.get(ROOM).mention_count || 0, 0);
+  });
+
   test("a reply also sent to the room counts and shows there like any message", () => {
     const state = roomState({ current: false });
     run(state, created(reply(4, { also_in_room: true })));
@@ -141,6 +148,13 @@ describe("the open thread panel", () => {
     assert.equal(panel.typing.has(BOB.id), true);
     assert.equal(state.loaded.get(ROOM).typing.size, 0);
     assert.deepEqual(effects[0], { type: "expire-typing", room: ROOM, thread: ROOT, user_id: BOB.id, until: NOW + 5000, after: 5000 });
+  });
+
+  test("typing that names this root but another room shows nowhere", () => {
+    const state = roomState();
+    const panel = openPanel(state);
+    run(state, { type: "typing", room: "another-room", thread: ROOT, user: BOB, is_typing: true, expires_in: 5 });
+    assert.equal(panel.typing.size, 0);
   });
 
   test("an edit, a reaction and a delete of a reply reach the panel; of the root, its top", () => {
