@@ -12,6 +12,8 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.db.models import Count
 
+from chatsite.core.text import without_bidi_controls
+
 from .models import Company, User, UserBlock
 
 CHAT_FIELDS = ("display_name", "company", "is_support_agent")
@@ -37,7 +39,11 @@ class ReadOnlyMixin(NeverAddedOrDeletedMixin):
 
 class CompanyChoiceMixin:
     """Refuses moving someone into an inactive company (the service would refuse it too,
-    but only after the form was accepted)."""
+    but only after the form was accepted); a display name loses its bidi controls
+    as it does through the API."""
+
+    def clean_display_name(self):
+        return without_bidi_controls(self.cleaned_data.get("display_name") or "")
 
     def clean_company(self):
         company = self.cleaned_data.get("company")

@@ -4,6 +4,7 @@ into chat (company, support agents, deactivation, logout) are chat's: chat/servi
 from django.db import IntegrityError, transaction
 
 from chatsite.core.exceptions import Conflict, Invalid, NotFound
+from chatsite.core.text import without_bidi_controls
 
 from .models import User, UserBlock
 
@@ -40,7 +41,7 @@ def user_register(*, username: str, password: str, email: str = "", display_name
     try:
         with transaction.atomic():
             return User.objects.create_user(
-                username=username, password=password, email=email, display_name=display_name
+                username=username, password=password, email=email, display_name=without_bidi_controls(display_name)
             )
     except IntegrityError:
         raise Conflict("This username or email is taken.", code="username_taken") from None
@@ -49,6 +50,8 @@ def user_register(*, username: str, password: str, email: str = "", display_name
 @transaction.atomic
 def user_update_profile(*, user: User, **changes) -> User:
     fields = []
+    if "display_name" in changes:
+        changes["display_name"] = without_bidi_controls(changes["display_name"])
     for field in ("display_name", "email"):
         if field in changes:
             setattr(user, field, changes[field])

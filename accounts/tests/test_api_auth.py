@@ -501,3 +501,15 @@ def test_unknown_or_expired_ws_tickets_are_refused(api, alice):
 def test_ws_ticket_requires_authentication(db):
     assert_error(APIClient().post(TICKET), 401, "not_authenticated")
     assert not RateLimitLog.objects.exists()
+
+
+def test_display_names_lose_their_bidi_controls(api, alice, db):
+    # "file\u202egnp.exe" would show as "fileexe.png" beside other text.
+    changed = api(alice).patch(ME, {"display_name": "Alice\u202egnp.exe\u2066x\u2069"}, format="json")
+    assert changed.status_code == 200, changed.content
+    assert changed.json()["display_name"] == "Alicegnp.exex"
+    alice.refresh_from_db()
+    assert alice.display_name == "Alicegnp.exex"
+    created = register(username="mallory", password="correct horse battery staple", display_name="\u202eyrollam")
+    assert created.status_code == 201, created.content
+    assert User.objects.get(username="mallory").display_name == "yrollam"

@@ -28,6 +28,7 @@ from ..events.render import user_payload
 from ..models import ChatMember
 from . import protocol
 from .delivery import FILL, SEND, Delivery
+from .disconnects import client_gone
 from .send_buffer import SendBuffer, limits, watch_daphne_transport
 
 logger = logging.getLogger(__name__)
@@ -141,7 +142,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # (4012) so the client reconnects and syncs.
         try:
             await super().__call__(scope, receive, send)
-        except (RedisError, OSError):
+        except (RedisError, OSError) as error:
+            if client_gone(error):  # uvicorn: the client left while a frame was written; Redis is fine
+                logger.debug("client of socket %s went away", getattr(self, "channel_name", "?"))
+                return
             logger.warning("channel layer lost; closing socket %s", getattr(self, "channel_name", "?"))
             if self.send_buffer is not None:
                 await self.send_buffer.stop()

@@ -86,6 +86,7 @@ from channels.layers import BaseChannelLayer
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from ..events import wire
+from .disconnects import client_gone
 
 logger = logging.getLogger(__name__)
 
@@ -256,8 +257,12 @@ class _Hub:
                     raise  # this task itself is being cancelled
                 logger.error("direct handler of %s was cancelled; dropped a %s message", channel, message.get("type"))
                 return
-            except Exception:  # noqa: BLE001 - one socket's failure must not stop the fan-out
-                logger.exception("direct handler of %s failed; dropped a %s message", channel, message.get("type"))
+            except Exception as error:  # noqa: BLE001 - one socket's failure must not stop the fan-out
+                if client_gone(error):
+                    # An ordinary disconnect while the frame was written: the socket's own cleanup follows.
+                    logger.debug("client of %s went away during a delivery", channel)
+                else:
+                    logger.exception("direct handler of %s failed; dropped a %s message", channel, message.get("type"))
                 return
             finally:
                 took = self.loop.time() - started

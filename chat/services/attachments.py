@@ -4,6 +4,7 @@ images verified and measured with Pillow."""
 import hashlib
 import mimetypes
 import os
+import re
 
 import filetype
 from django.conf import settings
@@ -23,10 +24,15 @@ MAX_IMAGE_PIXELS = 50_000_000
 SNIFF_BYTES = 8192
 
 
-def _sniff(upload: UploadedFile) -> str | None:
+def _head(upload: UploadedFile) -> bytes:
     upload.seek(0)
     head = upload.read(SNIFF_BYTES)
     upload.seek(0)
+    return head
+
+
+def _sniff(upload: UploadedFile) -> str | None:
+    head = _head(upload)
     kind = filetype.guess(head)
     if kind is not None:
         return kind.mime
@@ -39,6 +45,24 @@ def _sniff(upload: UploadedFile) -> str | None:
                 return None
         return TEXT_TYPE
     return None
+
+
+# What a browser renders as a document or runs as a script: refused whatever the
+# name or the declared type says (a text upload is served as text/plain, but a
+# sniffing browser, a proxy or a download opened locally may render it).
+_MARKUP = re.compile(
+    rb"<\s*(?:!doctype|\?xml|html|head|body|script|svg|iframe|frame|object|embed|xml|xsl|math|style|link|meta|"
+    rb"img|a\s|form|input|base|template|foreignobject|animate|set\s)",
+    re.IGNORECASE,
+)
+
+
+def _is_markup(head: bytes) -> bool:
+    """Markup: the text starts with a tag, or carries an element a browser would render or run."""
+    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    if text[:1] == b"<" and re.match(rb"<[a-zA-Z!?/]", text):
+        return True
+    return _MARKUP.search(head) is not None
 
 
 def _clean_name(name: str, content_type: str) -> str:
@@ -68,6 +92,12 @@ def attachment_create(*, uploader, upload: UploadedFile, room: ChatRoom | None =
         if member.role == Role.GUEST:
             raise Forbidden("Guests cannot post files.", code="guest_cannot_upload")
     content_type = _sniff(upload)
+    if content_type == TEXT_TYPE and _is_markup(_head(upload)):
+        raise UnsupportedType(
+            "Markup (HTML, SVG, XML) cannot be uploaded: a browser would render it as a page. "
+            "Put it in a ZIP, or paste it as text in a message.",
+            code="markup_not_allowed",
+        )
     if content_type not in IMAGE_TYPES | FILE_TYPES | {TEXT_TYPE}:
         raise UnsupportedType(
             "This type of file is not allowed. Allowed: images (PNG, JPEG, GIF, WebP), PDF, ZIP, "

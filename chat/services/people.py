@@ -53,7 +53,7 @@ def user_set_active(*, user: User, is_active: bool) -> User:
         user.is_active = is_active
         user.save(update_fields=["is_active", "updated_at"])
     if not is_active:
-        broadcast.disconnect_user(user.pk, reason="deactivated", code=wire.CLOSE_LOGGED_OUT)
+        broadcast.disconnect_user(user.pk, reason="deactivated", code=wire.CLOSE_UNAUTHENTICATED)
     return user
 
 

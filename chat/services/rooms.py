@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from accounts.models import Company
 from chatsite.core.exceptions import Conflict, Forbidden, Invalid, NotFound
+from chatsite.core.text import without_bidi_controls
 
 from ..events import log, wire
 from ..events.render import room_payload
@@ -28,7 +29,10 @@ MAX_DESCRIPTION_LENGTH = 2000
 
 
 def _clean_name(name) -> str:
-    return clean_text(name, field="name", max_length=settings.CHAT_MAX_ROOM_NAME_LENGTH, required=True).strip()
+    name = without_bidi_controls(clean_text(name, field="name", max_length=settings.CHAT_MAX_ROOM_NAME_LENGTH, required=True))
+    if not name.strip():
+        raise Invalid("name may not be blank.", code="name_required", fields={"name": ["Required."]})
+    return name.strip()
 
 
 @transaction.atomic

@@ -105,10 +105,33 @@ def test_upload_a_text_file(api, alice, team):
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "declared", "content"),
+    [
+        ("fake.png", "image/png", b"<html><script>alert(1)</script></html>"),
+        ("page.html", "text/html", b"<!DOCTYPE html><p>hi</p>"),
+        ("logo.svg", "image/svg+xml", b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>'),
+        ("data.xml", "application/xml", b'<?xml version="1.0"?><a/>'),
+        ("notes.txt", "text/plain", b"\xef\xbb\xbf  \n <body onload=alert(1)>"),
+        ("readme.txt", "text/plain", b"Some words first, then <script>alert(1)</script>"),
+        ("image.png", "image/png", b"   <svg><script>alert(1)</script></svg>"),
+    ],
+)
+def test_markup_is_refused_whatever_its_name_or_declared_type(api, alice, team, name, declared, content):
+    assert_error(post_file(api(alice), name, content, team, declared), 415, "markup_not_allowed")
+    assert not Attachment.objects.exists()
+
+
+def test_text_that_mentions_angle_brackets_is_still_text(api, alice, team):
+    response = post_file(api(alice), "maths.txt", b"if a < b and b > c then 2 < 3", team, "text/plain")
+    assert response.status_code == 201, response.content
+    assert response.json()["content_type"] == "text/plain"
+
+
 def test_text_named_png_is_stored_as_text_not_as_an_image(api, alice, team):
     client = api(alice)
 
-    response = post_file(client, "fake.png", b"<html><script>alert(1)</script></html>", team, "image/png")
+    response = post_file(client, "fake.png", b"just some words, not a picture", team, "image/png")
 
     assert response.status_code == 201, response.content
     body = response.json()

@@ -1,6 +1,9 @@
 """The WebSocket consumer, through the real ASGI stack (auth middleware included)."""
 
 
+import asyncio
+import logging
+
 import pytest
 from channels.db import database_sync_to_async as sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -354,11 +357,11 @@ async def test_events_arrive_in_seq_order_when_the_layer_drops_one(alice, bob):
     await ws.disconnect()
 
 
-async def test_deactivated_user_is_disconnected(alice):
+async def test_deactivated_user_is_disconnected_with_4401_as_documented(alice):
     ws, _ = await connect(alice)
     await sync_to_async(commands.user_set_active)(user=alice, is_active=False)
     assert (await ws.receive_json_from(timeout=3)) == {"type": "disconnected", "reason": "deactivated"}
-    assert (await ws.receive_output(timeout=3))["code"] == 4001
+    assert (await ws.receive_output(timeout=3))["code"] == 4401
     ticket = await sync_to_async(tickets.issue)(alice)
     refused = WebsocketCommunicator(application, f"/ws/chat/?ticket={ticket}")
     assert not (await refused.connect(timeout=5))[0]
@@ -408,3 +411,41 @@ async def test_room_mention_by_a_member_gets_an_error_frame_and_nothing_is_sent(
     assert (error["ref"], error["code"]) == (7, "mention_room_forbidden")
     assert not await sync_to_async(ChatMessage.objects.filter(room=room, sender=bob).exists)()
     await ws.disconnect()
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["", "ticket=", "ticket=not-a-ticket", "ticket=" + "x" * 5000, "sync=1", "ticket=%ff%fe", "ticket=a&ticket=b"],
+)
+async def test_a_refused_handshake_logs_no_traceback(query, caplog):
+    """No ticket, a bad one, garbage — with an Origin, as a browser sends: refused, and nothing in the log above INFO."""
+    communicator = WebsocketCommunicator(application, f"/ws/chat/?{query}", headers=[(b"origin", b"http://127.0.0.1:8000")])
+    with caplog.at_level(logging.DEBUG):
+        connected, code = await communicator.connect(timeout=5)
+        await communicator.disconnect()
+        await communicator.wait(timeout=2)
+    assert not connected
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING or record.exc_info]
+
+
+async def test_a_client_gone_under_uvicorn_is_not_taken_for_a_lost_redis(alice, caplog):
+    """uvicorn's ClientDisconnected is an OSError, like a lost Redis: told apart."""
+    from uvicorn.protocols.utils import ClientDisconnected
+
+    from chat.realtime.consumer import ChatConsumer
+
+    scope = {"type": "websocket", "path": "/ws/chat/", "query_string": b"", "headers": [], "subprotocols": [], "user": alice}
+    sent = []
+
+    async def receive():
+        return {"type": "websocket.connect"}
+
+    async def send(message):
+        sent.append(message["type"])
+        raise ClientDisconnected()
+
+    app = ChatConsumer.as_asgi()
+    with caplog.at_level(logging.DEBUG):
+        await asyncio.wait_for(app(scope, receive, send), 10)
+    assert "websocket.close" not in sent  # no 4012 for a client that is gone
+    assert not [record for record in caplog.records if "channel layer lost" in record.getMessage() or record.exc_info]

@@ -661,3 +661,33 @@ async def test_in_memory_without_redis(prefix):
     assert await receive(layer, two) == {"type": "chat.disconnect"}
     await nothing_for(layer, one)
     await layer.flush()
+
+
+async def test_a_client_gone_during_a_direct_delivery_is_no_error(make_pair, caplog):
+    """daphne raises autobahn's Disconnected, uvicorn its ClientDisconnected, when
+    the client vanished as the frame is written: an ordinary disconnect."""
+    from autobahn.exception import Disconnected
+    from uvicorn.protocols.utils import ClientDisconnected
+
+    a, b = make_pair()
+    gone = [await a.new_channel() for _ in range(2)]
+    for channel, error in zip(gone, (Disconnected("gone"), ClientDisconnected()), strict=True):
+
+        async def vanish(message, error=error):
+            raise error
+
+        a.attach(channel, vanish)
+        await a.group_add("room.gone", channel)
+    broken = await a.new_channel()
+
+    async def bug(message):
+        raise ValueError("a real bug")
+
+    a.attach(broken, bug)
+    await a.group_add("room.gone", broken)
+    with caplog.at_level(logging.DEBUG, logger="chat.realtime.layer"):
+        await b.group_send("room.gone", {"type": "chat.event", "seq": 1})
+        await asyncio.sleep(0.3)
+    errors = [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert [record.getMessage() for record in errors] == [f"direct handler of {broken} failed; dropped a chat.event message"]
+    assert sum("went away during a delivery" in record.getMessage() for record in caplog.records) == 2

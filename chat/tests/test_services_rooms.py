@@ -237,3 +237,12 @@ def test_new_support_agent_joins_open_support_rooms(alice, make_user):
     member = ChatMember.objects.get(room=room, user=newcomer)
     assert member.is_active and member.role == Role.OWNER
     assert RoomEvent.objects.filter(room=room, kind="member.added", payload__member__user__id=str(newcomer.pk)).exists()
+
+
+def test_room_names_lose_their_bidi_controls(alice, bob):
+    room = group_room(alice, bob, name="Team\u202egnp.exe")
+    assert room.name == "Teamgnp.exe"
+    updated = commands.room_update(actor=alice, room_id=room.pk, name="\u2067Plans\u2069")
+    assert updated.name == "Plans"
+    with pytest.raises(Invalid):
+        group_room(alice, bob, name="\u202e\u202c")  # nothing left: blank

@@ -149,7 +149,7 @@ export function renderMessage(message, { rd, room, actions, pending = null, pref
     return h(
       "li",
       { class: "msg system", id, dataset: { id: message.id, seq: message.seq } },
-      h("p", { class: "msg-body" }, h("span", { text: message.content || "" }), h("time", { datetime: message.created_at, title: fullTime(message.created_at), text: messageTime(message.created_at) })),
+      h("p", { class: "msg-body" }, h("bdi", { text: message.content || "" }), h("time", { datetime: message.created_at, title: fullTime(message.created_at), text: messageTime(message.created_at) })),
     );
   }
 
@@ -197,7 +197,7 @@ export function renderMessage(message, { rd, room, actions, pending = null, pref
     card.append(editForm(message, rd, actions));
   } else if (message.content) {
     const body = bodyNodes(message, rd);
-    card.append(h("p", { class: "msg-body" }, message.message_type === "action" ? h("em", {}, body) : body));
+    card.append(h("p", { class: "msg-body", dir: "auto" }, message.message_type === "action" ? h("em", {}, body) : body));
   }
   if (!message.is_deleted) {
     const attachment = pending ? pending.attachmentPreview : attachmentNode(message.attachment);
