@@ -21,6 +21,7 @@ from chatsite.core.exceptions import Unavailable
 logger = logging.getLogger(__name__)
 
 SOCKET_TTL = 60  # seconds a socket counts without a refresh
+POOL_WAIT_SECONDS = 10  # how long a presence update waits for a free Redis connection
 REFRESH_EVERY = 20
 STATUSES = ("online", "away")
 
@@ -60,9 +61,10 @@ class _Memory:
 
 
 class _Redis:
-    def __init__(self, url: str, prefix: str):
+    def __init__(self, url: str, prefix: str, max_connections: int = 100):
         self.url = url
         self.prefix = prefix
+        self.max_connections = max_connections
         self._clients: dict = {}
         self._sync_client = None
 
@@ -76,14 +78,22 @@ class _Redis:
             from redis.backoff import ExponentialBackoff
             from redis.exceptions import ConnectionError, TimeoutError
 
-            client = redis.Redis.from_url(
+            # Bounded like the layer's pool, and blocking: when many sockets close
+            # at once (a load balancer restart), their cleanups wait their turn for
+            # a connection instead of failing with MaxConnectionsError and leaving
+            # stale sockets that count against the per-user cap.
+            pool = redis.BlockingConnectionPool.from_url(
                 self.url,
+                max_connections=self.max_connections,
+                timeout=POOL_WAIT_SECONDS,
                 socket_timeout=2,
                 socket_connect_timeout=2,
+                socket_keepalive=True,
                 health_check_interval=30,
                 retry=Retry(ExponentialBackoff(cap=1, base=0.05), 2),
                 retry_on_error=[ConnectionError, TimeoutError],
             )
+            client = redis.Redis(connection_pool=pool)
             self._clients = {lp: c for lp, c in self._clients.items() if not lp.is_closed()}
             self._clients[loop] = client
         return client
@@ -153,7 +163,7 @@ def backend():
     global _backend
     if _backend is None:
         if settings.REDIS_URL:
-            _backend = _Redis(settings.REDIS_URL, settings.CHAT_LAYER_PREFIX)
+            _backend = _Redis(settings.REDIS_URL, settings.CHAT_LAYER_PREFIX, settings.CHAT_PRESENCE_MAX_CONNECTIONS)
         else:
             _backend = _Memory()
     return _backend

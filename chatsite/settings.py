@@ -165,6 +165,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache and channel layer -------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
+# Redis connections one process may open for the channel layer, and as many
+# for presence (chat/presence.py): hundreds of sockets closing at once must not
+# run either pool dry.
+CHAT_LAYER_MAX_CONNECTIONS = env_int("CHAT_LAYER_MAX_CONNECTIONS", 1000)
+CHAT_PRESENCE_MAX_CONNECTIONS = CHAT_LAYER_MAX_CONNECTIONS
 CHAT_LAYER_PREFIX = env_str("CHAT_LAYER_PREFIX", "chatsite")
 # Threads per process for the WebSocket's database work (keep below DATABASE_POOL_MAX_SIZE).
 CHAT_DB_THREADS = env_int("CHAT_DB_THREADS", 12)
@@ -194,7 +199,7 @@ if REDIS_URL:
                         "address": REDIS_URL,
                         # redis-py's default cap of 100 fails group_discard when
                         # hundreds of sockets close at once.
-                        "max_connections": env_int("CHAT_LAYER_MAX_CONNECTIONS", 1000),
+                        "max_connections": CHAT_LAYER_MAX_CONNECTIONS,
                         "socket_keepalive": True,
                         "health_check_interval": 30,
                         "retry_on_timeout": True,
