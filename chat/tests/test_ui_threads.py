@@ -4,6 +4,7 @@ fixtures these tests use). Two people, two pages, everything over HTTP and
 the pages' WebSockets.
 """
 
+import io
 import re
 
 import pytest
@@ -260,3 +261,91 @@ def test_typing_in_a_thread_shows_in_its_panel_not_in_the_room(open_page, alice,
     expect(bob_page.locator("#thread-typing")).to_have_text("", timeout=LIVE)
     for watch in (alice_watch, bob_watch):
         watch.assert_clean()
+
+
+def test_the_thread_composer_completes_a_mention_and_sends_an_image(open_page, alice, bob, server_side):  # noqa: F811
+    from PIL import Image
+
+    (room,), root = rooms_read_by(server_side, alice, bob, owner=alice, members=[bob], names=["Studio"], root_text="Root of the studio")
+    page, watch = open_page(alice, room_url(room))
+    root_item = message(page, "Root of the studio")
+    root_item.hover()
+    root_item.get_by_role("button", name="Reply in thread", exact=True).click()
+    panel = page.get_by_role("complementary", name="Thread")
+    expect(panel).to_be_visible()
+    box = thread_box(page)
+    expect(box).to_be_focused()
+
+    # "@bo", then the panel's own list: one option, chosen with the keyboard.
+    listbox = page.get_by_role("listbox", name="People to mention in the reply", exact=True)
+    box.press_sequentially("@bo")
+    expect(listbox).to_be_visible()
+    options = listbox.get_by_role("option")
+    expect(options).to_have_text(["Bob@bob"])
+    expect(options.first).to_have_attribute("aria-selected", "true")
+    assert box.get_attribute("aria-activedescendant") == options.first.get_attribute("id")
+    expect(page.get_by_role("listbox", name="People to mention", exact=True)).to_be_hidden()  # not the room's list
+    box.press("ArrowDown")  # one option: it stays chosen
+    expect(options.first).to_have_attribute("aria-selected", "true")
+    box.press("Enter")
+    expect(listbox).to_be_hidden()
+    expect(box).to_have_value("@bob ")
+    box.press_sequentially("the mockups are in")
+    box.press("Enter")
+    mentioned = reply(page, "@bob the mockups are in")
+    expect(mentioned).to_be_visible(timeout=LIVE)
+    expect(mentioned.locator(".mention")).to_have_text("@bob", timeout=LIVE)  # the server's "mentions" marked
+    expect(box).to_have_value("")
+    expect(message(page, "@bob the mockups are in")).to_have_count(0)
+
+    def the_mention_reply():
+        from chat.events.render import message_payload
+        from chat.models import ChatMessage, MessageMention
+
+        (sent,) = ChatMessage.objects.filter(thread=root)
+        payload = message_payload(sent)
+        rows = list(MessageMention.objects.filter(message=sent).values_list("user_id", "kind"))
+        return payload["content"], payload["thread"], [entry["user_id"] for entry in payload["mentions"]], rows
+
+    content, thread, mentioned_ids, rows = server_side(the_mention_reply)
+    assert (content, thread) == ("@bob the mockups are in", str(root.pk))
+    assert [str(user_id) for user_id in mentioned_ids] == [str(bob.pk)]
+    assert rows == [(bob.pk, "user")]
+
+    # An image through the panel's file input: previewed, sent as a reply of this thread.
+    picture = io.BytesIO()
+    Image.new("RGB", (48, 32), (40, 120, 220)).save(picture, "PNG")
+    page.locator("#thread-file-input").set_input_files(
+        files=[{"name": "mockup.png", "mimeType": "image/png", "buffer": picture.getvalue()}]
+    )
+    preview = page.locator("#thread-attachment-preview")
+    expect(preview).to_be_visible()
+    assert preview.get_attribute("src").startswith("blob:")
+    expect(page.locator("#thread-attachment-text")).to_contain_text("mockup.png")
+    expect(page.locator("#attachment-bar")).to_be_hidden()  # not the room's composer
+    box.press_sequentially("Here is one")
+    box.press("Enter")
+    with_image = reply(page, "Here is one")
+    expect(with_image).to_be_visible(timeout=LIVE)
+    # The server's copy (a link to the stored image), not the pending send's preview.
+    stored = with_image.get_by_role("link", name="Open image mockup.png", exact=True)
+    expect(stored).to_be_visible(timeout=LIVE)
+    image = stored.locator("img")
+    expect(image).to_have_attribute("alt", "mockup.png")
+    page.wait_for_function("img => img.complete && img.naturalWidth === 48", arg=image.element_handle(), timeout=5000)
+    expect(page.locator("#thread-attachment-bar")).to_be_hidden()
+    expect(panel.locator("#thread-count")).to_have_text("2 replies", timeout=LIVE)
+    expect(message(page, "Here is one")).to_have_count(0)
+
+    def the_image_reply():
+        from chat.events.render import message_payload
+        from chat.models import ChatMessage
+
+        (sent,) = ChatMessage.objects.filter(thread=root, attachment__isnull=False).select_related("attachment")
+        payload = message_payload(sent)
+        attachment = payload["attachment"]
+        replies = ChatMessage.objects.filter(thread=root).count()
+        return payload["content"], payload["thread"], sent.room_id, sent.also_in_room, attachment["name"], attachment["content_type"], replies
+
+    assert server_side(the_image_reply) == ("Here is one", str(root.pk), room.pk, False, "mockup.png", "image/png", 2)
+    watch.assert_clean()

@@ -344,10 +344,26 @@ export function createThreadPanel(app) {
     $("#thread-count").textContent = !panel.ready ? "Loading…" : count ? `${count} ${count === 1 ? "reply" : "replies"}` : "No replies yet";
   }
 
+  // The panel holds no members of its own: the room's, so that the `@name` of
+  // others in the replies is marked (once the room's members are loaded, the
+  // replies and the root that mention others are drawn again).
+  function shareMembers(panel) {
+    const rd = state.loaded.get(panel.id);
+    const members = rd ? rd.members : null;
+    const memberEvents = rd ? rd.memberEvents : 0;
+    if (panel.members === members && panel.memberEvents === memberEvents) return;
+    panel.members = members;
+    panel.memberEvents = memberEvents;
+    const others = (message) => Boolean(message) && (message.mentions || []).some((m) => m.kind === "user" && m.user_id !== state.me.id);
+    for (const id of panel.order) if (others(panel.messages.get(id))) panel.dirty.add(id);
+    if (others(panel.root)) panel.rootDirty = true;
+  }
+
   function render() {
     const panel = state.thread;
     if (!panel) return;
     const room = state.rooms.get(panel.id);
+    shareMembers(panel);
     const focus = rememberFocus();
     const wasNearBottom = nearBottom();
     const before = { height: scroller.scrollHeight, top: scroller.scrollTop };
