@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import (
     Case,
     Count,
+    Exists,
     F,
     IntegerField,
     OuterRef,
@@ -270,6 +271,12 @@ def public_rooms_for_user(*, user):
     return ChatRoom.objects.filter(
         room_type="group", is_public=True, is_active=True, company_id=user.company_id
     ).order_by("name")
+
+
+def rooms_to_join(*, user):
+    """The public groups offered to the user in "Join a room": not those they are banned from."""
+    banned = ChatMember.objects.filter(room=OuterRef("pk"), user=user, is_banned=True)
+    return public_rooms_for_user(user=user).exclude(Exists(banned))
 
 
 def member_list(*, room: ChatRoom, include_banned: bool = False):

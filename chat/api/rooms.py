@@ -123,7 +123,7 @@ class RoomViewSet(viewsets.ViewSet):
     @extend_schema(summary="Public rooms of my company (to join)", responses={200: s.RoomSerializer(many=True), **errors()})
     @action(detail=False, methods=["get"])
     def public(self, request):
-        return Response(s.RoomSerializer(selectors.public_rooms_for_user(user=request.user), many=True).data)
+        return Response(s.RoomSerializer(selectors.rooms_to_join(user=request.user), many=True).data)
 
     @extend_schema(summary="Join a public room of my company", request=None, responses={200: s.RoomListItemSerializer, **errors(403)})
     @action(detail=True, methods=["post"])

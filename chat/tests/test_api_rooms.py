@@ -543,6 +543,14 @@ def test_banned_people_cannot_rejoin(api, alice, carol):
     assert_error(api(carol).post(room_url(lobby, "join/")), 403, "banned")
 
 
+def test_a_room_i_am_banned_from_is_not_offered_to_join(api, alice, carol):
+    lobby = group_room(alice, carol, name="Lobby", is_public=True)
+    group_room(alice, name="Open", is_public=True)
+    members.room_member_ban(room=lobby, actor=alice, member=lobby.members.get(user=carol))
+
+    assert [room["name"] for room in api(carol).get(ROOMS + "public/").json()] == ["Open"]
+
+
 # --- Leave ------------------------------------------------------------------------
 def test_leave(api, alice, carol, team):
     response = api(carol).post(room_url(team, "leave/"))
