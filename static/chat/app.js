@@ -198,12 +198,16 @@ async function boot() {
   app.settings.load();
   app.threadsView.loadTotals();
   app.push.register();
+  const banner = createBanner(() => app.sync.everLive);
   app.socket = new ChatSocket(
     config.urls.socket,
     {
       onHello: (frame) => app.sync.hello(frame),
       onFrame,
-      onStatus: createBanner(() => app.sync.everLive),
+      onStatus: (status, info) => {
+        banner(status, info);
+        app.connection.onStatus(status);
+      },
       onAuthLost: app.connection.onAuthLost,
       onRefused: app.connection.onRefused,
     },

@@ -71,8 +71,8 @@ export function createHistory(app) {
     loadPresence(rd.id);
   }
 
-  // Who was already online before this page connected; live `presence` frames
-  // keep it current from then on.
+  // Who was already online before this page connected (or reconnected); live
+  // `presence` frames keep it current from then on.
   async function loadPresence(id) {
     try {
       for (const { user_id: userId, status } of await get(`rooms/${id}/presence/`)) {
@@ -86,5 +86,5 @@ export function createHistory(app) {
     }
   }
 
-  return { loadInitial, loadOlder, loadMembers };
+  return { loadInitial, loadOlder, loadMembers, loadPresence };
 }

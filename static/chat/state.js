@@ -12,7 +12,8 @@ export function createState({ config = null, me = null } = {}) {
     loaded: new Map(), // id -> RoomData
     currentId: null,
     filter: "",
-    presence: new Map(), // user id -> "online" | "away" (absent: offline or unknown)
+    presence: new Map(), // user id -> "online" | "away" (absent: offline); read it with presenceOf()
+    presenceKnown: false, // false while the socket is not live (and until the server's presence is back)
     peers: new Map(), // direct room id -> the other person
     threads: new Map(), // root id -> my state of that thread (threads.js)
     threadTotals: { threads: 0, replies: 0 }, // the Threads button's badge
@@ -204,6 +205,30 @@ export function acceptMessage(pageState, message) {
     room.last_message = message;
     room.last_message_at = message.created_at;
   }
+}
+
+// What the page can say of someone's presence: "online", "away", "offline",
+// or "unknown" while the socket is not live (nobody is shown online then).
+export function presenceOf(pageState, userId) {
+  if (!pageState.presenceKnown) return "unknown";
+  if (pageState.me && userId === pageState.me.id) return "online";
+  return pageState.presence.get(userId) || "offline";
+}
+
+// The socket is lost: what we knew of presence is no longer true. Returns
+// whether anything shown changes.
+export function forgetPresence(pageState) {
+  const changed = pageState.presenceKnown;
+  pageState.presenceKnown = false;
+  pageState.presence.clear();
+  return changed;
+}
+
+// The server's presence is back (after a reconnect); returns whether anything shown changes.
+export function knowPresence(pageState) {
+  const changed = !pageState.presenceKnown;
+  pageState.presenceKnown = true;
+  return changed;
 }
 
 export function isFromOther(pageState, message) {

@@ -1,21 +1,24 @@
 // The open room's header (title, presence, member count) and who is typing.
 
 import { $ } from "../dom.js";
-import { displayName, roomTitle, state } from "../state.js";
+import { displayName, presenceOf, roomTitle, state } from "../state.js";
+
+const PEER_STATUS = { online: "Online", away: "Away", unknown: "Presence unknown" };
 
 function roomStatus(room, rd) {
   const parts = [];
   if (!room.is_active) parts.push("Closed");
   if (room.room_type === "direct") {
     const peer = state.peers.get(room.id);
-    const status = peer ? state.presence.get(peer.id) : null;
-    if (status) parts.push(status === "away" ? "Away" : "Online");
+    const status = peer ? PEER_STATUS[presenceOf(state, peer.id)] : null;
+    if (status) parts.push(status);
     return parts;
   }
   const count = rd && rd.members ? rd.members.size : room.member_count;
   if (count) parts.push(`${count} member${count === 1 ? "" : "s"}`);
-  if (rd && rd.members) {
-    const online = [...rd.members.keys()].filter((id) => id === state.me.id || state.presence.has(id)).length;
+  if (rd && rd.members && !state.presenceKnown) parts.push("presence unknown");
+  else if (rd && rd.members) {
+    const online = [...rd.members.keys()].filter((id) => presenceOf(state, id) !== "offline").length;
     parts.push(`${online} online`);
   }
   return parts;

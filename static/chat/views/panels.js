@@ -5,7 +5,7 @@
 import { del, get, patch, post, query } from "../api.js";
 import { applyCounts, applyNotifySettings } from "../counts.js";
 import { $, debounce, h, initials, uuid4 } from "../dom.js";
-import { canModerate, displayName, roomData, roomTitle, sortedRooms, state } from "../state.js";
+import { canModerate, displayName, presenceOf, roomData, roomTitle, sortedRooms, state } from "../state.js";
 import { closeDialog, confirmDialog, openDialog, showError, toast } from "../ui.js";
 
 const ROLES = ["owner", "admin", "member", "guest"];
@@ -98,6 +98,7 @@ export function renderDetails(app) {
 }
 
 // --- my notifications of this room ----------------------------------------------
+const PRESENCE_LABELS = { online: "online", away: "away", offline: "offline", unknown: "presence unknown" };
 const LEVEL_LABELS = { all: "Every message", mentions: "Mentions only", nothing: "Nothing" };
 
 async function saveNotifications(app, room, changes, field) {
@@ -376,7 +377,7 @@ function renderMembers(app, room) {
   list.replaceChildren(
     ...members.map((member) => {
       const me = member.user.id === state.me.id;
-      const status = me ? "online" : state.presence.get(member.user.id);
+      const status = presenceOf(state, member.user.id);
       const muted = member.muted_until && Date.parse(member.muted_until) > Date.now();
       const item = h(
         "li",
@@ -384,9 +385,9 @@ function renderMembers(app, room) {
         h(
           "div",
           { class: "member-line" },
-          h("span", { class: `presence-dot ${status || ""}`, title: status || "offline", "aria-hidden": "true" }),
+          h("span", { class: `presence-dot ${status}`, title: PRESENCE_LABELS[status], "aria-hidden": "true" }),
           h("span", { class: "member-name", text: `${displayName(member.user)}${me ? " (you)" : ""}` }),
-          h("span", { class: "visually-hidden", text: status ? `, ${status}` : ", offline" }),
+          h("span", { class: "visually-hidden", text: `, ${PRESENCE_LABELS[status]}` }),
           h("span", { class: "member-role", text: member.role }),
         ),
         muted ? h("div", { class: "member-note", text: `Muted until ${new Date(member.muted_until).toLocaleString()}` }) : null,
@@ -615,14 +616,27 @@ function supportTab(app) {
   return h("div", { class: "stack" }, h("p", { text: "Talk to the support team. Your support chat stays open until it is closed." }), h("div", { class: "row" }, button));
 }
 
+// Why a room offered under "Join a room" can no longer be joined (refused since the list was drawn).
+const JOIN_REFUSED = { banned: (name) => `You are banned from ${name}.`, room_not_found: (name) => `${name} can no longer be joined.` };
+
 function joinTab(app) {
   const list = h("ul", { class: "room-choices" }, h("li", { class: "muted", text: "Loading…" }));
+  const nothingLeft = () => {
+    if (!list.querySelector("button")) list.append(h("li", { class: "muted", text: "No public rooms to join." }));
+  };
+  // A refusal that will not change by trying again: the room leaves the list, with the reason.
+  const refused = (item, room, error) => {
+    const note = h("li", { class: "muted", role: "status", tabindex: "-1", text: JOIN_REFUSED[error.code](room.name) });
+    item.replaceWith(note);
+    note.focus();
+    nothingLeft();
+  };
   get("rooms/public/")
     .then((rooms) => {
       const open = rooms.filter((room) => !state.rooms.has(room.id));
       list.replaceChildren(
-        ...open.map((room) =>
-          h(
+        ...open.map((room) => {
+          const item = h(
             "li",
             {},
             h("button", {
@@ -636,15 +650,20 @@ function joinTab(app) {
                   closeDialog();
                   app.room.go(joined.id);
                 } catch (error) {
+                  if (Object.hasOwn(JOIN_REFUSED, error.code)) {
+                    refused(item, room, error);
+                    return;
+                  }
                   event.target.disabled = false;
                   showError(error, "Could not join: ");
                 }
               },
             }),
-          ),
-        ),
+          );
+          return item;
+        }),
       );
-      if (!open.length) list.replaceChildren(h("li", { class: "muted", text: "No public rooms to join." }));
+      if (!open.length) nothingLeft();
     })
     .catch((error) => list.replaceChildren(h("li", { class: "muted", text: error.detail || "Could not load the rooms." })));
   return h("div", { class: "stack" }, list);

@@ -64,6 +64,9 @@ export function createRoomView(app) {
     app.invalidate("rooms", "header", "messages", "composer", "typing", "details");
     if (!narrow.matches) app.composer.focus({ preventScroll: true });
     else $("#main").focus({ preventScroll: true });
+    // A room already loaded is read once drawn at its end: when its messages
+    // fit, no scroll event will say so (a first load marks it when it lands).
+    if (rd.ready) app.reading.soon();
   }
 
   function route() {

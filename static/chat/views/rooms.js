@@ -3,7 +3,7 @@
 
 import { isMuted, roomBadges } from "../counts.js";
 import { $, h, initials, shortTime } from "../dom.js";
-import { displayName, roomTitle, sortedRooms, state } from "../state.js";
+import { displayName, presenceOf, roomTitle, sortedRooms, state } from "../state.js";
 
 function lastMessageText(room) {
   const last = room.last_message;
@@ -46,9 +46,11 @@ function roomItem(room) {
   const unread = counts.unread;
   const muted = isMuted(room);
   const peer = room.room_type === "direct" ? state.peers.get(room.id) : null;
-  const status = peer ? state.presence.get(peer.id) : null;
+  // Offline shows nothing; unknown (the socket is down) a hollow dot, never the last one known.
+  const status = peer ? presenceOf(state, peer.id) : null;
+  const shown = status && status !== "offline" ? status : null;
   const avatar = h("span", { class: "avatar", "aria-hidden": "true", text: initials(title) });
-  if (status) avatar.append(h("span", { class: `presence-dot ${status}` }));
+  if (shown) avatar.append(h("span", { class: `presence-dot ${shown}` }));
   const button = h(
     "button",
     {
@@ -72,7 +74,7 @@ function roomItem(room) {
     h("span", { class: "room-last", text: lastMessageText(room) }),
     badges(room, counts),
   );
-  if (peer && status) button.append(h("span", { class: "visually-hidden", text: ` (${status})` }));
+  if (shown) button.append(h("span", { class: "visually-hidden", text: ` (${shown === "unknown" ? "presence unknown" : shown})` }));
   return h("li", {}, button);
 }
 
