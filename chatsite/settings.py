@@ -110,6 +110,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outside the session and auth middleware: they read the database too.
+    "chatsite.core.middleware.DatabaseUnavailableMiddleware",
     "chatsite.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -149,7 +151,9 @@ if DATABASE_URL:
         _db.setdefault("OPTIONS", {})["pool"] = {
             "min_size": env_int("DATABASE_POOL_MIN_SIZE", 1),
             "max_size": env_int("DATABASE_POOL_MAX_SIZE", 20),
-            "timeout": 10,
+            # How long a request waits for a connection: with PostgreSQL down,
+            # a 503 after this, not a hung request.
+            "timeout": env_int("DATABASE_POOL_TIMEOUT", 1),
         }
 else:
     _db = {

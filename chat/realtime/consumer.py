@@ -18,9 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 from channels.db import DatabaseSyncToAsync
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from redis.exceptions import RedisError
 
-from chatsite.core.exceptions import ChatError, NotFound
+from chatsite.core.exceptions import ChatError, NotFound, Unavailable
 
 from .. import commands, presence, selectors
 from ..events import broadcast, wire
@@ -212,7 +213,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             raise NotFound("Room not found.", code="room_not_found")
 
     async def _command(self, command, **kwargs):
-        return await database_sync_to_async(command)(actor=self.user, **kwargs)
+        try:
+            return await database_sync_to_async(command)(actor=self.user, **kwargs)
+        except (OperationalError, InterfaceError):
+            # PostgreSQL is away: the client gets an error frame and may retry
+            # (with its client_msg_id); the socket stays open.
+            logger.warning("database unavailable for a %s", command.__name__)
+            raise Unavailable("The database is unavailable right now; try again in a few seconds.", code="database_unavailable") from None
 
     async def on_message_send(self, frame):
         result = await self._command(commands.message_send, **protocol.message_send_args(frame))

@@ -583,3 +583,48 @@ def logged(frames: list[dict], room_id: str) -> list[dict]:
     from chat.events.wire import LOGGED_KINDS
 
     return [f for f in frames if f.get("type") in LOGGED_KINDS and f.get("room") == room_id]
+
+
+# --- a PostgreSQL of the test's own ---------------------------------------------
+class PrivatePostgres:
+    """A PostgreSQL the test can stop and start: ``initdb`` into a temporary
+    folder, its own port on 127.0.0.1, trust authentication, no fsync. Run as
+    the ``postgres`` user when the tests run as root (initdb refuses root)."""
+
+    def __init__(self, tmp: Path):
+        bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+        require("PostgreSQL's initdb and pg_ctl", bool(bins), "apt-get install postgresql")
+        self.bin = bins[-1].parent
+        self.tmp = tmp
+        self.data = tmp / "pgdata"
+        self.port = free_port()
+
+    def _run(self, *command: str, timeout: float = 60) -> None:
+        as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        result = subprocess.run([*as_postgres, *command], capture_output=True, text=True, timeout=timeout)
+        if result.returncode != 0:
+            raise AssertionError(f"{command[0]} failed: {result.stdout}{result.stderr}")
+
+    def init(self) -> "PrivatePostgres":
+        if os.geteuid() == 0:
+            shutil.chown(self.tmp, user="postgres")
+        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
+        return self
+
+    def start(self) -> "PrivatePostgres":
+        options = f"-p {self.port} -k {self.tmp} -c listen_addresses={HOST} -c fsync=off -c full_page_writes=off"
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.tmp / "postgres.log"), "-w", "-t", "30", "start")
+        return self
+
+    def stop(self) -> None:
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "-t", "30", "stop")
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgres://postgres@{HOST}:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        import psycopg
+
+        with psycopg.connect(self.url(), autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)

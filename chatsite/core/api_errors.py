@@ -11,6 +11,7 @@ import traceback
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework import serializers
@@ -62,7 +63,20 @@ def _raised_by_parser(exc: BaseException) -> bool:
     return any(frame.f_globals.get("__name__") == "rest_framework.parsers" for frame, _ in traceback.walk_tb(exc.__traceback__))
 
 
+DATABASE_RETRY_AFTER = 5
+
+
+def database_unavailable_body() -> dict:
+    return error_body("database_unavailable", "The database is unavailable right now; try again in a few seconds.")
+
+
 def exception_handler(exc, context):
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # PostgreSQL down, restarting or out of connections: the pool gave up
+        # waiting (DATABASE_POOL_TIMEOUT). Nothing was written; retrying works
+        # once it is back.
+        logger.warning("database unavailable: %s", type(exc).__name__)
+        return Response(database_unavailable_body(), status=503, headers={"Retry-After": str(DATABASE_RETRY_AFTER)})
     if isinstance(exc, RateLimited):
         body = error_body(exc.code, exc.detail)
         body["retry_after"] = exc.retry_after
