@@ -23,11 +23,9 @@ class DatabaseUnavailableMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        try:
-            return self.get_response(request)
-        except (OperationalError, InterfaceError) as exc:
-            # Raised outside the view (the session or the user of a page): the same answer.
-            return self._unavailable(request, exc)
+        # An error raised in another middleware (saving the session) becomes a
+        # 500 there; chatsite.views.server_error turns that into this 503 too.
+        return self.get_response(request)
 
     def process_exception(self, request, exception):
         if isinstance(exception, (OperationalError, InterfaceError)):
@@ -36,6 +34,10 @@ class DatabaseUnavailableMiddleware:
 
     def _unavailable(self, request, exc):
         logger.warning("database unavailable (%s %s): %s", request.method, request.path, type(exc).__name__)
+        return self.unavailable_response(request)
+
+    @staticmethod
+    def unavailable_response(request):
         wants_json = request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", "")
         if wants_json:
             response = JsonResponse(database_unavailable_body(), status=503)
