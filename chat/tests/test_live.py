@@ -102,6 +102,23 @@ def own_redis_cluster(django_db_setup, transactional_db, tmp_path):
         _stop_all(*daphnes, redis)
 
 
+@pytest.fixture
+def own_cluster(django_db_setup, transactional_db, tmp_path):
+    """Two daphne processes behind nginx of this test's own, which it may kill."""
+    from django.conf import settings
+    from django.db import connection
+
+    _require_services()
+    env = live.server_env(database=live.database_url(connection.settings_dict), redis=settings.REDIS_URL, tmp=tmp_path)
+    daphnes = live.start_daphnes(["daphne-a", "daphne-b"], env=env, tmp=tmp_path)
+    nginx = None
+    try:
+        nginx = live.start_nginx(tmp=tmp_path / "nginx", upstream_ports=[d.port for d in daphnes])
+        yield Cluster(a=daphnes[0], b=daphnes[1], nginx=nginx)
+    finally:
+        _stop_all(nginx, *daphnes)
+
+
 # --- helpers ------------------------------------------------------------------
 @in_db
 def jwt(user) -> str:
@@ -338,6 +355,51 @@ async def test_a_thread_reply_on_one_process_reaches_the_other_with_its_summary_
         assert [f["summary"]["reply_count"] for f in events if f["type"] == "thread.updated"] == [1, 2, 3]
     finally:
         await close_all(alice_a, bob_b, returning)
+
+
+async def test_a_daphne_killed_with_sigkill_loses_nothing_its_clients_resume_on_the_other_once(own_cluster, alice, bob):
+    cluster = own_cluster
+    room = await in_db(group_room)(alice, bob)
+    room_id = str(room.pk)
+    alice_token, bob_token = await jwt(alice), await jwt(bob)
+    on_a = returning = None
+    try:
+        on_a = await live.Socket.open(cluster.a.ws_url, await ticket_over_http(cluster.nginx.url, bob_token), name="bob@A")
+        start = on_a.room_seq(room_id)
+        for n in range(3):
+            status, body = await rest_send(cluster.nginx.url, alice_token, room_id, f"before {n}", f"k-before-{n}")
+            assert status == 201, body
+        await on_a.until(created(content="before 2"))
+        last_seen = live.logged(on_a.history, room_id)[-1]["seq"]
+
+        cluster.a.process.kill()  # SIGKILL: no cleanup, no close frame
+        cluster.a.process.wait(timeout=10)
+        await on_a.wait_closed(timeout=10)
+
+        # Alice goes on through nginx, which now only has B.
+        for n in range(3):
+            status, body = await rest_send(cluster.nginx.url, alice_token, room_id, f"after {n}", f"k-after-{n}")
+            assert status == 201, body
+        # Bob reconnects through nginx (to B) and syncs from what he saw.
+        returning = await live.Socket.open(
+            cluster.nginx.url.replace("http://", "ws://"), await ticket_over_http(cluster.nginx.url, bob_token), sync=True, name="bob@B"
+        )
+        ack = await returning.request({"type": "sync", "ref": "s", "rooms": {room_id: last_seen}})
+        assert ack["type"] == "ack", ack
+        status, body = await rest_send(cluster.nginx.url, alice_token, room_id, "live again", "k-live")
+        assert status == 201, body
+        await returning.until(created(content="live again"))
+        await returning.quiet_for(0.5)
+
+        before = live.logged(on_a.history, room_id)
+        after = live.logged(returning.history, room_id)
+        final = await room_seq(room)
+        assert seqs(before) == list(range(start + 1, last_seen + 1))
+        assert seqs(after) == list(range(last_seen + 1, final + 1)), [live.short(f) for f in after]  # every event once
+        assert contents(before) + contents(after) == [*(f"before {n}" for n in range(3)), *(f"after {n}" for n in range(3)), "live again"]
+        assert cluster.b.alive and cluster.nginx.alive
+    finally:
+        await close_all(on_a, returning)
 
 
 async def test_removed_member_stops_receiving_room_events_on_a_live_server(servers, alice, bob, carol):
