@@ -98,9 +98,14 @@ export function createThreadPanel(app) {
   function close() {
     const panel = state.thread;
     if (!panel) return;
+    if (view.readTimer) {
+      // A read the panel had scheduled: the reader saw those replies before leaving.
+      clearTimeout(view.readTimer);
+      view.readTimer = null;
+      flushRead(panel);
+    }
     composer.leave(panel);
     state.thread = null;
-    clearTimeout(view.readTimer);
     panelEl.hidden = true;
     layout.classList.remove("with-thread");
     list.replaceChildren();
@@ -256,6 +261,20 @@ export function createThreadPanel(app) {
       view.reading = false;
     }
     if (state.thread === panel && panel.latestSeq > seq) readSoon();
+  }
+
+  // The read a closing panel had scheduled, sent at once: up to what it showed.
+  async function flushRead(panel) {
+    const entry = state.threads.get(panel.rootId);
+    const seq = panel.latestSeq || 0;
+    if (!panel.ready || seq <= (entry ? entry.last_read_seq || 0 : 0)) return;
+    try {
+      const result = await sendRead(panel, seq);
+      if (result && applyThreadRead(state, { thread: panel.rootId, room: panel.id, ...result })) refreshTotals();
+      app.invalidate("rooms", "threads");
+    } catch (error) {
+      if (!RETRYABLE.has(error.code)) console.warn("thread read failed", error);
+    }
   }
 
   // The Threads badge, as the server counts it (after a change the page could not count).
