@@ -23,6 +23,7 @@ help:
 	@echo "make bench   the real-time benchmark on PostgreSQL and Redis (about 10 minutes; docs/performance.md)"
 	@echo "make migrate apply database migrations"
 	@echo "make seed    create the demo users and rooms (SEED_ARGS=--reset-passwords prints new passwords)"
+	@echo "make soak    the chaos soak (docs/reliability.md): a deployment of its own broken on purpose for 10 minutes"
 	@echo "make clean   remove .venv, collected static files and caches (keeps the database and secrets)"
 
 # Local use runs with DEBUG on unless DJANGO_DEBUG is already set.
@@ -82,3 +83,11 @@ bench: venv
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache
 	find . -path ./.git -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# The chaos soak (docs/reliability.md): its own PostgreSQL, Redis, two daphnes
+# behind nginx and the notification worker, broken on purpose while ~200
+# clients chat; 10 minutes by default. SOAK_ARGS="--seconds 600 --json soak.json --markdown soak.md"
+SOAK_ARGS ?=
+.PHONY: soak
+soak: venv
+	$(BIN)/python -m soak.run $(SOAK_ARGS)
