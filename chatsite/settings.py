@@ -63,7 +63,10 @@ def _local_secret(name: str, make) -> str:
     if name not in stored:
         stored[name] = make()
         LOCAL_SECRETS_FILE.parent.mkdir(parents=True, exist_ok=True)
-        tmp = LOCAL_SECRETS_FILE.with_suffix(".tmp")
+        # A name of this process's own: two processes starting together must not
+        # move each other's file away (the last one's secrets win; set them in the
+        # environment when several processes share the file).
+        tmp = LOCAL_SECRETS_FILE.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(stored, indent=2))
         tmp.chmod(0o600)
         tmp.replace(LOCAL_SECRETS_FILE)

@@ -195,6 +195,7 @@ def server_env(*, database: str, redis: str, tmp: Path, **extra: str) -> dict:
             "DJANGO_SECRET_KEY": settings.SECRET_KEY,
             "CHAT_ENCRYPTION_KEYS": ",".join(settings.CHAT_ENCRYPTION_KEYS),
             "CHAT_SEARCH_KEY": settings.CHAT_SEARCH_KEY,
+            "CHAT_VAPID_PRIVATE_KEY": settings.CHAT_VAPID_PRIVATE_KEY,
             "CHAT_LAYER_PREFIX": settings.CHAT_LAYER_PREFIX,
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "DJANGO_DEBUG": "0",

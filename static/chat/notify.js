@@ -13,6 +13,8 @@ export const MARKER_PREFIX = "chatsite.notified.";
 export const MARKER_TTL = 24 * 60 * 60 * 1000;
 // A message older than this (a sync after the laptop slept) is not worth a notification.
 export const MAX_AGE = 10 * 60 * 1000;
+// How long the tab that claimed a message keeps its lock (see claimNotification).
+export const CLAIM_HOLD_MS = 5000;
 const BODY_LENGTH = 180;
 
 /**
@@ -83,12 +85,25 @@ function takeMarker(storage, messageId, now) {
  * whether this tab is the one to show the message's notification.
  * locks: navigator.locks (or null); storage: localStorage (or null).
  */
-export async function claimNotification(messageId, { locks = null, storage = null, now = Date.now() } = {}) {
+export async function claimNotification(messageId, { locks = null, storage = null, now = Date.now(), holdMs = CLAIM_HOLD_MS } = {}) {
   const store = storage || { getItem: () => null, setItem: () => {} };
   if (!locks || typeof locks.request !== "function") return takeMarker(store, messageId, now);
-  return locks.request(`chatsite-notify-${messageId}`, { ifAvailable: true }, async (lock) => {
-    if (!lock) return false; // another tab is claiming it right now
-    return takeMarker(store, messageId, now);
+  // The claiming tab keeps the lock a while after it answers: another tab's
+  // copy of the same event arrives within moments, and localStorage writes
+  // reach other tabs (other renderer processes) only asynchronously, so the
+  // lock, not the marker, must refuse those.
+  return new Promise((resolve) => {
+    locks
+      .request(`chatsite-notify-${messageId}`, { ifAvailable: true }, async (lock) => {
+        if (!lock) {
+          resolve(false); // another tab is claiming it, or just did
+          return;
+        }
+        const mine = takeMarker(store, messageId, now);
+        resolve(mine);
+        if (mine && holdMs > 0) await new Promise((done) => setTimeout(done, holdMs));
+      })
+      .catch(() => resolve(takeMarker(store, messageId, now)));
   });
 }
 
