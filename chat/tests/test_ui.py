@@ -10,6 +10,7 @@ import io
 import json
 import os
 import re
+import time
 import urllib.request
 from pathlib import Path
 
@@ -110,6 +111,11 @@ def open_page(browser, server, server_side):
     yield open_
     for context in contexts:
         context.close()
+    if contexts:
+        # What the pages sent last (a read, a typing notice) may still be in the
+        # server's hands: let it finish before the database is flushed, or the
+        # flush's TRUNCATE and that write can deadlock.
+        time.sleep(0.5)
 
 
 def artifact(page, name):
