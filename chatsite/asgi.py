@@ -11,10 +11,12 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from chat.realtime.routing import websocket_urlpatterns  # noqa: E402
 from chat.realtime.ws_auth import ChatAuthMiddleware  # noqa: E402
+from chatsite.core.overload import HttpShedding  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # A process past its budget answers 503 "overloaded" at once (chatsite/core/overload.py).
+        "http": HttpShedding(django_asgi_app),
         "websocket": ChatAuthMiddleware(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -13,7 +13,6 @@ decided by :class:`.delivery.Delivery` (per-room cursors, gap fill, the
 
 import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
 
 from channels.db import DatabaseSyncToAsync
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -21,6 +20,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from redis.exceptions import RedisError
 
+from chatsite.core import overload
 from chatsite.core.exceptions import ChatError, NotFound, Unavailable
 
 from .. import commands, presence, selectors
@@ -40,8 +40,18 @@ SYNC_HOLD_SECONDS = 10.0
 # Database work of sockets runs on a pool of threads, in parallel across sockets
 # (Channels' default, thread_sensitive, runs all of a process's database calls
 # one after another on one thread: a queue under load). One socket's frames
-# still run one at a time: the consumer awaits each before the next.
-_db_executor = ThreadPoolExecutor(max_workers=settings.CHAT_DB_THREADS, thread_name_prefix="chat-db")
+# still run one at a time: the consumer awaits each before the next. The pool
+# is metered: its queue is one of the load-shedding signals.
+_db_executor = overload.gauge.watch(
+    overload.MeteredExecutor(max_workers=settings.CHAT_DB_THREADS, thread_name_prefix="chat-db")
+)
+
+# Client frames refused while the process is overloaded (chatsite/core/overload.py):
+# the writes. Reads that bring a client up to date (sync) and ping still go on.
+SHEDDABLE = frozenset(
+    {"message.send", "message.edit", "message.delete", "reaction.add", "reaction.remove", "typing", "read",
+     "thread.read"}
+)
 
 
 def database_sync_to_async(func):
@@ -63,6 +73,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=wire.CLOSE_UNAUTHENTICATED)
             return
         self.user, self.user_id = user, str(user.pk)
+        overload.gauge.ensure_monitor()
         # (room id, thread root id or None) -> the timer that ends the typing notice
         self.typing_timers: dict[tuple, asyncio.TimerHandle] = {}
         holding = b"sync=1" in self.scope.get("query_string", b"").split(b"&")
@@ -192,6 +203,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.send_frame(protocol.error_frame(exc.ref, exc.code, exc.detail))
             return
         ref = frame.get("ref")
+        if frame["type"] in SHEDDABLE and overload.gauge.overloaded():
+            # Refused before any work: nothing stored; the client retries later.
+            self.send_frame(
+                protocol.error_frame(ref, overload.CODE, overload.DETAIL, retry_after=overload.retry_after())
+            )
+            return
         try:
             result = await self._frame_handlers[frame["type"]](self, frame)
         except ChatError as exc:

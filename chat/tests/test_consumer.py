@@ -449,3 +449,57 @@ async def test_a_client_gone_under_uvicorn_is_not_taken_for_a_lost_redis(alice, 
         await asyncio.wait_for(app(scope, receive, send), 10)
     assert "websocket.close" not in sent  # no 4012 for a client that is gone
     assert not [record for record in caplog.records if "channel layer lost" in record.getMessage() or record.exc_info]
+
+
+async def test_writes_are_refused_as_overloaded_while_the_loop_is_late_and_served_after(alice, bob):
+    import time
+
+    from chatsite.core import overload
+
+    room = await sync_to_async(group_room)(alice, bob)
+    ws, _ = await connect(alice)
+    await asyncio.sleep(overload.WINDOW + 2 * overload.TICK)
+    time.sleep(0.35)  # the process's event loop does nothing for a while: it is late
+    await ws.send_json_to({"type": "message.send", "ref": "s1", "room": str(room.pk), "content": "now?", "client_msg_id": "c-over"})
+    await ws.send_json_to({"type": "ping", "ref": "p1"})
+    seen = await frames_until(ws, lambda f: f["type"] == "pong")
+    answers = [f for f in seen if f["type"] in ("error", "ack", "pong")]
+    assert answers == [
+        {"type": "error", "ref": "s1", "code": "overloaded", "detail": overload.DETAIL, "retry_after": 1},
+        {"type": "pong", "ref": "p1"},  # reads go on
+    ]
+    assert not await sync_to_async(ChatMessage.objects.filter(room=room, client_msg_id="c-over").exists)()
+    await asyncio.sleep(overload.WINDOW + 2 * overload.TICK)
+    # The retry with the same client_msg_id, once the load is gone, is stored once.
+    await ws.send_json_to({"type": "message.send", "ref": "s2", "room": str(room.pk), "content": "now?", "client_msg_id": "c-over"})
+    ack = (await frames_until(ws, lambda f: f["type"] in ("ack", "error")))[-1]
+    assert ack["type"] == "ack" and ack["ref"] == "s2" and ack["result"]["created"] is True
+    await ws.disconnect()
+
+
+async def test_writes_are_refused_while_database_jobs_queue_for_a_thread(alice, bob, settings):
+    import threading
+
+    from chat.realtime import consumer
+    from chatsite.core import overload
+
+    settings.CHAT_OVERLOAD_DB_QUEUE = 0
+    room = await sync_to_async(group_room)(alice, bob)
+    ws, _ = await connect(alice)
+    release = threading.Event()
+    executor = consumer._db_executor
+    # Every database thread busy, and one more job waiting for one.
+    busy = [executor.submit(release.wait, 10) for _ in range(executor._max_workers + 1)]
+    try:
+        await asyncio.sleep(0.2)
+        assert overload.gauge.db_waiting() >= 1
+        await ws.send_json_to({"type": "reaction.add", "ref": 7, "message_id": "0" * 32, "emoji": "👍"})
+        refused = (await frames_until(ws, lambda f: f["type"] == "error"))[-1]
+        assert (refused["code"], refused["ref"], refused["retry_after"]) == ("overloaded", 7, 1)
+    finally:
+        release.set()
+    await asyncio.gather(*(asyncio.wrap_future(job) for job in busy))
+    await ws.send_json_to({"type": "message.send", "ref": "s", "room": str(room.pk), "content": "after", "client_msg_id": "c-db"})
+    ack = (await frames_until(ws, lambda f: f["type"] in ("ack", "error")))[-1]
+    assert ack["type"] == "ack"
+    await ws.disconnect()

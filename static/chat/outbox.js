@@ -8,6 +8,12 @@
 // Errors after which the same send is tried again once the socket is back.
 export const RETRYABLE = new Set(["offline", "disconnected", "timeout"]);
 const RETRY_AFTER_TIMEOUT = 3000;
+// The server refused for now without doing anything (overloaded, its database
+// away): the same send goes again after its retry_after (plus a little jitter,
+// so a crowd of clients does not come back at the same instant), a few times.
+export const BUSY = new Set(["overloaded", "database_unavailable", "service_unavailable"]);
+export const BUSY_TRIES = 5;
+const BUSY_JITTER = 500;
 
 // The server's copy of a message settles the pending send it came from.
 export function settle(pending, message) {
@@ -99,6 +105,12 @@ export class Outbox {
       if (RETRYABLE.has(error.code)) {
         pending.status = "queued";
         if (error.code === "timeout") this.deps.later(() => this.deps.socket().live && this.flush(), RETRY_AFTER_TIMEOUT);
+      } else if (BUSY.has(error.code) && (pending.busyTries || 0) < BUSY_TRIES) {
+        pending.busyTries = (pending.busyTries || 0) + 1;
+        pending.status = "queued";
+        const seconds = Number(error.retry_after ?? error.retryAfter) || 1;
+        const again = () => this.isPending(pending) && pending.status === "queued" && this.deliver(pending);
+        this.deps.later(again, seconds * 1000 + Math.floor(Math.random() * BUSY_JITTER));
       } else {
         pending.status = "failed";
         pending.error = this.deps.failed(pending, error);
@@ -118,6 +130,7 @@ export class Outbox {
 
   retry(pending) {
     pending.status = "sending";
+    pending.busyTries = 0;
     pending.error = null;
     return this.deliver(pending);
   }

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { beforeEach, describe, test } from "node:test";
 
 import { createReducer } from "../../../static/chat/events.js";
-import { Outbox, createPending, sendFrame, settle } from "../../../static/chat/outbox.js";
+import { BUSY_TRIES, Outbox, createPending, sendFrame, settle } from "../../../static/chat/outbox.js";
 import { acceptMessage } from "../../../static/chat/state.js";
 import { FakeSocket, ME, ROOM, WIRE, message, roomState, socketError } from "./helpers.mjs";
 
@@ -126,6 +126,47 @@ describe("delivery", () => {
         assert.equal(rd.pending.size, 0);
       }
     }
+  });
+
+  test("refused for now (overloaded): sent again after retry_after, a few times, then failed", async () => {
+    const { outbox, socket, rd, log } = setup({
+      answer: () => {
+        throw Object.assign(socketError("overloaded", "The server is overloaded."), { retry_after: 2 });
+      },
+    });
+    await outbox.add(pendingMessage());
+    const pending = rd.pending.get("c-1");
+    assert.equal(pending.status, "queued");
+    assert.equal(log.later.length, 1);
+    const [again, ms] = log.later[0];
+    assert.ok(ms >= 2000 && ms < 2500, `${ms}`);
+    for (let tries = 1; tries < BUSY_TRIES; tries += 1) await log.later[tries - 1][0]();
+    assert.equal(socket.requests.length, BUSY_TRIES);
+    assert.equal(pending.status, "queued");
+    await log.later[BUSY_TRIES - 1][0]();
+    assert.equal(pending.status, "failed");
+    assert.deepEqual(log.failed, ["overloaded"]);
+    assert.ok(socket.requests.every((f) => f.client_msg_id === "c-1"));
+    // A retry scheduled for a send the person discarded meanwhile does nothing.
+    outbox.discard(pending);
+    await again();
+    assert.equal(socket.requests.length, BUSY_TRIES + 1);
+  });
+
+  test("refused for now, then accepted: one message", async () => {
+    let calls = 0;
+    const { outbox, rd, log } = setup({
+      answer: (frame) => {
+        calls += 1;
+        if (calls === 1) throw socketError("database_unavailable");
+        return { message: message(4, { client_msg_id: frame.client_msg_id }) };
+      },
+    });
+    await outbox.add(pendingMessage());
+    assert.ok(log.later[0][1] >= 1000 && log.later[0][1] < 1500);
+    await log.later[0][0]();
+    assert.equal(rd.pending.size, 0);
+    assert.deepEqual(log.failed, []);
   });
 
   test("refused: failed with the reason; retry sends it again with the same client_msg_id", async () => {
