@@ -15,12 +15,13 @@ JS_TESTS ?= chat/tests/js/
 SQLITE_TESTS ?= chat/tests/test_services_messages.py chat/tests/test_services_rooms.py chat/tests/test_services_members.py chat/tests/test_services_attachments.py chat/tests/test_services_notifications.py chat/tests/test_events.py chat/tests/test_architecture.py
 SEED_ARGS ?=
 
-.PHONY: help venv run test test-js test-sqlite bench migrate seed collectstatic clean
+.PHONY: help venv run test test-js test-sqlite bench overload migrate seed collectstatic clean
 
 help:
 	@echo "make run     set up .venv, migrate, seed demo users, collect static files, serve on http://$(HOST):$(PORT)/"
 	@echo "make test    set up .venv and run the test suite (PYTEST_ARGS='-k name' to select)"
 	@echo "make bench   the real-time benchmark on PostgreSQL and Redis (about 10 minutes; docs/performance.md)"
+	@echo "make overload  twice the load make bench holds, shedding on and off (about 12 minutes)"
 	@echo "make migrate apply database migrations"
 	@echo "make seed    create the demo users and rooms (SEED_ARGS=--reset-passwords prints new passwords)"
 	@echo "make soak    the chaos soak (docs/reliability.md): a deployment of its own broken on purpose for 10 minutes"
@@ -79,6 +80,12 @@ test-sqlite: venv
 BENCH_ARGS ?=
 bench: venv
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# Twice the rate make bench holds, for 60 s, with load shedding on and off (about
+# 12 minutes; docs/performance.md). OVERLOAD_ARGS=--help lists the options.
+OVERLOAD_ARGS ?=
+overload: venv
+	$(BIN)/python bench/overload.py $(OVERLOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

@@ -233,6 +233,8 @@ def main() -> None:
     parser.add_argument("--skip-bare", action="store_true")
     parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne", help="ASGI server for chatsite (daphne)")
     parser.add_argument("--skip-history", action="store_true")
+    parser.add_argument("--server-env", nargs="*", default=[], metavar="NAME=VALUE",
+                        help="extra environment of chatsite's server (CHAT_DB_THREADS=4 …)")
     parser.add_argument("--messages", type=int, default=1_000_000, help="messages in the history room")
     parser.add_argument("--rooms", type=int, default=1000, help="rooms of the room-list user")
     args = parser.parse_args()
@@ -246,7 +248,7 @@ def main() -> None:
     report = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": {"cpus": os.cpu_count()}, "args": vars(args)}
     database = recreate_database(base_db)
     flush_redis(redis_url)
-    env = server_env(database, redis_url)
+    env = server_env(database, redis_url, **dict(item.split("=", 1) for item in args.server_env))
     print("migrating the bench database", flush=True)
     run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], env)
     print("creating users and rooms through the commands", flush=True)

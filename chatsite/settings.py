@@ -179,13 +179,15 @@ CHAT_LAYER_MAX_CONNECTIONS = env_int("CHAT_LAYER_MAX_CONNECTIONS", 1000)
 CHAT_PRESENCE_MAX_CONNECTIONS = CHAT_LAYER_MAX_CONNECTIONS
 CHAT_LAYER_PREFIX = env_str("CHAT_LAYER_PREFIX", "chatsite")
 # Threads per process for the WebSocket's database work (keep below DATABASE_POOL_MAX_SIZE).
-CHAT_DB_THREADS = env_int("CHAT_DB_THREADS", 12)
+# Few: they share the GIL with the event loop, and a dozen of them busy at once
+# starve it (the overload run in docs/performance.md: p99 1.1 s with 12, 0.1 s with 4).
+CHAT_DB_THREADS = env_int("CHAT_DB_THREADS", 4)
 # Load shedding (chatsite/core/overload.py): past these a process refuses new
 # writes at once (WebSocket error / HTTP 503 "overloaded") instead of queueing them.
 CHAT_OVERLOAD_SHEDDING = env_bool("CHAT_OVERLOAD_SHEDDING", True)
 CHAT_OVERLOAD_LOOP_LAG_MS = env_int("CHAT_OVERLOAD_LOOP_LAG_MS", 200)
-CHAT_OVERLOAD_DB_QUEUE = env_int("CHAT_OVERLOAD_DB_QUEUE", 4 * CHAT_DB_THREADS)
-CHAT_OVERLOAD_DB_WAIT_MS = env_int("CHAT_OVERLOAD_DB_WAIT_MS", 500)
+CHAT_OVERLOAD_DB_QUEUE = env_int("CHAT_OVERLOAD_DB_QUEUE", 2 * CHAT_DB_THREADS)
+CHAT_OVERLOAD_DB_WAIT_MS = env_int("CHAT_OVERLOAD_DB_WAIT_MS", 300)
 CHAT_OVERLOAD_HTTP_INFLIGHT = env_int("CHAT_OVERLOAD_HTTP_INFLIGHT", 64)
 CHAT_OVERLOAD_RETRY_AFTER = env_int("CHAT_OVERLOAD_RETRY_AFTER", 1)
 if REDIS_URL:

@@ -139,3 +139,86 @@ def test_history_data_at_size_is_made_through_the_commands():
     assert RoomEvent.objects.filter(room=history, seq__range=(first, last)).count() == last - first + 1
     assert history.seq == last
     assert made["rooms"] == 4
+
+
+# --- the overload run (bench/overload.py) ---------------------------------------
+def overload_daphne(tmp_path, **extra):
+    from django.conf import settings
+    from django.db import connection
+
+    env = live.server_env(
+        database=live.database_url(connection.settings_dict), redis=settings.REDIS_URL, tmp=tmp_path,
+        CHAT_RATE_LIMITS="message.send=1000/10s", **extra,
+    )
+    (server,) = live.start_daphnes(["overload"], env=env, tmp=tmp_path)
+    return server
+
+
+def overload_rooms(make_user) -> list[dict]:
+    people = [make_user(username=f"o{i}") for i in range(6)]
+    rooms = [group_room(*people[:3], name="one"), group_room(*people[3:], name="two")]
+    return [
+        {"id": str(room.pk), "members": [{"id": str(m.user_id), "access": str(AccessToken.for_user(m.user))} for m in room.members.all()]}
+        for room in rooms
+    ]
+
+
+def run_overload(server, rooms, monkeypatch, *, retries: int) -> dict:
+    from argparse import Namespace
+
+    from django.db import connection
+
+    from bench.overload import one_run
+
+    monkeypatch.setenv("BENCH_DATABASE_URL", live.database_url(connection.settings_dict))
+    args = Namespace(before=1.0, overload=2.0, after=2.0, settle=20.0, retries=retries)
+    # "held" 12 deliveries/s over 2 rooms of 3: 3 messages/s a room, then 12, then 3.
+    return asyncio.run(one_run(base=server.url, server_pid=server.process.pid, rooms=rooms, held=12, args=args))
+
+
+def test_overload_run_checks_every_acknowledged_message_against_members_and_database(tmp_path, make_user, monkeypatch):
+    rooms = overload_rooms(make_user)
+    server = overload_daphne(tmp_path)
+    try:
+        result = run_overload(server, rooms, monkeypatch, retries=0)
+    finally:
+        server.stop()
+
+    assert result["rates_per_room"] == [1.5, 6.0, 1.5]
+    assert result["offered_messages"] >= 15 and result["acknowledged"] == result["offered_messages"]  # nothing shed here
+    assert result["acknowledged_in_database"] == result["acknowledged"]
+    assert result["expected_deliveries"] == 2 * result["acknowledged"]  # rooms of 3: two others each
+    assert (result["missing_deliveries"], result["duplicate_deliveries"]) == (0, 0)
+    assert result["recovered_after_s"] == 0 and result["rss_kib_max_overload"] > 0
+    assert len(result["series"]) == 5 and sum(s["sent"] for s in result["series"]) == result["offered_messages"]
+
+
+def test_overload_run_counts_refusals_and_retries_them_like_the_browser(tmp_path, make_user, monkeypatch):
+    rooms = overload_rooms(make_user)
+    # A process whose database queue is always "too long": every WebSocket write is
+    # refused as overloaded (HTTP, which the tickets need, is not measured by it).
+    server = overload_daphne(tmp_path, CHAT_OVERLOAD_DB_QUEUE="-1")
+    try:
+        result = run_overload(server, rooms, monkeypatch, retries=1)
+    finally:
+        server.stop()
+
+    offered = result["offered_messages"]
+    assert offered > 0 and result["acknowledged"] == 0 and result["acknowledged_in_database"] == 0
+    assert result["answer_codes"] == {"overloaded": 2 * offered}  # the first try and one retry each
+    assert result["retries"] == offered and result["given_up"] == offered
+    assert result["recovered_after_s"] is None  # it never stops shedding
+
+
+def test_overload_report_table():
+    from bench.overload import markdown
+
+    run = {
+        "offered_messages": 1000, "acknowledged": 800, "shed_answers": 200, "retries": 0, "given_up": 200,
+        "missing_deliveries": 0, "duplicate_deliveries": 0, "expected_deliveries": 7200, "acknowledged_in_database": 800,
+        "latency_before": {"p99_ms": 30.0}, "latency_overload": {"p99_ms": 110.0}, "latency_after_last_10s": {"p99_ms": 35.0},
+        "rss_kib_before": 102400, "rss_kib_max_overload": 104448, "rss_kib_end": 104448, "recovered_after_s": 1,
+    }
+    text = markdown({"runs": {"50x10:on": run, "50x10:off": {**run, "recovered_after_s": None}}})
+    assert "| 50x10 | on | 1,000 → 800 (200, 0, 200) | 0 / 0 of 7,200 | 800 | 30.0 / 110.0 / 35.0 ms | 100 → 102 → 102 | 1 s |" in text
+    assert text.strip().endswith("| never |")

@@ -9,11 +9,16 @@
 export const RETRYABLE = new Set(["offline", "disconnected", "timeout"]);
 const RETRY_AFTER_TIMEOUT = 3000;
 // The server refused for now without doing anything (overloaded, its database
-// away): the same send goes again after its retry_after (plus a little jitter,
-// so a crowd of clients does not come back at the same instant), a few times.
+// away): the same send goes again, a few times, after its retry_after and a
+// random share of a wait that doubles with each refusal, so a crowd of clients
+// refused together does not come back together and overload it again.
 export const BUSY = new Set(["overloaded", "database_unavailable", "service_unavailable"]);
 export const BUSY_TRIES = 5;
-const BUSY_JITTER = 500;
+
+export function busyDelay(retryAfterSeconds, refusals, random = Math.random) {
+  const base = (Number(retryAfterSeconds) || 1) * 1000;
+  return Math.round(base * (1 + random() * Math.min(2 ** refusals, 8)));
+}
 
 // The server's copy of a message settles the pending send it came from.
 export function settle(pending, message) {
@@ -108,9 +113,8 @@ export class Outbox {
       } else if (BUSY.has(error.code) && (pending.busyTries || 0) < BUSY_TRIES) {
         pending.busyTries = (pending.busyTries || 0) + 1;
         pending.status = "queued";
-        const seconds = Number(error.retry_after ?? error.retryAfter) || 1;
         const again = () => this.isPending(pending) && pending.status === "queued" && this.deliver(pending);
-        this.deps.later(again, seconds * 1000 + Math.floor(Math.random() * BUSY_JITTER));
+        this.deps.later(again, busyDelay(error.retry_after ?? error.retryAfter, pending.busyTries));
       } else {
         pending.status = "failed";
         pending.error = this.deps.failed(pending, error);

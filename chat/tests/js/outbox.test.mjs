@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { beforeEach, describe, test } from "node:test";
 
 import { createReducer } from "../../../static/chat/events.js";
-import { BUSY_TRIES, Outbox, createPending, sendFrame, settle } from "../../../static/chat/outbox.js";
+import { BUSY_TRIES, Outbox, busyDelay, createPending, sendFrame, settle } from "../../../static/chat/outbox.js";
 import { acceptMessage } from "../../../static/chat/state.js";
 import { FakeSocket, ME, ROOM, WIRE, message, roomState, socketError } from "./helpers.mjs";
 
@@ -139,7 +139,7 @@ describe("delivery", () => {
     assert.equal(pending.status, "queued");
     assert.equal(log.later.length, 1);
     const [again, ms] = log.later[0];
-    assert.ok(ms >= 2000 && ms < 2500, `${ms}`);
+    assert.ok(ms >= 2000 && ms <= 6000, `${ms}`);
     for (let tries = 1; tries < BUSY_TRIES; tries += 1) await log.later[tries - 1][0]();
     assert.equal(socket.requests.length, BUSY_TRIES);
     assert.equal(pending.status, "queued");
@@ -153,6 +153,13 @@ describe("delivery", () => {
     assert.equal(socket.requests.length, BUSY_TRIES + 1);
   });
 
+  test("the wait after a refusal: retry_after, then a random share of a window that doubles, up to 8×", () => {
+    assert.equal(busyDelay(1, 1, () => 0), 1000);
+    assert.deepEqual([1, 2, 3, 4, 5].map((n) => busyDelay(1, n, () => 1)), [3000, 5000, 9000, 9000, 9000]);
+    assert.equal(busyDelay(undefined, 1, () => 0.5), 2000);
+    assert.equal(busyDelay(3, 2, () => 0.5), 9000);
+  });
+
   test("refused for now, then accepted: one message", async () => {
     let calls = 0;
     const { outbox, rd, log } = setup({
@@ -163,7 +170,7 @@ describe("delivery", () => {
       },
     });
     await outbox.add(pendingMessage());
-    assert.ok(log.later[0][1] >= 1000 && log.later[0][1] < 1500);
+    assert.ok(log.later[0][1] >= 1000 && log.later[0][1] <= 3000);
     await log.later[0][0]();
     assert.equal(rd.pending.size, 0);
     assert.deepEqual(log.failed, []);
