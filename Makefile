@@ -1,12 +1,13 @@
 # chatsite: `make run` starts a local server, `make test` runs the test suite.
-# Both create .venv and install requirements.txt first, when needed.
+# Both create .venv and install requirements.txt first (make test: requirements-dev.txt too), when needed.
 
 # python3.11 if installed, else python3 (3.10 or newer). Override: make run PYTHON=python3.12
 PYTHON ?= $(shell command -v python3.11 >/dev/null 2>&1 && echo python3.11 || echo python3)
 VENV := .venv
 BIN := $(VENV)/bin
-# Touched after a successful install: pip runs again only when requirements.txt is newer.
+# Touched after a successful install: pip runs again only when a requirements file is newer.
 STAMP := $(VENV)/.requirements-installed
+DEV_STAMP := $(VENV)/.requirements-dev-installed
 
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -15,10 +16,10 @@ JS_TESTS ?= chat/tests/js/
 SQLITE_TESTS ?= chat/tests/test_services_messages.py chat/tests/test_services_rooms.py chat/tests/test_services_members.py chat/tests/test_services_attachments.py chat/tests/test_services_notifications.py chat/tests/test_events.py chat/tests/test_architecture.py
 SEED_ARGS ?=
 
-.PHONY: help venv run test test-js test-sqlite bench overload migrate seed collectstatic clean
+.PHONY: help venv dev run test test-js test-sqlite bench overload migrate seed collectstatic clean
 
 help:
-	@echo "make run     set up .venv, migrate, seed demo users, collect static files, serve on http://$(HOST):$(PORT)/"
+	@echo "make run     set up .venv, migrate, seed demo users, collect static files, serve on http://$(HOST):$(PORT)/ (HOST=… PORT=… to change)"
 	@echo "make test    set up .venv and run the test suite (PYTEST_ARGS='-k name' to select)"
 	@echo "make bench   the real-time benchmark on PostgreSQL and Redis (about 10 minutes; docs/performance.md)"
 	@echo "make overload  twice the load make bench holds, shedding on and off (about 12 minutes)"
@@ -39,13 +40,20 @@ $(STAMP): requirements.txt | $(BIN)/python
 	$(BIN)/python -m pip install --disable-pip-version-check -r requirements.txt
 	@touch $(STAMP)
 
+# The test tools (pytest, Playwright, …): only for make test, bench, overload and soak.
+$(DEV_STAMP): requirements-dev.txt requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -r requirements-dev.txt
+	@touch $(STAMP) $(DEV_STAMP)
+
 venv: $(STAMP)
+
+dev: $(DEV_STAMP)
 
 migrate: venv
 	$(BIN)/python manage.py migrate --noinput
 
 seed: migrate
-	$(BIN)/python manage.py seed_demo $(SEED_ARGS)
+	$(BIN)/python manage.py seed_demo --site-url http://$(HOST):$(PORT)/ $(SEED_ARGS)
 
 collectstatic: venv
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
@@ -62,7 +70,7 @@ run: seed collectstatic
 # The layering contracts, the suite, the browser client's unit tests, and the
 # message write path once more on SQLite (the suite itself runs on whatever
 # DATABASE_URL says: PostgreSQL in CI).
-test: venv
+test: dev
 	$(BIN)/lint-imports
 	$(BIN)/pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-js test-sqlite
@@ -72,19 +80,19 @@ test-js:
 	elif [ -n "$$CI" ]; then echo "node not found: the browser client's unit tests need Node.js 20"; exit 1; \
 	else echo "SKIPPED the browser client's unit tests: node not found (apt install nodejs)"; fi
 
-test-sqlite: venv
+test-sqlite: dev
 	env -u DATABASE_URL -u DATABASE_TEST_NAME CI= $(BIN)/pytest -q -p no:cacheprovider $(SQLITE_TESTS)
 
 # Needs PostgreSQL and Redis (DATABASE_URL: a server to create chatsite_bench on;
 # BENCH_REDIS_URL, default redis://127.0.0.1:6379/7, is flushed). BENCH_ARGS=--help lists the options.
 BENCH_ARGS ?=
-bench: venv
+bench: dev
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # Twice the rate make bench holds, for 60 s, with load shedding on and off (about
 # 12 minutes; docs/performance.md). OVERLOAD_ARGS=--help lists the options.
 OVERLOAD_ARGS ?=
-overload: venv
+overload: dev
 	$(BIN)/python bench/overload.py $(OVERLOAD_ARGS)
 
 clean:
@@ -96,5 +104,5 @@ clean:
 # clients chat; 10 minutes by default. SOAK_ARGS="--seconds 600 --json soak.json --markdown soak.md"
 SOAK_ARGS ?=
 .PHONY: soak
-soak: venv
+soak: dev
 	$(BIN)/python -m soak.run $(SOAK_ARGS)

@@ -65,7 +65,7 @@ class SignupForm(forms.Form):
 def _form_error(form: forms.Form, exc: ChatError) -> None:
     """Put a service's refusal on the fields it names (or on the whole form)."""
     if isinstance(exc, RateLimited):
-        form.add_error(None, f"{exc.detail} Try again in {exc.retry_after} s.")
+        form.add_error(None, exc.detail)
         return
     placed = False
     for field in exc.fields or {}:
@@ -117,7 +117,7 @@ class LoginView(auth_views.LoginView):
         except RateLimited as exc:
             form = self.get_form()
             form.is_valid()
-            form.add_error(None, f"{exc.detail} Try again in {exc.retry_after} s.")
+            form.add_error(None, exc.detail)
             return self.render_to_response(self.get_context_data(form=form), status=429)
         return super().post(request, *args, **kwargs)
 

@@ -214,6 +214,10 @@ class ChatMessage(BaseModel):
     # The resolved mentions ([{"kind", "user_id"}], chat/mentions.py) as a Fernet
     # token like the content; empty when the message mentions nobody.
     mentions_encrypted = models.TextField(blank=True)
+    # The content's sanitized HTML (chat/formatting.py) as a Fernet token, made
+    # when the message is stored or edited; empty for system messages, messages
+    # without text and those stored before formatting (rendered when read).
+    html_encrypted = models.TextField(blank=True)
     extra_metadata = models.JSONField(default=dict, blank=True)
     reply_to = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies"

@@ -70,7 +70,11 @@ class MessageSerializer(serializers.Serializer):
     seq = serializers.IntegerField()
     sender = UserSerializer(allow_null=True)
     message_type = serializers.ChoiceField(choices=MessageType.choices)
-    content = serializers.CharField(allow_null=True)
+    content = serializers.CharField(allow_null=True, help_text="The source as typed (Markdown): what an edit starts from.")
+    html = serializers.CharField(
+        allow_null=True,
+        help_text="The content formatted and sanitized by the server (docs/api.md, Formatting); null when deleted and for system messages.",
+    )
     mentions = MentionEntrySerializer(many=True, help_text="Resolved by the server when the message was stored or edited.")
     extra_metadata = serializers.DictField()
     reply_to = ReplyPreviewSerializer(allow_null=True)

@@ -24,8 +24,15 @@ from django.urls import reverse
 
 from accounts.payloads import user_payload
 
-from .. import crypto
-from ..models import Attachment, ChatMember, ChatMessage, ChatRoom, MessageReaction
+from .. import crypto, formatting
+from ..models import (
+    Attachment,
+    ChatMember,
+    ChatMessage,
+    ChatRoom,
+    MessageReaction,
+    MessageType,
+)
 from . import wire
 
 logger = logging.getLogger(__name__)
@@ -61,6 +68,34 @@ def remember_mentions(message: ChatMessage, entries: list[dict]) -> None:
     message._known_mentions = (message.mentions_encrypted, entries)
 
 
+def remember_html(message: ChatMessage, html: str) -> None:
+    """Encrypt a message's formatted HTML into it, keeping the HTML for rendering."""
+    message.html_encrypted = crypto.encrypt(html) if html else ""
+    message._known_html = (message.html_encrypted, html)
+
+
+def message_html(message: ChatMessage) -> str | None:
+    """The sanitized HTML of a message's content (chat/formatting.py); None once
+    it is deleted and for system messages (their text is the server's own)."""
+    if message.is_deleted or message.message_type == MessageType.SYSTEM:
+        return None
+    known = getattr(message, "_known_html", None)
+    if known is not None and known[0] == message.html_encrypted:
+        return known[1]
+    if message.html_encrypted:
+        try:
+            html = crypto.decrypt(message.html_encrypted)
+        except InvalidToken:
+            logger.error("formatted text of message %s cannot be decrypted with CHAT_ENCRYPTION_KEYS", message.pk)
+            return None
+    else:
+        # Stored before formatting: rendered from the source now (not stored: a read writes nothing).
+        content = message_content(message)
+        html = formatting.to_html(content) if content else ""
+    message._known_html = (message.html_encrypted, html)
+    return html
+
+
 def message_mentions(message: ChatMessage) -> list[dict]:
     """The mentions of a message ([{"kind", "user_id"}]); none once it is deleted."""
     if message.is_deleted or not message.mentions_encrypted:
@@ -80,6 +115,7 @@ def message_mentions(message: ChatMessage) -> list[dict]:
 def _render_key(message: ChatMessage) -> tuple:
     return (
         message.content_encrypted,
+        message.html_encrypted,
         message.mentions_encrypted,
         message.is_deleted,
         message.is_edited,
@@ -170,6 +206,7 @@ def message_payload(message: ChatMessage, *, reactions: list | None = None, part
         "sender": user_payload(message.sender),
         "message_type": message.message_type,
         "content": message_content(message),
+        "html": message_html(message),
         "mentions": message_mentions(message),
         "extra_metadata": message.extra_metadata,
         "reply_to": _reply_preview(message.reply_to),

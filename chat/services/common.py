@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from chatsite.core.exceptions import Invalid, NotFound
 
-from .. import crypto
+from .. import crypto, formatting
 from ..events import log, render, wire
 from ..models import AuditLog, ChatMessage, ChatRoom, MessageType, SearchToken
 from ..search import index_message  # noqa: F401 - services index through here
@@ -68,6 +68,8 @@ def create_message(message: ChatMessage, *, text: str) -> ChatMessage:
     shown_in_room = message.thread_id is None or message.also_in_room
     message.seq = allocate_seq(message.room, last_message_at=now if shown_in_room else None)
     message.content_encrypted = crypto.encrypt(text)
+    if message.message_type != MessageType.SYSTEM:
+        render.remember_html(message, formatting.to_html(text))
     message.created_at = message.updated_at = now
     render.remember_plaintext(message, text)  # rendered without decrypting again
     message.is_new = True  # nobody reacted yet: its payload needs no reaction query

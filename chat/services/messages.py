@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from chatsite.core.exceptions import ChatError, Conflict, Forbidden, Invalid, NotFound
 
-from .. import crypto, policies, selectors
+from .. import crypto, formatting, policies, selectors
 from ..content_rules import check_content
 from ..events import broadcast, log, render, wire
 from ..models import (
@@ -247,6 +247,7 @@ def message_edit(*, message: ChatMessage, actor, member: ChatMember, content: st
     MessageEdit.objects.create(message=message, edited_by=actor, previous_content_encrypted=message.content_encrypted)
     message.content_encrypted = crypto.encrypt(checked.text)
     render.remember_plaintext(message, checked.text)
+    render.remember_html(message, formatting.to_html(checked.text))
     message.is_edited, message.edited_at = True, timezone.now()
     message.is_flagged = message.is_flagged or checked.is_flagged
     message.flag_reason = checked.flag_reason or message.flag_reason
@@ -255,7 +256,7 @@ def message_edit(*, message: ChatMessage, actor, member: ChatMember, content: st
         threads.ensure_following(message.thread, found.by_user, read_to=None)
     message.save(
         update_fields=[
-            "content_encrypted", "mentions_encrypted", "is_edited", "edited_at", "is_flagged", "flag_reason", "updated_at"
+            "content_encrypted", "html_encrypted", "mentions_encrypted", "is_edited", "edited_at", "is_flagged", "flag_reason", "updated_at"
         ]
     )
     index_message(message, checked.text)

@@ -139,8 +139,11 @@ def test_seed_demo_second_run_creates_nothing_and_keeps_passwords():
     hashes = dict(User.objects.values_list("username", "password"))
     seqs = dict(ChatRoom.objects.values_list("pk", "seq"))
 
-    second = Run("seed_demo").ok()
+    second = Run("seed_demo", site_url="http://0.0.0.0:8123").ok()
 
+    assert "Open http://0.0.0.0:8123/ and sign in" in second.stdout  # where make run really serves
+    assert "Django admin: http://0.0.0.0:8123/admin/" in second.stdout
+    assert "Open http://127.0.0.1:8000/ and sign in" in first.stdout
     assert row_counts() == before
     assert dict(ChatRoom.objects.values_list("pk", "seq")) == seqs
     assert dict(User.objects.values_list("username", "password")) == hashes

@@ -112,7 +112,29 @@ def check(*, kind: str, user=None, client_key: str = "", room_id=None) -> None:
     _limit, period = _split_rate(rate)
     record_rejection(kind=kind, period=period, user=user, room_id=room_id, client_key=client_key)
     retry_after = max(1, int(usage["time_left"]))
-    raise RateLimited(
-        f"Too many {kind} actions: the limit is {rate}. Try again in {retry_after} s.",
-        retry_after=retry_after,
-    )
+    raise RateLimited(refusal_text(kind, retry_after), retry_after=retry_after)
+
+
+# What each kind of write is, in the words of the person refused (no internal names).
+ACTIVITIES = {
+    "message.send": "sending messages",
+    "message.edit": "editing messages",
+    "message.delete": "deleting messages",
+    "reaction": "reacting",
+    "read": "marking messages read",
+    "typing": "sending typing notices",
+    "room.create": "creating rooms",
+    "room.update": "changing rooms",
+    "member": "changing members",
+    "settings": "changing settings",
+    "upload": "uploading files",
+    "auth.login": "trying to log in",
+    "auth.register": "creating accounts",
+    "ws.connect": "connecting",
+}
+
+
+def refusal_text(kind: str, retry_after: int) -> str:
+    """"You're sending messages too fast; wait 7 seconds." """
+    seconds = "1 second" if retry_after == 1 else f"{retry_after} seconds"
+    return f"You're {ACTIVITIES.get(kind, 'doing this')} too fast; wait {seconds}."

@@ -327,6 +327,21 @@ def test_ci_script_is_executable_bash():
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_run_installs_only_the_runtime_packages():
+    result = subprocess.run(
+        ["make", "--dry-run", "--always-make", "run", "PORT=8123", "HOST=0.0.0.0"],
+        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "-r requirements.txt" in result.stdout and "requirements-dev.txt" not in result.stdout
+    assert "--site-url http://0.0.0.0:8123/" in result.stdout and "daphne -b 0.0.0.0 -p 8123" in result.stdout
+    runtime = (PROJECT_DIR / "requirements.txt").read_text().lower()
+    for tool in ("pytest", "playwright", "schemathesis", "factory-boy", "import-linter", "aiosmtpd"):
+        assert tool not in runtime, tool
+    assert "-r requirements.txt" in (PROJECT_DIR / "requirements-dev.txt").read_text()
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_make_test_runs_pytest_in_the_project_venv():
     result = subprocess.run(
         ["make", "--dry-run", "--always-make", "test"],
@@ -337,7 +352,7 @@ def test_make_test_runs_pytest_in_the_project_venv():
     )
     assert result.returncode == 0, result.stderr
     assert ".venv/bin/pytest" in result.stdout
-    assert "pip install" in result.stdout and "requirements.txt" in result.stdout
+    assert "pip install" in result.stdout and "-r requirements-dev.txt" in result.stdout
     # The layering contracts, the browser client's unit tests and the SQLite pass
     # of the write path belong to the same command.
     assert ".venv/bin/lint-imports" in result.stdout

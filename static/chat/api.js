@@ -93,7 +93,7 @@ export function describeError(error) {
   if (!error) return "Something went wrong.";
   let text = error.detail || error.message || "Something went wrong.";
   const retry = error.retryAfter ?? error.retry_after;
-  if ((error.code === "rate_limited" || error.status === 429) && retry) text += ` Try again in ${retry} s.`;
+  if ((error.code === "rate_limited" || error.status === 429) && retry && !/\bwait\b/i.test(text)) text += ` Wait ${retry} s.`;
   if (error.fields) {
     const details = Object.entries(error.fields)
       .filter(([field]) => field !== "non_field_errors" || text === "Invalid input.")

@@ -3,6 +3,7 @@
 
 import { api } from "./api.js";
 import { $, fileSize, h, uuid4 } from "./dom.js";
+import { Drafts } from "./drafts.js";
 import { createPending } from "./outbox.js";
 import { displayName } from "./state.js";
 import { toast } from "./ui.js";
@@ -19,6 +20,15 @@ export function createComposer(app) {
   const chosen = { file: null, previewUrl: null }; // the attachment of the next send
   const typing = { room: null, sentAt: 0 }; // the room we last said we type in
   const autocomplete = createAutocomplete(app, input);
+  const drafts = new Drafts(browserStorage(), state.me && state.me.id);
+  let draftTimer = null;
+
+  // What is typed is kept per room in this browser (a reload keeps it), a moment after the last key.
+  function keepDraft() {
+    clearTimeout(draftTimer);
+    const roomId = state.currentId;
+    draftTimer = setTimeout(() => drafts.set(roomId, input.value), 300);
+  }
 
   function focus(options) {
     input.focus(options);
@@ -117,6 +127,8 @@ export function createComposer(app) {
     rd.scrollToBottom = true;
     input.value = "";
     rd.draft = "";
+    clearTimeout(draftTimer);
+    drafts.clear(room.id);
     autocomplete.close();
     grow();
     clearAttachment();
@@ -148,12 +160,17 @@ export function createComposer(app) {
   // --- switching rooms -----------------------------------------------------------------
   function leaveRoom(rd) {
     stopTyping();
-    if (rd) rd.draft = input.value;
+    if (rd) {
+      rd.draft = input.value;
+      clearTimeout(draftTimer);
+      drafts.set(rd.id, input.value);
+    }
   }
 
   function enterRoom(rd) {
     autocomplete.close();
     clearAttachment();
+    if (rd.draft === undefined || rd.draft === null) rd.draft = drafts.get(rd.id);
     input.value = rd.draft || "";
     grow();
   }
@@ -221,6 +238,7 @@ export function createComposer(app) {
     input.addEventListener("input", () => {
       grow();
       noteTyping();
+      keepDraft();
       app.invalidate("composer");
     });
     input.addEventListener("paste", onPaste);
@@ -239,4 +257,12 @@ export function createComposer(app) {
   }
 
   return { focus, render, upload, stopTyping, leaveRoom, enterRoom, wire };
+}
+
+function browserStorage() {
+  try {
+    return window.localStorage;
+  } catch (_error) {
+    return null;
+  }
 }

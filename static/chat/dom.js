@@ -55,6 +55,58 @@ export function linkified(text) {
   return nodes;
 }
 
+// A message's formatted text: the server's sanitized HTML (chat/formatting.py),
+// parsed in an inert document and rebuilt node by node from the same allowlist,
+// so nothing the server would not send can reach the page even if it did.
+// textNode(text, parents) returns what replaces a text node (a string or
+// nodes): mentions are marked there; parents are the tag names above it.
+const FORMAT_TAGS = new Set(["P", "BR", "STRONG", "EM", "S", "CODE", "PRE", "BLOCKQUOTE", "UL", "OL", "LI", "A"]);
+const LINK_SCHEMES = new Set(["http:", "https:", "mailto:"]);
+
+export function safeHref(value) {
+  try {
+    const url = new URL(value);
+    return LINK_SCHEMES.has(url.protocol) ? url.href : null;
+  } catch (_error) {
+    return null;
+  }
+}
+
+export function formatted(html, textNode = (text) => text) {
+  const fragment = document.createDocumentFragment();
+  const parsed = new DOMParser().parseFromString(`<body>${html || ""}</body>`, "text/html");
+  const copy = (from, into, parents) => {
+    for (const node of from.childNodes) {
+      if (node.nodeType === Node.TEXT_NODE) {
+        append(into, [textNode(node.data, parents)]);
+        continue;
+      }
+      if (node.nodeType !== Node.ELEMENT_NODE) continue;
+      if (!FORMAT_TAGS.has(node.tagName)) {
+        copy(node, into, parents); // an unknown wrapper: keep its text only
+        continue;
+      }
+      const el = document.createElement(node.tagName.toLowerCase());
+      if (node.tagName === "A") {
+        const href = safeHref(node.getAttribute("href"));
+        if (!href) {
+          copy(node, into, parents);
+          continue;
+        }
+        Object.assign(el, { href, target: "_blank", rel: "noopener noreferrer nofollow" });
+      } else if (node.tagName === "CODE" && /^language-[\w+#.-]{1,32}$/.test(node.getAttribute("class") || "")) {
+        el.className = node.getAttribute("class");
+      } else if (node.tagName === "OL" && /^\d{1,6}$/.test(node.getAttribute("start") || "")) {
+        el.setAttribute("start", node.getAttribute("start"));
+      }
+      copy(node, el, [...parents, node.tagName]);
+      into.append(el);
+    }
+  };
+  copy(parsed.body, fragment, []);
+  return fragment;
+}
+
 export function initials(name) {
   const words = String(name || "?").trim().split(/\s+/).filter((word) => /^[\p{L}\p{N}]/u.test(word));
   if (!words.length) return "#";

@@ -12,12 +12,21 @@ const RETRY_AFTER_TIMEOUT = 3000;
 // away): the same send goes again, a few times, after its retry_after and a
 // random share of a wait that doubles with each refusal, so a crowd of clients
 // refused together does not come back together and overload it again.
-export const BUSY = new Set(["overloaded", "database_unavailable", "service_unavailable"]);
+// A rate limit is the sender's own: sent again once its retry_after is over.
+export const BUSY = new Set(["overloaded", "database_unavailable", "service_unavailable", "rate_limited"]);
 export const BUSY_TRIES = 5;
 
-export function busyDelay(retryAfterSeconds, refusals, random = Math.random) {
+export function busyDelay(retryAfterSeconds, refusals, random = Math.random, code = "overloaded") {
   const base = (Number(retryAfterSeconds) || 1) * 1000;
+  if (code === "rate_limited") return Math.round(base + random() * 500);
   return Math.round(base * (1 + random() * Math.min(2 ** refusals, 8)));
+}
+
+// What a message waiting to be sent again says, in plain words.
+export function waitingNote(code, ms) {
+  const seconds = Math.max(1, Math.round(ms / 1000));
+  if (code === "rate_limited") return `You're sending messages too fast; sending again in ${seconds} s…`;
+  return `The server is busy; sending again in ${seconds} s…`;
 }
 
 // The server's copy of a message settles the pending send it came from.
@@ -112,9 +121,11 @@ export class Outbox {
         if (error.code === "timeout") this.deps.later(() => this.deps.socket().live && this.flush(), RETRY_AFTER_TIMEOUT);
       } else if (BUSY.has(error.code) && (pending.busyTries || 0) < BUSY_TRIES) {
         pending.busyTries = (pending.busyTries || 0) + 1;
-        pending.status = "queued";
-        const again = () => this.isPending(pending) && pending.status === "queued" && this.deliver(pending);
-        this.deps.later(again, busyDelay(error.retry_after ?? error.retryAfter, pending.busyTries));
+        pending.status = "waiting";
+        const ms = busyDelay(error.retry_after ?? error.retryAfter, pending.busyTries, Math.random, error.code);
+        pending.note = waitingNote(error.code, ms);
+        const again = () => this.isPending(pending) && pending.status === "waiting" && this.deliver(pending);
+        this.deps.later(again, ms);
       } else {
         pending.status = "failed";
         pending.error = this.deps.failed(pending, error);

@@ -48,7 +48,7 @@ def purge_message_content(message_ids: list) -> tuple[int, int, int]:
     """
     purged_at = timezone.now()
     ChatMessage.objects.filter(pk__in=message_ids, is_deleted=True, content_purged_at__isnull=True).update(
-        content_encrypted=crypto.encrypt(""), mentions_encrypted="", content_purged_at=purged_at, updated_at=purged_at
+        content_encrypted=crypto.encrypt(""), html_encrypted="", mentions_encrypted="", content_purged_at=purged_at, updated_at=purged_at
     )
     # Exactly the rows purged here (one restored in the meantime is not among them).
     purged = list(

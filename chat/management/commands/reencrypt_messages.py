@@ -66,7 +66,7 @@ class Command(BaseCommand):
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
         self.batch_size = batch_size
-        tallies = [Tally("messages"), Tally("edit versions"), Tally("mention lists")]
+        tallies = [Tally("messages"), Tally("edit versions"), Tally("mention lists"), Tally("formatted texts")]
         reindex = Tally("messages") if reindex_search else None
         in_progress, phase = tallies[0], "re-encrypting"
         try:
@@ -79,6 +79,10 @@ class Command(BaseCommand):
             with_mentions = ChatMessage.objects.exclude(mentions_encrypted="")
             tallies[2].total = with_mentions.count()
             self._rotate(ChatMessage, "mentions_encrypted", tallies[2], rows=with_mentions)
+            in_progress = tallies[3]
+            with_html = ChatMessage.objects.exclude(html_encrypted="")
+            tallies[3].total = with_html.count()
+            self._rotate(ChatMessage, "html_encrypted", tallies[3], rows=with_html)
             if reindex is not None:
                 in_progress, phase = reindex, "reindexing"
                 reindex.total = self._reindex_queryset().count()

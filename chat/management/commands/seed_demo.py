@@ -30,8 +30,7 @@ COMPANY_NAME = "Acme"
 GENERAL_ROOM = "Acme — General"
 FALCON_ROOM = "Project Falcon"
 RANDOM_ROOM = "Random"
-SITE_URL = "http://127.0.0.1:8000/"
-ADMIN_URL = "http://127.0.0.1:8000/admin/"
+SITE_URL = "http://127.0.0.1:8000/"  # make run passes the address it serves on (--site-url)
 UNCHANGED = "unchanged; use --reset-passwords"
 
 
@@ -85,8 +84,13 @@ class Command(BaseCommand):
             action="store_true",
             help="Give the demo users that already exist a new random password (printed).",
         )
+        parser.add_argument(
+            "--site-url",
+            default=SITE_URL,
+            help=f"The address the server answers on, for the closing lines ({SITE_URL}).",
+        )
 
-    def handle(self, *args, reset_passwords: bool = False, **options):
+    def handle(self, *args, reset_passwords: bool = False, site_url: str = SITE_URL, **options):
         try:
             with transaction.atomic():
                 passwords = self._seed(reset_passwords=reset_passwords)
@@ -98,8 +102,9 @@ class Command(BaseCommand):
             raise CommandError(f"A service refused the seed ({exc.code}): {exc.detail}") from exc
         self._print_passwords(passwords)
         self.stdout.write("")
-        self.stdout.write(f"Open {SITE_URL} and sign in as one of the users above.")
-        self.stdout.write(f"Django admin: {ADMIN_URL} (user admin).")
+        site_url = site_url.rstrip("/") + "/"
+        self.stdout.write(f"Open {site_url} and sign in as one of the users above.")
+        self.stdout.write(f"Django admin: {site_url}admin/ (user admin).")
         self.stdout.flush()
 
     # --- steps -------------------------------------------------------------

@@ -146,3 +146,25 @@ export class FakeSocket {
 export function socketError(code, detail = code) {
   return Object.assign(new Error(detail), { code, detail });
 }
+
+// localStorage of one origin, in memory.
+export class FakeStorage {
+  constructor() {
+    this.items = new Map();
+  }
+  get length() {
+    return this.items.size;
+  }
+  key(index) {
+    return [...this.items.keys()][index] ?? null;
+  }
+  getItem(key) {
+    return this.items.has(key) ? this.items.get(key) : null;
+  }
+  setItem(key, value) {
+    this.items.set(key, String(value));
+  }
+  removeItem(key) {
+    this.items.delete(key);
+  }
+}

@@ -7,7 +7,7 @@ import { describe, test } from "node:test";
 
 import { MARKER_PREFIX, MARKER_TTL, claimNotification, notificationContent, pruneMarkers, shouldNotify } from "../../../static/chat/notify.js";
 import { base64UrlToBytes } from "../../../static/chat/push.js";
-import { ME, OTHER_ROOM, ROOM, message } from "./helpers.mjs";
+import { FakeStorage, ME, OTHER_ROOM, ROOM, message } from "./helpers.mjs";
 
 const NOW = Date.UTC(2026, 0, 1, 12, 1, 0);
 const group = (rest = {}) => ({ id: ROOM, name: "Lobby", room_type: "group", notify_level: "mentions", notifications_muted: false, ...rest });
@@ -81,26 +81,6 @@ describe("what it says", () => {
 });
 
 // --- one tab shows it -------------------------------------------------------------
-class FakeStorage {
-  constructor() {
-    this.items = new Map();
-  }
-  get length() {
-    return this.items.size;
-  }
-  key(index) {
-    return [...this.items.keys()][index] ?? null;
-  }
-  getItem(key) {
-    return this.items.has(key) ? this.items.get(key) : null;
-  }
-  setItem(key, value) {
-    this.items.set(key, String(value));
-  }
-  removeItem(key) {
-    this.items.delete(key);
-  }
-}
 
 // navigator.locks of one origin: a lock is held while its callback runs;
 // ifAvailable hands null to the callback when another holds it.

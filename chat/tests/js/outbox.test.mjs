@@ -136,13 +136,14 @@ describe("delivery", () => {
     });
     await outbox.add(pendingMessage());
     const pending = rd.pending.get("c-1");
-    assert.equal(pending.status, "queued");
+    assert.equal(pending.status, "waiting");
+    assert.match(pending.note, /^The server is busy; sending again in [2-6] s…$/);
     assert.equal(log.later.length, 1);
     const [again, ms] = log.later[0];
     assert.ok(ms >= 2000 && ms <= 6000, `${ms}`);
     for (let tries = 1; tries < BUSY_TRIES; tries += 1) await log.later[tries - 1][0]();
     assert.equal(socket.requests.length, BUSY_TRIES);
-    assert.equal(pending.status, "queued");
+    assert.equal(pending.status, "waiting");
     await log.later[BUSY_TRIES - 1][0]();
     assert.equal(pending.status, "failed");
     assert.deepEqual(log.failed, ["overloaded"]);
@@ -158,6 +159,25 @@ describe("delivery", () => {
     assert.deepEqual([1, 2, 3, 4, 5].map((n) => busyDelay(1, n, () => 1)), [3000, 5000, 9000, 9000, 9000]);
     assert.equal(busyDelay(undefined, 1, () => 0.5), 2000);
     assert.equal(busyDelay(3, 2, () => 0.5), 9000);
+  });
+
+  test("rate limited: sent again once its retry_after is over, saying so in plain words", async () => {
+    let calls = 0;
+    const { outbox, rd, log } = setup({
+      answer: (frame) => {
+        calls += 1;
+        if (calls === 1) throw Object.assign(socketError("rate_limited", "You're sending messages too fast; wait 3 seconds."), { retry_after: 3 });
+        return { message: message(4, { client_msg_id: frame.client_msg_id }) };
+      },
+    });
+    await outbox.add(pendingMessage());
+    const pending = rd.pending.get("c-1");
+    assert.equal(pending.status, "waiting");
+    assert.match(pending.note, /^You're sending messages too fast; sending again in [34] s…$/);
+    assert.ok(log.later[0][1] >= 3000 && log.later[0][1] <= 3500, `${log.later[0][1]}`);
+    await log.later[0][0]();
+    assert.equal(rd.pending.size, 0);
+    assert.deepEqual(log.failed, []);
   });
 
   test("refused for now, then accepted: one message", async () => {

@@ -1,6 +1,6 @@
 // One message as a list item. Every piece of user data goes in as text.
 
-import { fileSize, fullTime, h, initials, linkified, messageTime } from "../dom.js";
+import { fileSize, formatted, fullTime, h, initials, linkified, messageTime } from "../dom.js";
 import { fold, mentionSegments, mentionsUser } from "../mentions.js";
 import { canModerate, displayName, state } from "../state.js";
 import { canStartThread, summaryText } from "../threads.js";
@@ -92,24 +92,25 @@ function usernames(rd) {
   return rd.usernames;
 }
 
-// The text with its links, and the mentions the server resolved marked:
-// the reader's own highlighted, the others styled. All of it text nodes.
+// The message's formatted text (the server's sanitized HTML), with the mentions
+// the server resolved marked in its text (not in code or links): the reader's
+// own highlighted, the others styled. A send not yet answered has no HTML: its
+// text as typed, links made.
 function bodyNodes(message, rd) {
-  const nodes = linkified(message.content);
   const mentions = message.mentions || [];
-  if (!mentions.length) return nodes;
   const options = { mentions, meId: state.me.id, meUsername: state.me.username, usernames: usernames(rd) };
-  return nodes.flatMap((node) =>
-    typeof node !== "string"
-      ? [node]
-      : mentionSegments(node, options).map((part) =>
+  const marked = (text, parents = []) =>
+    !mentions.length || parents.some((tag) => tag === "CODE" || tag === "A")
+      ? text
+      : mentionSegments(text, options).map((part) =>
           !part.mention
             ? part.text
             : part.mention === "me"
               ? h("mark", { class: "mention to-me", text: part.text })
               : h("span", { class: "mention", text: part.text }),
-        ),
-  );
+        );
+  if (typeof message.html !== "string") return linkified(message.content).map((node) => (typeof node === "string" ? marked(node) : node));
+  return formatted(message.html, marked);
 }
 
 // Under a root with replies: "3 replies · last reply 5 min ago" and up to three
@@ -197,7 +198,8 @@ export function renderMessage(message, { rd, room, actions, pending = null, pref
     card.append(editForm(message, rd, actions));
   } else if (message.content) {
     const body = bodyNodes(message, rd);
-    card.append(h("p", { class: "msg-body", dir: "auto" }, message.message_type === "action" ? h("em", {}, body) : body));
+    const formattedBody = typeof message.html === "string";
+    card.append(h("div", { class: `msg-body${formattedBody ? " formatted" : ""}`, dir: "auto" }, message.message_type === "action" ? h("em", {}, body) : body));
   }
   if (!message.is_deleted) {
     const attachment = pending ? pending.attachmentPreview : attachmentNode(message.attachment);
@@ -250,6 +252,7 @@ export function renderMessage(message, { rd, room, actions, pending = null, pref
       sending: "Sending…",
       uploading: "Uploading…",
       queued: "Waiting for the connection…",
+      waiting: pending.note || "Sending again in a moment…",
       failed: `Not sent: ${pending.error || "error"}`,
     }[pending.status];
     state_.append(h("span", { text: label }));

@@ -4,6 +4,7 @@
 // reaches the focused message's actions).
 
 import { $, h } from "../dom.js";
+import { continuesGroup, dayLabel, localDay } from "../grouping.js";
 import { displayName } from "../state.js";
 import { renderMessage } from "./message.js";
 
@@ -58,14 +59,27 @@ export function createMessageList(app) {
     const ctx = { rd, room, actions: app.actions };
     const desired = [];
     let dividerPlaced = false;
+    let previous = null; // the message drawn just before: a new day, and grouping
+    const now = new Date();
     for (const messageId of rd.order) {
       const message = rd.messages.get(messageId);
       const el = element(messageId, rd.dirty.has(messageId), () => renderMessage(message, ctx));
+      let separated = false;
+      if (!previous || localDay(previous.created_at) !== localDay(message.created_at)) {
+        const label = dayLabel(message.created_at, now);
+        const key = `day:${localDay(message.created_at)}:${label}`;
+        desired.push([key, element(key, false, () => h("li", { class: "day-divider", role: "separator", "aria-label": label }, h("span", { text: label })))]);
+        separated = true;
+      }
       if (!dividerPlaced && startsUnread(rd, message)) {
         desired.push(["divider", element("divider", false, () => h("li", { class: "unread-divider", role: "separator", text: "New messages" }))]);
         dividerPlaced = true;
+        separated = true;
       }
+      // Grouped under the name above (the name stays for screen readers).
+      el.classList.toggle("grouped", !separated && continuesGroup(previous, message));
       desired.push([messageId, el]);
+      previous = message;
     }
     for (const pending of rd.pending.values()) {
       if (pending.thread) continue; // the thread panel's
