@@ -3,7 +3,7 @@ and a room switch, and is gone once sent."""
 
 import pytest
 
-from chat.tests.factories import group_room
+from chat.tests.factories import group_room, send
 from chat.tests.test_ui import (  # noqa: F401 - fixtures of the browser tests
     LIVE,
     async_unsafe_allowed,
@@ -46,4 +46,54 @@ def test_a_draft_is_kept_per_room_across_a_reload_and_gone_once_sent(open_page, 
     expect(box).to_have_value("")
     page.locator(f'[data-room-id="{second.pk}"]').click()
     expect(box).to_have_value("for the second room")  # kept when leaving the room, without waiting
+    watch.assert_clean()
+
+
+def test_days_are_separated_and_one_senders_run_of_messages_shows_one_name(open_page, alice, bob, server_side):  # noqa: F811
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from chat.models import ChatMessage
+
+    room = server_side(lambda: group_room(alice, bob, name="Days"))
+
+    def history():
+        old = send(room, bob, "from yesterday")
+        ChatMessage.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=1))
+        send(room, bob, "first today")
+        send(room, bob, "second today")
+        send(room, alice, "my answer")
+
+    server_side(history)
+    page, watch = open_page(alice, room_url(room))
+    expect(page.locator("#messages .day-divider")).to_have_text(["Yesterday", "Today"], timeout=10000)
+    grouped = [page.locator("#messages .msg").filter(has_text=text) for text in ("first today", "second today", "my answer")]
+    expect(grouped[0]).not_to_have_class("grouped")  # the first of the day carries the name
+    expect(grouped[1]).to_have_class("msg grouped")
+    expect(grouped[2]).not_to_have_class("grouped")  # another sender
+    # The name is hidden from sight only: a screen reader still hears who wrote it.
+    assert grouped[1].locator(".msg-author").text_content() == "Bob"
+    assert not grouped[1].locator(".msg-author").is_visible() or grouped[1].locator(".msg-author").bounding_box()["width"] <= 1
+    watch.assert_clean()
+
+
+def test_the_edited_mark_opens_the_earlier_versions(open_page, alice, bob, server_side):  # noqa: F811
+    from chat import commands
+
+    room = server_side(lambda: group_room(alice, bob, name="Edits"))
+
+    def edited():
+        message = send(room, bob, "the first version")
+        commands.message_edit(actor=bob, message_id=message.pk, content="the second version")
+        commands.message_edit(actor=bob, message_id=message.pk, content="the **final** version")
+
+    server_side(edited)
+    page, watch = open_page(alice, room_url(room))
+    mark = page.get_by_role("button", name="(edited)")
+    expect(mark).to_be_visible(timeout=10000)
+    mark.click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.locator(".version-text")).to_have_text(["the **final** version", "the second version", "the first version"])
+    expect(dialog.locator(".version-head").nth(1)).to_contain_text("Before Bob edited it")
     watch.assert_clean()

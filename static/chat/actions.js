@@ -8,7 +8,7 @@
 import { api, post } from "./api.js";
 import { acceptMessage, displayName } from "./state.js";
 import { confirmDialog, showError, toast } from "./ui.js";
-import { forwardDialog } from "./views/panels.js";
+import { editHistoryDialog, forwardDialog } from "./views/panels.js";
 
 const JUMP_TRIES = 20;
 const HIGHLIGHT = 2500;
@@ -87,6 +87,9 @@ export function createActions(app) {
       },
       forward(message) {
         forwardDialog(app, message);
+      },
+      showEdits(message) {
+        editHistoryDialog(app, message, state.loaded.get(message.room));
       },
       edit(message) {
         const rd = view.holder(message);

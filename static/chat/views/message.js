@@ -169,7 +169,9 @@ export function renderMessage(message, { rd, room, actions, pending = null, pref
     { class: "msg-head" },
     h("span", { class: "msg-author", text: author }),
     h("time", { datetime: message.created_at, title: fullTime(message.created_at), text: messageTime(message.created_at) }),
-    message.is_edited && !message.is_deleted ? h("span", { class: "msg-flag", title: fullTime(message.edited_at), text: "(edited)" }) : null,
+    message.is_edited && !message.is_deleted
+      ? h("button", { type: "button", class: "link msg-flag", title: `Edited ${fullTime(message.edited_at)}: show the earlier versions`, text: "(edited)", onclick: () => actions.showEdits(message) })
+      : null,
     forMe ? h("span", { class: "mention-flag", text: "Mentions you" }) : null,
   );
 

@@ -4,7 +4,7 @@
 
 import { del, get, patch, post, query } from "../api.js";
 import { applyCounts, applyNotifySettings } from "../counts.js";
-import { $, debounce, h, initials, uuid4 } from "../dom.js";
+import { $, debounce, fullTime, h, initials, uuid4 } from "../dom.js";
 import { canModerate, displayName, presenceOf, roomData, roomTitle, sortedRooms, state } from "../state.js";
 import { closeDialog, confirmDialog, openDialog, showError, toast } from "../ui.js";
 
@@ -695,6 +695,28 @@ export function newChatDialog(app) {
   );
   body.append(tabs[0][1](app));
   openDialog("New chat", h("div", { class: "tabs", role: "tablist", "aria-label": "Kind of chat" }, buttons), body);
+}
+
+// --- edit history --------------------------------------------------------------
+// The earlier versions of a message, newest first, under the current one. Shown
+// as the text that was typed (a past version has no HTML of its own).
+export async function editHistoryDialog(app, message, rd) {
+  let versions;
+  try {
+    versions = await get(`messages/${message.id}/history/`);
+  } catch (error) {
+    showError(error, "Could not load the edit history: ");
+    return;
+  }
+  const editor = (id) => {
+    const member = rd && rd.members ? rd.members.get(id) : null;
+    return member ? displayName(member.user) : id === (message.sender && message.sender.id) ? displayName(message.sender) : "a moderator";
+  };
+  const item = (label, when, text) =>
+    h("li", { class: "version" }, h("div", { class: "version-head muted" }, h("span", { text: label }), when ? h("time", { datetime: when, text: fullTime(when) }) : null), h("p", { class: "version-text", dir: "auto", text: text ?? "" }));
+  const rows = [item("Now", message.edited_at, message.content)];
+  for (const version of [...versions].reverse()) rows.push(item(`Before ${editor(version.edited_by)} edited it, until`, version.replaced_at, version.content));
+  openDialog("Edit history", h("ol", { class: "edit-history", "aria-label": "Versions, newest first" }, rows));
 }
 
 // --- forward dialog ----------------------------------------------------------
