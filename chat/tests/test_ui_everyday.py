@@ -97,3 +97,45 @@ def test_the_edited_mark_opens_the_earlier_versions(open_page, alice, bob, serve
     expect(dialog.locator(".version-text")).to_have_text(["the **final** version", "the second version", "the first version"])
     expect(dialog.locator(".version-head").nth(1)).to_contain_text("Before Bob edited it")
     watch.assert_clean()
+
+
+def test_keyboard_switcher_room_order_and_the_shortcut_list(open_page, alice, bob, carol, server_side):  # noqa: F811
+    first = server_side(lambda: group_room(alice, bob, name="Alpha"))
+    second = server_side(lambda: group_room(alice, bob, name="Second floor"))
+    server_side(lambda: group_room(alice, carol, name="Corner"))  # Alice finds Carol through a shared room
+    page, watch = open_page(alice, room_url(first))
+    expect(page.locator("#room-name")).to_have_text("Alpha")
+
+    page.keyboard.press("Control+k")
+    box = page.get_by_role("combobox", name="Room or person")
+    expect(box).to_be_focused()
+    box.press_sequentially("sec")
+    options = page.get_by_role("listbox", name="Matches").get_by_role("option")
+    expect(options.first).to_contain_text("Second floor")
+    expect(options.first).to_have_attribute("aria-selected", "true")
+    box.press("Enter")
+    expect(page.locator("#room-name")).to_have_text("Second floor")
+    expect(page.get_by_role("dialog")).to_be_hidden()
+
+    # Alt+↓ / Alt+↑: the room below / above in the sidebar's order.
+    order = page.locator("#room-list [data-room-id]").evaluate_all("els => els.map(e => e.dataset.roomId)")
+    at = order.index(str(second.pk))
+    page.keyboard.press("Alt+ArrowDown" if at + 1 < len(order) else "Alt+ArrowUp")
+    neighbour = order[at + 1] if at + 1 < len(order) else order[at - 1]
+    expect(page.locator(f'[data-room-id="{neighbour}"]')).to_have_attribute("aria-current", "page")
+
+    # A person without a direct chat yet: chosen, the chat starts.
+    page.keyboard.press("Control+k")
+    box.press_sequentially("carol")
+    person = options.filter(has_text="start a chat")
+    expect(person).to_contain_text("Carol")
+    person.click()
+    expect(page.locator("#room-name")).to_have_text("Carol", timeout=LIVE * 3)
+
+    # ? lists the shortcuts, but not while typing a message.
+    page.get_by_role("textbox", name="Message", exact=True).press("?")
+    expect(page.get_by_role("dialog")).to_be_hidden()
+    page.evaluate("document.activeElement.blur()")
+    page.keyboard.press("?")
+    expect(page.get_by_role("dialog")).to_contain_text("Jump to a room or a person")
+    watch.assert_clean()

@@ -6,6 +6,7 @@
 import { describeError, setUnauthenticatedHandler } from "./api.js";
 import { createActions } from "./actions.js";
 import { createComposer } from "./composer.js";
+import { createShortcuts } from "./switcher.js";
 import { createConnection } from "./connection.js";
 import { $ } from "./dom.js";
 import { applyHelloCounts, createEffectRunner, createReducer } from "./events.js";
@@ -47,6 +48,7 @@ app.composer = createComposer(app);
 app.actions = createActions(app);
 app.search = createSearch(app);
 app.room = createRoomView(app);
+app.shortcuts = createShortcuts(app);
 app.connection = createConnection(app);
 app.settings = createNotificationSettings(app);
 app.notifier = createNotifier(app);
@@ -185,6 +187,7 @@ function wire() {
   app.settingsView.wire();
   app.thread.wire();
   app.threadsView.wire();
+  app.shortcuts.wire();
 }
 
 async function boot() {
