@@ -156,7 +156,8 @@ def message_delete(*, actor, message_id, reason: str = "") -> MessageResult:
 
 
 def message_restore(*, actor, message_id, reason: str = "") -> MessageResult:
-    """Undo a soft delete (room moderators, site moderators). Emits ``message.updated``."""
+    """Undo a soft delete (room moderators, site moderators; the sender for a
+    short while). Emits ``message.updated``."""
     return _moderate_message(messages.message_restore, actor=actor, message_id=message_id, reason=reason)
 
 

@@ -6,6 +6,7 @@ error the edges turn into 403/404 (a non-member learns nothing: NotFound);
 decides permission.
 """
 
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
@@ -93,6 +94,33 @@ def require_message_moderator(room: ChatRoom, actor, *, action: str, member: Cha
     if (member if member is not None else membership(room, actor)) is None:
         raise NotFound("Room not found.", code="room_not_found")
     raise Forbidden(f"Only the room's owners and admins can {action}.", code="not_room_admin")
+
+
+def require_can_restore(message, actor, *, member: ChatMember | None, now) -> bool:
+    """Who may restore a deleted message: room owners and admins and site
+    moderators, any time (until the retention purge); its sender, for
+    CHAT_UNDO_DELETE_SECONDS after deleting it themselves (an undo). True when
+    it is the sender's own undo (not audited as moderation)."""
+    undo = (
+        member is not None
+        and message.sender_id == actor.pk
+        and message.deleted_by_id == actor.pk
+        and message.deleted_at is not None
+        and (now - message.deleted_at).total_seconds() <= settings.CHAT_UNDO_DELETE_SECONDS
+    )
+    if undo:
+        return True
+    if can_moderate_messages(message.room, actor, member):
+        return False
+    if member is None:
+        raise NotFound("Room not found.", code="room_not_found")
+    if message.sender_id == actor.pk and message.deleted_by_id == actor.pk:
+        raise Forbidden(
+            f"A deleted message can be brought back by its sender for {settings.CHAT_UNDO_DELETE_SECONDS} seconds; "
+            "ask one of the room's admins.",
+            code="undo_expired",
+        )
+    raise Forbidden("Only the room's owners and admins can restore messages.", code="not_room_admin")
 
 
 def is_blocked_between(user_id, other_id) -> bool:

@@ -40,6 +40,7 @@ def chat_page(request):
         ],
         "max_message_length": settings.CHAT_MAX_MESSAGE_LENGTH,
         "max_attachment_bytes": settings.CHAT_MAX_ATTACHMENT_BYTES,
+        "undo_delete_seconds": settings.CHAT_UNDO_DELETE_SECONDS,
         "urls": {
             "api": "/api/",
             "socket": "/ws/chat/",

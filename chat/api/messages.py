@@ -78,6 +78,14 @@ class MessageViewSet(viewsets.ViewSet):
     def destroy(self, request, pk=None):
         return rendered(commands.message_delete(actor=request.user, message_id=pk).json)
 
+    @extend_schema(
+        summary="Restore a deleted message (room owners and admins; its sender for a short while after deleting it)",
+        request=None, responses={200: s.MessageSerializer, **errors(403)},
+    )
+    @action(detail=True, methods=["post"])
+    def restore(self, request, pk=None):
+        return rendered(commands.message_restore(actor=request.user, message_id=pk).json)
+
     @extend_schema(summary="Edit history (earlier versions)", responses={200: s.EditHistorySerializer(many=True), **errors()})
     @action(detail=True, methods=["get"])
     def history(self, request, pk=None):

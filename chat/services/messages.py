@@ -306,10 +306,12 @@ def message_delete(*, message: ChatMessage, actor, member: ChatMember | None, re
 
 @transaction.atomic(savepoint=False)
 def message_restore(*, message: ChatMessage, actor, member: ChatMember | None, reason: str = "") -> ChatMessage:
-    """Undo a soft delete (room owners and admins, site moderators). Emits ``message.updated``."""
-    policies.require_message_moderator(message.room, actor, action="restore messages", member=member)
+    """Undo a soft delete: room owners and admins and site moderators (audited),
+    or the sender shortly after deleting it (policies.require_can_restore).
+    Emits ``message.updated``."""
     if not message.is_deleted:
         return message
+    own_undo = policies.require_can_restore(message, actor, member=member, now=timezone.now())
     if message.content_purged_at is not None:
         raise Invalid("This message's content has been purged by retention.", code="content_purged")
     _lock_root_of(message)
@@ -321,7 +323,8 @@ def message_restore(*, message: ChatMessage, actor, member: ChatMember | None, r
     _announce_attention_of(message, notifications.mentioned_user_ids(message))
     if message.thread_id:
         threads.summary_changed(message.thread)
-    _audit_moderation(message, actor, ModerationAction.MESSAGE_RESTORE, reason)
+    if not own_undo:
+        _audit_moderation(message, actor, ModerationAction.MESSAGE_RESTORE, reason)
     return message
 
 

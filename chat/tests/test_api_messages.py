@@ -26,6 +26,7 @@ MESSAGE_KEYS = {
     "sender",
     "message_type",
     "content",
+    "html",
     "extra_metadata",
     "reply_to",
     "forwarded_from",
@@ -446,6 +447,38 @@ def test_delete_refusals(api, alice, bob, carol, outsider, team):
     assert_error(api(outsider).delete(message_url(hello)), 404, "message_not_found")
     assert_error(api(carol).delete(f"/api/messages/{uuid.uuid4()}/"), 404, "message_not_found")
     assert not ChatMessage.objects.get(pk=hello.pk).is_deleted
+
+
+def test_the_sender_may_undo_a_delete_for_a_short_while(api, bob, carol, team, settings):
+    hello = send(team, bob, "oops, **not** that")
+    api(bob).delete(message_url(hello))
+
+    assert_error(api(carol).post(message_url(hello, "restore/")), 403, "not_room_admin")
+    response = api(bob).post(message_url(hello, "restore/"))
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["is_deleted"], body["content"], body["html"]) == (False, "oops, **not** that", "<p>oops, <strong>not</strong> that</p>")
+    assert not AuditLog.objects.filter(action=ModerationAction.MESSAGE_RESTORE).exists()  # an undo, not moderation
+    assert api(bob).post(message_url(hello, "restore/")).status_code == 200  # restoring a live message changes nothing
+
+    settings.CHAT_UNDO_DELETE_SECONDS = 0
+    api(bob).delete(message_url(hello))
+    late = assert_error(api(bob).post(message_url(hello, "restore/")), 403, "undo_expired")
+    assert "0 seconds" in late["detail"]
+    assert ChatMessage.objects.get(pk=hello.pk).is_deleted
+
+
+def test_room_admins_restore_any_deleted_message_and_it_is_audited(api, alice, bob, outsider, team):
+    hello = send(team, bob, "rude")
+    api(alice).delete(message_url(hello))  # deleted by the owner: not bob's own delete to undo
+
+    assert_error(api(bob).post(message_url(hello, "restore/")), 403, "not_room_admin")
+    assert_error(api(outsider).post(message_url(hello, "restore/")), 404, "message_not_found")
+    response = api(alice).post(message_url(hello, "restore/"))
+
+    assert response.status_code == 200 and response.json()["is_deleted"] is False
+    assert AuditLog.objects.filter(action=ModerationAction.MESSAGE_RESTORE, target_message=hello, actor=alice).exists()
 
 
 # --- Reactions -------------------------------------------------------------------------------

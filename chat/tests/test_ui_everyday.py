@@ -139,3 +139,31 @@ def test_keyboard_switcher_room_order_and_the_shortcut_list(open_page, alice, bo
     page.keyboard.press("?")
     expect(page.get_by_role("dialog")).to_contain_text("Jump to a room or a person")
     watch.assert_clean()
+
+
+def test_undo_my_delete_and_an_admin_restores_a_deleted_message(open_page, alice, bob, server_side):  # noqa: F811
+    from chat import commands
+
+    room = server_side(lambda: group_room(alice, bob, name="Undo"))  # alice owns it
+    server_side(lambda: send(room, bob, "keep this one"))
+    gone = server_side(lambda: send(room, bob, "bring me back"))
+    bob_page, bob_watch = open_page(bob, room_url(room))
+    alice_page, alice_watch = open_page(alice, room_url(room))
+
+    mine = message(bob_page, "keep this one")
+    mine.hover()
+    mine.get_by_role("button", name="Delete", exact=True).click()
+    bob_page.get_by_role("dialog").get_by_role("button", name="Delete", exact=True).click()
+    expect(alice_page.locator("#messages .msg.deleted")).to_have_count(1, timeout=LIVE * 3)
+    bob_page.locator("#toasts").get_by_role("button", name="Undo").click()
+    expect(message(alice_page, "keep this one")).to_be_visible(timeout=LIVE * 3)
+    expect(alice_page.locator("#messages .msg.deleted")).to_have_count(0)
+
+    server_side(lambda: commands.message_delete(actor=bob, message_id=gone.pk))
+    restore = alice_page.get_by_role("button", name="Restore the deleted message from Bob")
+    expect(restore).to_be_visible(timeout=LIVE * 3)
+    assert bob_page.get_by_role("button", name="Restore the deleted message from Bob").count() == 0  # a member has none
+    restore.click()
+    expect(message(bob_page, "bring me back")).to_be_visible(timeout=LIVE * 3)
+    alice_watch.assert_clean()
+    bob_watch.assert_clean()

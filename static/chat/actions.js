@@ -131,8 +131,19 @@ export function createActions(app) {
             api("DELETE", `messages/${message.id}/`).then((m) => ({ message: m })),
           );
           accept(result.message);
+          if (mine) {
+            // The sender may take it back for a short while (CHAT_UNDO_DELETE_SECONDS).
+            toast("Message deleted.", { timeout: app.config.undo_delete_seconds * 1000, action: { label: "Undo", run: () => actions.restore(message) } });
+          }
         } catch (error) {
           showError(error, "Not deleted: ");
+        }
+      },
+      async restore(message) {
+        try {
+          accept(await post(`messages/${message.id}/restore/`));
+        } catch (error) {
+          showError(error, "Not restored: ");
         }
       },
       retry(pending) {

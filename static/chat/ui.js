@@ -3,13 +3,25 @@
 import { describeError } from "./api.js";
 import { $, h } from "./dom.js";
 
-export function toast(message, { kind = "info", timeout } = {}) {
+// action: {label, run} — one button (Undo…) that runs it and closes the toast.
+export function toast(message, { kind = "info", timeout, action = null } = {}) {
   const box = $("#toasts");
   const close = () => item.remove();
   const item = h(
     "div",
     { class: `toast ${kind}`, role: kind === "error" ? "alert" : "status" },
     h("p", { text: message }),
+    action
+      ? h("button", {
+          type: "button",
+          class: "btn small toast-action",
+          text: action.label,
+          onclick: () => {
+            close();
+            action.run();
+          },
+        })
+      : null,
     h("button", { type: "button", class: "link", "aria-label": "Dismiss", text: "✕", onclick: close }),
   );
   box.append(item);

@@ -196,6 +196,10 @@ export function renderMessage(message, { rd, room, actions, pending = null, pref
 
   if (message.is_deleted) {
     card.append(h("p", { class: "msg-body", text: "Message deleted" }));
+    // Owners and admins may bring it back (the sender has the Undo of the toast).
+    if (!pending && canModerate(room) && message.message_type !== "system") {
+      card.append(h("button", { type: "button", class: "btn small restore", text: "Restore", "aria-label": `Restore the deleted message from ${author}`, onclick: () => actions.restore(message) }));
+    }
   } else if (!pending && rd.editingId === message.id) {
     card.append(editForm(message, rd, actions));
   } else if (message.content) {
