@@ -163,7 +163,7 @@ def last_messages(rooms) -> dict:
     # however many messages the rooms hold.
     newest = ChatMessage.objects.filter(IN_ROOM, room=OuterRef("pk"), is_deleted=False).order_by("-seq").values("pk")[:1]
     newest_ids = ChatRoom.objects.filter(pk__in=ids).annotate(newest=Subquery(newest)).values("newest")
-    messages = ChatMessage.objects.filter(pk__in=newest_ids).select_related("sender", "attachment", "reply_to__sender")
+    messages = ChatMessage.objects.filter(pk__in=newest_ids).select_related("sender", "attachment", "reply_to__sender", "forwarded_from__sender")
     return {m.room_id: m for m in messages}
 
 
@@ -227,7 +227,7 @@ def message_for_member(*, message_id, user, lock: bool = False, moderator: bool 
     """``(message, the user's membership of its room)`` for a message the user
     may see (NotFound otherwise). ``lock`` takes the message row's lock for a
     write; ``moderator`` also lets a site moderator in (membership None)."""
-    messages = ChatMessage.objects.select_related("room", "sender", "attachment", "reply_to__sender")
+    messages = ChatMessage.objects.select_related("room", "sender", "attachment", "reply_to__sender", "forwarded_from__sender")
     if lock:
         messages = messages.select_for_update(of=("self",))
     try:
@@ -290,7 +290,7 @@ def message_list(*, room: ChatRoom, before: int | None = None, after: int | None
     """A page of history by seq cursor, oldest first. ``before`` pages back from
     the newest; ``after`` pages forward. Stable under concurrent sends."""
     limit = max(1, min(int(limit), MAX_PAGE))
-    messages = ChatMessage.objects.filter(IN_ROOM, room=room).select_related("sender", "attachment", "reply_to__sender")
+    messages = ChatMessage.objects.filter(IN_ROOM, room=room).select_related("sender", "attachment", "reply_to__sender", "forwarded_from__sender")
     return _seq_page(messages, before=before, after=after, limit=limit)
 
 
@@ -369,7 +369,7 @@ def mentions_for_user(*, user, limit: int, cursor: str | None = None) -> tuple[l
             room__members__user=user,
             room__members__is_active=True,
         )
-        .select_related("room", "message__sender", "message__attachment", "message__reply_to__sender", "message__room")
+        .select_related("room", "message__sender", "message__attachment", "message__reply_to__sender", "message__forwarded_from__sender", "message__room")
         .order_by("-sent_at", "-id")
     )
     if cursor:
@@ -419,7 +419,7 @@ def thread_root_in_room(*, message_id, room: ChatRoom) -> ChatMessage:
 def thread_replies(*, root: ChatMessage, before: int | None = None, after: int | None = None, limit: int = 50) -> list:
     """A page of the thread's replies by seq, oldest first (as room history)."""
     limit = max(1, min(int(limit), MAX_PAGE))
-    replies = ChatMessage.objects.filter(thread=root).select_related("sender", "attachment", "reply_to__sender")
+    replies = ChatMessage.objects.filter(thread=root).select_related("sender", "attachment", "reply_to__sender", "forwarded_from__sender")
     return _seq_page(replies, before=before, after=after, limit=limit)
 
 
@@ -453,7 +453,7 @@ def followed_threads(*, user):
         ThreadFollow.objects.filter(
             user=user, following=True, root__room__members__user=user, root__room__members__is_active=True
         )
-        .select_related("root__sender", "root__attachment", "root__reply_to__sender", "root__room")
+        .select_related("root__sender", "root__attachment", "root__reply_to__sender", "root__forwarded_from__sender", "root__room")
         .annotate(unread_count=Coalesce(Subquery(counted, output_field=IntegerField()), Value(0)))
         .annotate(has_unread=Case(When(unread_count__gt=0, then=Value(1)), default=Value(0), output_field=IntegerField()))
         .annotate(activity_at=Coalesce("root__thread_last_reply_at", "root__created_at"))
@@ -532,7 +532,7 @@ def events_since(*, room: ChatRoom, after: int, limit: int = 500) -> tuple[list[
         raise ResyncRequired(room)
     rows = list(
         RoomEvent.objects.filter(room=room, seq__gt=after)
-        .select_related("message__sender", "message__attachment", "message__reply_to__sender")
+        .select_related("message__sender", "message__attachment", "message__reply_to__sender", "message__forwarded_from__sender")
         .order_by("seq")[: limit + 1]
     )
     # A retention purge may have committed since ``room`` was read: the log
@@ -563,7 +563,7 @@ def message_search(*, user, query: str, room: ChatRoom | None = None, limit: int
     return list(
         ChatMessage.objects.filter(pk__in=message_ids, is_deleted=False)
         .exclude(message_type=MessageType.SYSTEM)
-        .select_related("sender", "attachment", "reply_to__sender")
+        .select_related("sender", "attachment", "reply_to__sender", "forwarded_from__sender")
         .order_by("-created_at")[:limit]
     )
 

@@ -64,6 +64,11 @@ class MessageListSerializer(serializers.ListSerializer):
         return payloads.message_payloads(list(data))
 
 
+class ForwardedSerializer(serializers.Serializer):
+    sender = UserSerializer(allow_null=True)
+    room = serializers.UUIDField(help_text="The original's room (its name is yours to know only if you are a member).")
+
+
 class MessageSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     room = serializers.UUIDField()
@@ -75,6 +80,7 @@ class MessageSerializer(serializers.Serializer):
         allow_null=True,
         help_text="The content formatted and sanitized by the server (docs/api.md, Formatting); null when deleted and for system messages.",
     )
+    forwarded = ForwardedSerializer(allow_null=True, help_text="A forwarded message: who wrote the original, and in which room.")
     mentions = MentionEntrySerializer(many=True, help_text="Resolved by the server when the message was stored or edited.")
     extra_metadata = serializers.DictField()
     reply_to = ReplyPreviewSerializer(allow_null=True)

@@ -194,6 +194,15 @@ def thread_summary(root: ChatMessage, participants: dict | None = None) -> dict 
     }
 
 
+def _forwarded(message: ChatMessage) -> dict | None:
+    """Who wrote the original of a forwarded message, and in which room (the
+    page names the room only to its members)."""
+    source = message.forwarded_from if message.forwarded_from_id else None
+    if source is None:
+        return None
+    return {"sender": user_payload(source.sender) if source.sender_id else None, "room": str(source.room_id)}
+
+
 def message_payload(message: ChatMessage, *, reactions: list | None = None, participants: dict | None = None) -> dict:
     """A message as clients see it. ``reactions`` defaults to a fresh query
     (none for a new message); so do a root's thread participants."""
@@ -211,6 +220,7 @@ def message_payload(message: ChatMessage, *, reactions: list | None = None, part
         "extra_metadata": message.extra_metadata,
         "reply_to": _reply_preview(message.reply_to),
         "forwarded_from": str(message.forwarded_from_id) if message.forwarded_from_id else None,
+        "forwarded": _forwarded(message),
         "attachment": None if message.is_deleted else attachment_payload(message.attachment),
         "client_msg_id": message.client_msg_id,
         "is_edited": message.is_edited,

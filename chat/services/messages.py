@@ -41,7 +41,7 @@ MAX_METADATA_BYTES = 4096
 
 def _find_original(sender, client_msg_id: str, room: ChatRoom, thread: ChatMessage | None) -> ChatMessage | None:
     original = (
-        ChatMessage.objects.select_related("sender", "reply_to__sender", "attachment")
+        ChatMessage.objects.select_related("sender", "reply_to__sender", "forwarded_from__sender", "attachment")
         .filter(sender=sender, client_msg_id=client_msg_id)
         .first()
     )

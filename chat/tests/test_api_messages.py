@@ -30,6 +30,7 @@ MESSAGE_KEYS = {
     "extra_metadata",
     "reply_to",
     "forwarded_from",
+    "forwarded",
     "attachment",
     "client_msg_id",
     "is_edited",
@@ -342,8 +343,13 @@ def test_forward_into_another_room_of_mine(api, alice, bob, team):
         str(hello.pk),
         "alice",
     )
+    assert body["forwarded"] == {"sender": body["forwarded"]["sender"], "room": str(team.pk)}
+    assert body["forwarded"]["sender"]["username"] == "bob"  # who wrote the original
     assert retry.status_code == 200 and retry.json()["id"] == body["id"]
     assert ChatMessage.objects.filter(forwarded_from=hello).count() == 1
+    in_history = api(bob).get(messages_url(direct)).json()
+    assert [m["forwarded"]["sender"]["username"] for m in in_history if m["forwarded"]] == ["bob"]
+    assert all(m["forwarded"] is None for m in in_history if not m["forwarded_from"])
 
 
 def test_forward_refusals(api, alice, bob, carol, outsider, team):

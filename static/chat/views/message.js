@@ -2,7 +2,7 @@
 
 import { fileSize, formatted, fullTime, h, initials, linkified, messageTime } from "../dom.js";
 import { fold, mentionSegments, mentionsUser } from "../mentions.js";
-import { canModerate, displayName, state } from "../state.js";
+import { canModerate, displayName, roomTitle, state } from "../state.js";
 import { canStartThread, summaryText } from "../threads.js";
 
 export const QUICK_REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
@@ -113,6 +113,14 @@ function bodyNodes(message, rd) {
   return formatted(message.html, marked);
 }
 
+// "Forwarded from Alice in Design" — the room only when the reader is in it.
+export function forwardedText(forwarded, rooms = state.rooms) {
+  if (!forwarded) return "Forwarded";
+  const who = forwarded.sender ? displayName(forwarded.sender) : "someone";
+  const room = forwarded.room ? rooms.get(forwarded.room) : null;
+  return room ? `Forwarded from ${who} in ${roomTitle(room)}` : `Forwarded from ${who}`;
+}
+
 // Under a root with replies: "3 replies · last reply 5 min ago" and up to three
 // of the people who replied; a button that opens the thread.
 function threadSummaryNode(message, actions) {
@@ -188,7 +196,7 @@ export function renderMessage(message, { rd, room, actions, pending = null, pref
       }),
     );
   }
-  if (message.forwarded_from && !message.is_deleted) card.append(h("div", { class: "msg-forwarded", text: "Forwarded" }));
+  if (message.forwarded_from && !message.is_deleted) card.append(h("div", { class: "msg-forwarded", text: forwardedText(message.forwarded) }));
   if (!message.is_deleted) {
     const quote = quoteNode(message.reply_to);
     if (quote) card.append(quote);
