@@ -51,9 +51,10 @@ def prepare(messages: int, rooms: int) -> dict:
         cursor.execute(
             """
             INSERT INTO chat_chatmessage (id, created_at, updated_at, seq, message_type, content_encrypted,
-                mentions_encrypted, extra_metadata, client_msg_id, is_edited, is_deleted, is_flagged, flag_reason,
+                html_encrypted, mentions_encrypted, extra_metadata, client_msg_id, is_edited, is_deleted, is_flagged, flag_reason,
                 sender_id, room_id, also_in_room, thread_reply_count, thread_participant_ids)
-            SELECT gen_random_uuid(), now(), now(), s, m.message_type, m.content_encrypted, m.mentions_encrypted,
+            SELECT gen_random_uuid(), now(), now(), s, m.message_type, m.content_encrypted, m.html_encrypted,
+                m.mentions_encrypted,
                 m.extra_metadata, NULL, false, false, false, '', m.sender_id, m.room_id, false, 0, '[]'::jsonb
             FROM chat_chatmessage m, generate_series(%s::bigint, %s::bigint) AS s WHERE m.id = %s
             """,

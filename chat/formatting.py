@@ -80,3 +80,20 @@ def to_html(text: str) -> str:
     if not text:
         return ""
     return sanitize(render_markdown(text)).strip()
+
+
+def _as_plain_html(text: str) -> str:
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\u00a0", "&nbsp;")
+    return "<p>" + escaped.replace("\n", "<br>\n") + "</p>"
+
+
+def formatted_html(text: str) -> str | None:
+    """The safe HTML of ``text``, or None when formatting adds nothing to it
+    (one paragraph of the text as typed): most messages, which clients show
+    as plain text without a second copy of them in every payload."""
+    html = to_html(text)
+    # Spaces around lines are not formatting (Markdown drops them; plain text shows them).
+    trimmed = "\n".join(line.strip(" \t") for line in text.strip().split("\n"))
+    if not html or html == _as_plain_html(trimmed):
+        return None
+    return html

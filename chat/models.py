@@ -215,8 +215,9 @@ class ChatMessage(BaseModel):
     # token like the content; empty when the message mentions nobody.
     mentions_encrypted = models.TextField(blank=True)
     # The content's sanitized HTML (chat/formatting.py) as a Fernet token, made
-    # when the message is stored or edited; empty for system messages, messages
-    # without text and those stored before formatting (rendered when read).
+    # when the message is stored or edited; "plain" when formatting adds nothing
+    # to the text (most messages: clients show the text); empty for system
+    # messages and those stored before formatting (rendered when read).
     html_encrypted = models.TextField(blank=True)
     extra_metadata = models.JSONField(default=dict, blank=True)
     reply_to = models.ForeignKey(

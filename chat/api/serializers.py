@@ -78,7 +78,7 @@ class MessageSerializer(serializers.Serializer):
     content = serializers.CharField(allow_null=True, help_text="The source as typed (Markdown): what an edit starts from.")
     html = serializers.CharField(
         allow_null=True,
-        help_text="The content formatted and sanitized by the server (docs/api.md, Formatting); null when deleted and for system messages.",
+        help_text="The content formatted and sanitized by the server (docs/api.md, Formatting); null when formatting adds nothing (show content as text), when deleted and for system messages.",
     )
     forwarded = ForwardedSerializer(allow_null=True, help_text="A forwarded message: who wrote the original, and in which room.")
     mentions = MentionEntrySerializer(many=True, help_text="Resolved by the server when the message was stored or edited.")

@@ -68,21 +68,28 @@ def remember_mentions(message: ChatMessage, entries: list[dict]) -> None:
     message._known_mentions = (message.mentions_encrypted, entries)
 
 
-def remember_html(message: ChatMessage, html: str) -> None:
-    """Encrypt a message's formatted HTML into it, keeping the HTML for rendering."""
-    message.html_encrypted = crypto.encrypt(html) if html else ""
+# html_encrypted of a message whose formatting adds nothing to its text.
+PLAIN = "plain"
+
+
+def remember_html(message: ChatMessage, html: str | None) -> None:
+    """Encrypt a message's formatted HTML into it (or mark it plain), keeping it for rendering."""
+    message.html_encrypted = crypto.encrypt(html) if html else PLAIN
     message._known_html = (message.html_encrypted, html)
 
 
 def message_html(message: ChatMessage) -> str | None:
-    """The sanitized HTML of a message's content (chat/formatting.py); None once
-    it is deleted and for system messages (their text is the server's own)."""
+    """The sanitized HTML of a message's content (chat/formatting.py); None when
+    formatting adds nothing to the text, once it is deleted, and for system
+    messages (their text is the server's own)."""
     if message.is_deleted or message.message_type == MessageType.SYSTEM:
         return None
     known = getattr(message, "_known_html", None)
     if known is not None and known[0] == message.html_encrypted:
         return known[1]
-    if message.html_encrypted:
+    if message.html_encrypted == PLAIN:
+        html = None
+    elif message.html_encrypted:
         try:
             html = crypto.decrypt(message.html_encrypted)
         except InvalidToken:
@@ -91,7 +98,7 @@ def message_html(message: ChatMessage) -> str | None:
     else:
         # Stored before formatting: rendered from the source now (not stored: a read writes nothing).
         content = message_content(message)
-        html = formatting.to_html(content) if content else ""
+        html = formatting.formatted_html(content) if content else None
     message._known_html = (message.html_encrypted, html)
     return html
 

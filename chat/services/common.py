@@ -69,7 +69,7 @@ def create_message(message: ChatMessage, *, text: str) -> ChatMessage:
     message.seq = allocate_seq(message.room, last_message_at=now if shown_in_room else None)
     message.content_encrypted = crypto.encrypt(text)
     if message.message_type != MessageType.SYSTEM:
-        render.remember_html(message, formatting.to_html(text))
+        render.remember_html(message, formatting.formatted_html(text))
     message.created_at = message.updated_at = now
     render.remember_plaintext(message, text)  # rendered without decrypting again
     message.is_new = True  # nobody reacted yet: its payload needs no reaction query

@@ -247,7 +247,7 @@ def message_edit(*, message: ChatMessage, actor, member: ChatMember, content: st
     MessageEdit.objects.create(message=message, edited_by=actor, previous_content_encrypted=message.content_encrypted)
     message.content_encrypted = crypto.encrypt(checked.text)
     render.remember_plaintext(message, checked.text)
-    render.remember_html(message, formatting.to_html(checked.text))
+    render.remember_html(message, formatting.formatted_html(checked.text))
     message.is_edited, message.edited_at = True, timezone.now()
     message.is_flagged = message.is_flagged or checked.is_flagged
     message.flag_reason = checked.flag_reason or message.flag_reason

@@ -458,10 +458,13 @@ async def test_writes_are_refused_as_overloaded_while_the_loop_is_late_and_serve
 
     room = await sync_to_async(group_room)(alice, bob)
     ws, _ = await connect(alice)
-    await asyncio.sleep(overload.WINDOW + 2 * overload.TICK)
-    time.sleep(0.35)  # the process's event loop does nothing for a while: it is late
+    await asyncio.sleep((overload.LATE_TICKS + 2) * overload.TICK)
+    for _ in range(overload.LATE_TICKS):  # the process's event loop late, tick after tick
+        time.sleep(0.3)
+        await asyncio.sleep(0.001)
     await ws.send_json_to({"type": "message.send", "ref": "s1", "room": str(room.pk), "content": "now?", "client_msg_id": "c-over"})
     await ws.send_json_to({"type": "ping", "ref": "p1"})
+    time.sleep(0.3)  # and late again while the frames wait: overdue when they are read
     seen = await frames_until(ws, lambda f: f["type"] == "pong")
     answers = [f for f in seen if f["type"] in ("error", "ack", "pong")]
     assert answers == [
@@ -469,7 +472,7 @@ async def test_writes_are_refused_as_overloaded_while_the_loop_is_late_and_serve
         {"type": "pong", "ref": "p1"},  # reads go on
     ]
     assert not await sync_to_async(ChatMessage.objects.filter(room=room, client_msg_id="c-over").exists)()
-    await asyncio.sleep(overload.WINDOW + 2 * overload.TICK)
+    await asyncio.sleep((overload.LATE_TICKS + 2) * overload.TICK)
     # The retry with the same client_msg_id, once the load is gone, is stored once.
     await ws.send_json_to({"type": "message.send", "ref": "s2", "room": str(room.pk), "content": "now?", "client_msg_id": "c-over"})
     ack = (await frames_until(ws, lambda f: f["type"] in ("ack", "error")))[-1]

@@ -175,6 +175,23 @@ def test_the_html_is_stored_encrypted_and_sent_beside_the_source(alice, bob):
     assert payload["html"] == "<p><strong>ship it</strong> @bob</p>"
 
 
+def test_formatting_that_adds_nothing_gives_no_html():
+    for text in ["hello there", 'a & b < c > "q"', "line one\nline two", "nbsp\u00a0here 😀", "", " spaced \n  out  "]:
+        assert formatting.formatted_html(text) is None, text
+    assert formatting.formatted_html("**b**") == "<p><strong>b</strong></p>"
+    assert formatting.formatted_html("see https://x.example").startswith('<p>see <a href="https://x.example"')
+
+
+@pytest.mark.django_db
+def test_a_plain_message_carries_no_second_copy_of_its_text(alice, bob):
+    room = group_room(alice, bob)
+    message = send(room, alice, "just words & <tags>")
+    row = ChatMessage.objects.get(pk=message.pk)
+    assert row.html_encrypted == "plain"
+    payload = message_payload(row)
+    assert (payload["content"], payload["html"]) == ("just words & <tags>", None)
+
+
 @pytest.mark.django_db
 def test_an_edit_renders_again_and_a_delete_hides_it(alice, bob):
     room = group_room(alice, bob)
@@ -183,6 +200,8 @@ def test_an_edit_renders_again_and_a_delete_hides_it(alice, bob):
     row = ChatMessage.objects.get(pk=message.pk)
     assert crypto.decrypt(row.html_encrypted) == "<p>now <code>code</code></p>"
     assert b'"html":"<p>now <code>code</code></p>"' in result.json
+    back = commands.message_edit(actor=alice, message_id=message.pk, content="plain again")
+    assert b'"html":null' in back.json and ChatMessage.objects.get(pk=message.pk).html_encrypted == "plain"
     commands.message_delete(actor=alice, message_id=message.pk)
     assert message_payload(ChatMessage.objects.get(pk=message.pk))["html"] is None
 
@@ -191,8 +210,10 @@ def test_an_edit_renders_again_and_a_delete_hides_it(alice, bob):
 def test_messages_stored_before_formatting_are_rendered_when_read_and_system_lines_have_none(alice, bob):
     room = group_room(alice, bob)
     message = send(room, alice, "_old_ message")
-    ChatMessage.objects.filter(pk=message.pk).update(html_encrypted="")
+    plain = send(room, alice, "old and plain")
+    ChatMessage.objects.filter(pk__in=[message.pk, plain.pk]).update(html_encrypted="")
     assert message_payload(ChatMessage.objects.get(pk=message.pk))["html"] == "<p><em>old</em> message</p>"
+    assert message_payload(ChatMessage.objects.get(pk=plain.pk))["html"] is None
     assert ChatMessage.objects.get(pk=message.pk).html_encrypted == ""  # a read writes nothing
     system = ChatMessage.objects.filter(room=room, message_type="system").first()
     assert system is not None and message_payload(system)["html"] is None and system.html_encrypted == ""

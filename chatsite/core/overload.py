@@ -14,7 +14,8 @@ Nothing refused was stored, so a client retries it with the same
 The signals (per process, no shared state):
 
 - **event loop lag**: a timer due every 50 ms measures how late it runs; the
-  tick that is overdue right now counts too (CHAT_OVERLOAD_LOOP_LAG_MS);
+  loop is behind when three ticks in a row were late (the tick overdue right
+  now counting too), so one pause sheds nothing (CHAT_OVERLOAD_LOOP_LAG_MS);
 - **database queue**: jobs waiting for a database thread, how many
   (CHAT_OVERLOAD_DB_QUEUE) and how long the last one waited
   (CHAT_OVERLOAD_DB_WAIT_MS), from :class:`MeteredExecutor`;
@@ -30,6 +31,7 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
@@ -37,7 +39,10 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 TICK = 0.05  # seconds between the loop-lag timer's wake-ups
-WINDOW = 0.5  # a late tick counts for this long (one spike sheds for a moment, not one tick)
+# The loop is late only when this many ticks in a row were: one pause (a garbage
+# collection, a busy neighbour on the machine) is not an overload; a standing
+# backlog is (as CoDel reads the minimum delay, not the peak).
+LATE_TICKS = 3
 CODE = "overloaded"
 DETAIL = "The server is overloaded right now; nothing was done. Try again in a moment."
 LOG_EVERY = 10.0  # seconds between two "shedding" warnings of one process
@@ -80,10 +85,8 @@ class Gauge:
         self.executors: list[MeteredExecutor] = []
         self.http_in_flight = 0
         self._loop = None
-        self._lag = 0.0
+        self._lates: deque[float] = deque(maxlen=LATE_TICKS)  # how late the last ticks ran
         self._tick_at = 0.0
-        self._peak = 0.0
-        self._peak_at = float("-inf")
         self._last_warning = float("-inf")
 
     # --- signals ------------------------------------------------------------
@@ -96,28 +99,30 @@ class Gauge:
         loop = asyncio.get_running_loop()
         if self._loop is loop:
             return
-        self._loop, self._lag, self._tick_at, self._peak = loop, 0.0, loop.time(), 0.0
+        self._loop, self._tick_at = loop, loop.time()
+        self._lates.clear()
         loop.call_later(TICK, self._tick, loop, loop.time() + TICK)
 
     def _tick(self, loop, due: float) -> None:
         if self._loop is not loop:
             return  # a newer loop took over (tests run several)
         now = loop.time()
-        self._lag, self._tick_at = max(0.0, now - due), now
-        if self._lag >= self._peak or now - self._peak_at > WINDOW:
-            self._peak, self._peak_at = self._lag, now
+        self._lates.append(max(0.0, now - due))
+        self._tick_at = now
         loop.call_later(TICK, self._tick, loop, now + TICK)
 
     def loop_lag(self) -> float:
-        """Seconds the event loop is behind: the latest tick's lateness within
-        the last WINDOW seconds, or the current tick's if it is overdue by more
-        (a loop too busy to come back to its timer)."""
+        """Seconds the event loop has been behind for LATE_TICKS ticks in a row:
+        the least late of the last ones, the tick overdue now counting as the
+        latest (a loop too busy to come back to its timer)."""
         loop = self._loop
         if loop is None:
             return 0.0
-        now = loop.time()
-        recent = self._peak if now - self._peak_at <= WINDOW else self._lag
-        return max(recent, now - self._tick_at - TICK)
+        recent = list(self._lates)
+        overdue = loop.time() - self._tick_at - TICK
+        if overdue > 0:
+            recent = [*recent[1:], overdue] if len(recent) == LATE_TICKS else [*recent, overdue]
+        return min(recent) if len(recent) == LATE_TICKS else 0.0
 
     def db_waiting(self) -> int:
         return sum(executor.waiting for executor in self.executors)

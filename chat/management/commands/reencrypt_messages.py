@@ -24,6 +24,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from chat import crypto
+from chat.events import render
 from chat.models import ChatMessage, MessageEdit, MessageType
 from chat.search import index_message
 
@@ -80,7 +81,7 @@ class Command(BaseCommand):
             tallies[2].total = with_mentions.count()
             self._rotate(ChatMessage, "mentions_encrypted", tallies[2], rows=with_mentions)
             in_progress = tallies[3]
-            with_html = ChatMessage.objects.exclude(html_encrypted="")
+            with_html = ChatMessage.objects.exclude(html_encrypted__in=["", render.PLAIN])
             tallies[3].total = with_html.count()
             self._rotate(ChatMessage, "html_encrypted", tallies[3], rows=with_html)
             if reindex is not None:
