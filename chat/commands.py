@@ -178,6 +178,22 @@ def reaction_add(*, actor, message_id, reaction: str) -> tuple[list[dict], bool]
     return selectors.reactions_for(message=message, user=actor), created
 
 
+def message_pin(*, actor, message_id) -> bool:
+    """Pin a message in its room; False when it already was. Emits ``message.pinned``."""
+    _meter(kind="pin", user=actor, room_id=_room_of_message(message_id))
+    with transaction.atomic():
+        message, member = selectors.message_for_member(message_id=message_id, user=actor, lock=True, moderator=True)
+        return messages.message_pin(message=message, actor=actor, member=member)
+
+
+def message_unpin(*, actor, message_id) -> bool:
+    """Unpin; False when it was not pinned. Emits ``message.unpinned``."""
+    _meter(kind="pin", user=actor, room_id=_room_of_message(message_id))
+    with transaction.atomic():
+        message, member = selectors.message_for_member(message_id=message_id, user=actor, lock=True, moderator=True)
+        return messages.message_unpin(message=message, actor=actor, member=member)
+
+
 def reaction_remove(*, actor, message_id, reaction: str) -> list[dict]:
     """The message's reactions after taking one's own back. Emits ``reaction.removed``."""
     _meter(kind="reaction", user=actor, room_id=_room_of_message(message_id))

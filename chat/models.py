@@ -336,6 +336,24 @@ class MessageReaction(BaseModel):
         return f"{self.reaction} by {self.user_id}"
 
 
+class PinnedMessage(BaseModel):
+    """A message pinned in its room, listed in the room's details (room owners
+    and admins pin; in a direct room either person). A deleted message stays
+    pinned but is not listed while deleted."""
+
+    room = models.ForeignKey(ChatRoom, on_delete=models.CASCADE, related_name="pins")
+    message = models.OneToOneField(ChatMessage, on_delete=models.CASCADE, related_name="pin")
+    pinned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["room", "-created_at"], name="chat_pin_room_recent")]
+
+    def __str__(self) -> str:
+        return f"pin of {self.message_id} in {self.room_id}"
+
+
 class MentionKind(models.TextChoices):
     USER = "user", "@username"
     HERE = "here", "@here"

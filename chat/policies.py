@@ -123,6 +123,18 @@ def require_can_restore(message, actor, *, member: ChatMember | None, now) -> bo
     raise Forbidden("Only the room's owners and admins can restore messages.", code="not_room_admin")
 
 
+def require_can_pin(room: ChatRoom, actor, member: ChatMember | None) -> None:
+    """Room owners and admins and site moderators pin and unpin; in a direct
+    room, either of the two."""
+    if can_moderate_messages(room, actor, member):
+        return
+    if member is None:
+        raise NotFound("Room not found.", code="room_not_found")
+    if room.room_type == RoomType.DIRECT:
+        return
+    raise Forbidden("Only the room's owners and admins can pin messages.", code="not_room_admin")
+
+
 def is_blocked_between(user_id, other_id) -> bool:
     """Either of the two blocked the other."""
     return UserBlock.objects.filter(

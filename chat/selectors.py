@@ -9,6 +9,7 @@ import binascii
 import uuid
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import (
@@ -39,6 +40,7 @@ from .models import (
     MessageMention,
     MessageType,
     NotificationPreferences,
+    PinnedMessage,
     PushSubscription,
     RoomEvent,
     RoomType,
@@ -242,6 +244,21 @@ def message_for_member(*, message_id, user, lock: bool = False, moderator: bool 
     if message is None or (member is None and not (moderator and policies.is_site_moderator(user))):
         raise NotFound("Message not found.", code="message_not_found")
     return message, member
+
+
+def room_pins(*, room: ChatRoom) -> list[dict]:
+    """The room's pinned messages, newest pin first, each ``{"message", "message_id",
+    "pinned_by", "pinned_at"}``; a deleted message is left out while deleted."""
+    pins = list(
+        PinnedMessage.objects.filter(room=room, message__is_deleted=False)
+        .select_related(
+            "pinned_by", "message__sender", "message__attachment", "message__reply_to__sender",
+            "message__forwarded_from__sender",
+        )
+        .order_by("-created_at")[: settings.CHAT_MAX_PINS]
+    )
+    payloads = render.message_payloads([pin.message for pin in pins])
+    return [{"message": payload, **render.pin_payload(pin)} for pin, payload in zip(pins, payloads, strict=True)]
 
 
 def reactions_for(*, message: ChatMessage, user) -> list[dict]:

@@ -34,6 +34,7 @@ def chat_page(request):
     config = {
         "user": user_payload(request.user),
         "is_staff": request.user.is_staff,
+        "has_company": request.user.company_id is not None,
         # People I blocked: their messages never notify me nor count as mentions.
         "blocked_user_ids": [
             str(user_id) for user_id in UserBlock.objects.filter(blocker=request.user).values_list("blocked_id", flat=True)

@@ -341,6 +341,8 @@ X_FRAME_OPTIONS = "DENY"
 
 # --- Chat limits and rules ---------------------------------------------------
 CHAT_MAX_MESSAGE_LENGTH = env_int("CHAT_MAX_MESSAGE_LENGTH", 4000)
+# Pinned messages a room holds at most.
+CHAT_MAX_PINS = env_int("CHAT_MAX_PINS", 50)
 # How long the sender of a message may bring it back after deleting it (Undo).
 CHAT_UNDO_DELETE_SECONDS = env_int("CHAT_UNDO_DELETE_SECONDS", 30)
 CHAT_MAX_ROOM_MEMBERS = env_int("CHAT_MAX_ROOM_MEMBERS", 1000)

@@ -2,6 +2,8 @@
 forward, reactions) and search. Writes answer with the bytes the command
 rendered: the same payload the room's event carries."""
 
+import uuid
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import viewsets
@@ -85,6 +87,19 @@ class MessageViewSet(viewsets.ViewSet):
     @action(detail=True, methods=["post"])
     def restore(self, request, pk=None):
         return rendered(commands.message_restore(actor=request.user, message_id=pk).json)
+
+    @extend_schema(
+        methods=["POST"], summary="Pin in its room (room owners and admins; either person of a direct room)",
+        request=None, responses={201: s.PinStateSerializer, 200: s.PinStateSerializer, **errors(403)},
+    )
+    @extend_schema(methods=["DELETE"], summary="Unpin", request=None, responses={200: s.PinStateSerializer, **errors(403)})
+    @action(detail=True, methods=["post", "delete"])
+    def pin(self, request, pk=None):
+        if request.method == "DELETE":
+            commands.message_unpin(actor=request.user, message_id=pk)
+            return Response({"message_id": str(uuid.UUID(pk)), "pinned": False})
+        created = commands.message_pin(actor=request.user, message_id=pk)
+        return Response({"message_id": str(uuid.UUID(pk)), "pinned": True}, status=201 if created else 200)
 
     @extend_schema(summary="Edit history (earlier versions)", responses={200: s.EditHistorySerializer(many=True), **errors()})
     @action(detail=True, methods=["get"])

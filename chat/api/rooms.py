@@ -169,6 +169,11 @@ class RoomViewSet(viewsets.ViewSet):
             commands.room_notifications_update(actor=request.user, room_id=pk, level=data.get("level"), muted=data.get("muted"))
         )
 
+    @extend_schema(summary="The room's pinned messages, newest pin first", responses={200: s.PinSerializer(many=True), **errors()})
+    @action(detail=True, methods=["get"])
+    def pins(self, request, pk=None):
+        return Response(selectors.room_pins(room=self.get_room(pk)))
+
     @extend_schema(
         summary="Who of the room's members is online, away or offline",
         responses={200: s.PresenceSerializer(many=True), **errors(503)},

@@ -64,6 +64,18 @@ class MessageListSerializer(serializers.ListSerializer):
         return payloads.message_payloads(list(data))
 
 
+class PinSerializer(serializers.Serializer):
+    message_id = serializers.UUIDField()
+    pinned_by = UserSerializer(allow_null=True)
+    pinned_at = serializers.DateTimeField()
+    message = serializers.DictField(help_text="The message, as everywhere (MessageSerializer).")
+
+
+class PinStateSerializer(serializers.Serializer):
+    message_id = serializers.UUIDField()
+    pinned = serializers.BooleanField()
+
+
 class ForwardedSerializer(serializers.Serializer):
     sender = UserSerializer(allow_null=True)
     room = serializers.UUIDField(help_text="The original's room (its name is yours to know only if you are a member).")

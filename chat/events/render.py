@@ -43,6 +43,11 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
+def pin_payload(pin) -> dict:
+    """A pin as the ``message.pinned`` event and the room's pin list give it."""
+    return {"message_id": str(pin.message_id), "pinned_by": user_payload(pin.pinned_by), "pinned_at": _iso(pin.created_at)}
+
+
 def attachment_payload(attachment: Attachment | None) -> dict | None:
     if attachment is None:
         return None

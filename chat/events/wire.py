@@ -23,8 +23,12 @@ MEMBER_UPDATED = "member.updated"
 MEMBER_REMOVED = "member.removed"
 ROOM_UPDATED = "room.updated"
 THREAD_UPDATED = "thread.updated"  # a root's summary changed (a reply, a reply deleted or restored)
+MESSAGE_PINNED = "message.pinned"
+MESSAGE_UNPINNED = "message.unpinned"
 LOGGED_KINDS = frozenset(
     {
+        MESSAGE_PINNED,
+        MESSAGE_UNPINNED,
         MESSAGE_CREATED,
         MESSAGE_UPDATED,
         MESSAGE_DELETED,

@@ -21,6 +21,7 @@ from ..models import (
     MessageReaction,
     MessageType,
     ModerationAction,
+    PinnedMessage,
     SearchToken,
 )
 from . import notifications, threads
@@ -389,6 +390,45 @@ def reaction_remove(*, message: ChatMessage, user, reaction: str) -> bool:
     if not deleted:
         return False
     _announce_reaction(message, wire.REACTION_REMOVED, user, reaction)
+    return True
+
+
+@transaction.atomic(savepoint=False)
+def message_pin(*, message: ChatMessage, actor, member: ChatMember | None) -> bool:
+    """Pin a message in its room (policies.require_can_pin); False when it
+    already was. Emits ``message.pinned``."""
+    policies.require_can_pin(message.room, actor, member)
+    if message.is_deleted:
+        raise Invalid("A deleted message cannot be pinned.", code="message_deleted")
+    if message.message_type == MessageType.SYSTEM:
+        raise Invalid("System messages cannot be pinned.", code="invalid_message_type")
+    if PinnedMessage.objects.filter(message=message).exists():
+        return False
+    room = message.room
+    seq = allocate_seq(room)  # holds the room's row: the count below cannot race another pin
+    if PinnedMessage.objects.filter(room=room).count() >= settings.CHAT_MAX_PINS:
+        raise Invalid(
+            f"A room holds at most {settings.CHAT_MAX_PINS} pinned messages; unpin one first.", code="too_many_pins"
+        )
+    pin = PinnedMessage.objects.create(room=room, message=message, pinned_by=actor)
+    log.append(room=room, seq=seq, kind=wire.MESSAGE_PINNED, body=render.pin_payload(pin))
+    return True
+
+
+@transaction.atomic(savepoint=False)
+def message_unpin(*, message: ChatMessage, actor, member: ChatMember | None) -> bool:
+    """Unpin; False when it was not pinned. Emits ``message.unpinned``."""
+    policies.require_can_pin(message.room, actor, member)
+    deleted, _ = PinnedMessage.objects.filter(message=message).delete()
+    if not deleted:
+        return False
+    room = message.room
+    log.append(
+        room=room,
+        seq=allocate_seq(room),
+        kind=wire.MESSAGE_UNPINNED,
+        body={"message_id": str(message.pk), "unpinned_by": str(actor.pk)},
+    )
     return True
 
 

@@ -155,7 +155,11 @@ def test_undo_my_delete_and_an_admin_restores_a_deleted_message(open_page, alice
     mine.get_by_role("button", name="Delete", exact=True).click()
     bob_page.get_by_role("dialog").get_by_role("button", name="Delete", exact=True).click()
     expect(alice_page.locator("#messages .msg.deleted")).to_have_count(1, timeout=LIVE * 3)
-    bob_page.locator("#toasts").get_by_role("button", name="Undo").click()
+    toast = bob_page.locator("#toasts .toast").filter(has_text="Message deleted.")
+    expect(toast).to_be_visible()
+    box, composer = toast.bounding_box(), bob_page.locator("#composer").bounding_box()
+    assert box["y"] + box["height"] <= composer["y"] or box["y"] >= composer["y"] + composer["height"]  # notices never cover the composer
+    toast.get_by_role("button", name="Undo").click()
     expect(message(alice_page, "keep this one")).to_be_visible(timeout=LIVE * 3)
     expect(alice_page.locator("#messages .msg.deleted")).to_have_count(0)
 
@@ -165,5 +169,84 @@ def test_undo_my_delete_and_an_admin_restores_a_deleted_message(open_page, alice
     assert bob_page.get_by_role("button", name="Restore the deleted message from Bob").count() == 0  # a member has none
     restore.click()
     expect(message(bob_page, "bring me back")).to_be_visible(timeout=LIVE * 3)
+    alice_watch.assert_clean()
+    bob_watch.assert_clean()
+
+
+def test_several_failed_sends_are_retried_together(open_page, alice, bob, server_side):  # noqa: F811
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from chat import commands
+
+    room = server_side(lambda: group_room(bob, alice, name="Retry"))  # bob owns it
+    server_side(lambda: commands.member_mute(actor=bob, room_id=room.pk, user_id=alice.pk, until=timezone.now() + timedelta(hours=1)))
+    alice_page, alice_watch = open_page(alice, room_url(room))
+    bob_page, bob_watch = open_page(bob, room_url(room))
+    box = alice_page.get_by_role("textbox", name="Message", exact=True)
+    for text in ("first try", "second try"):
+        box.fill(text)
+        box.press("Enter")
+        expect(message(alice_page, text)).to_contain_text("Not sent", timeout=LIVE * 3)
+    bar = alice_page.locator("#retry-all-bar")
+    expect(bar).to_contain_text("2 messages were not sent.")
+
+    server_side(lambda: commands.member_unmute(actor=bob, room_id=room.pk, user_id=alice.pk))
+    expect(alice_page.locator("#composer-note")).to_be_hidden(timeout=LIVE * 3)
+    bar.get_by_role("button", name="Retry all").click()
+    expect(bob_page.locator("#messages .msg:not(.system) .msg-body")).to_have_text(["first try", "second try"], timeout=LIVE * 3)
+    expect(bar).to_be_hidden()
+    bob_watch.assert_clean()
+
+
+def test_someone_in_no_room_is_welcomed_with_the_rooms_to_join(open_page, bob, make_user, server_side):  # noqa: F811
+    server_side(lambda: group_room(bob, name="Open house", is_public=True))
+    newcomer = server_side(lambda: make_user(username="newcomer", display_name="Nina New"))  # bob's company
+    page, watch = open_page(newcomer, "/")
+    welcome = page.locator("#no-room")
+    expect(welcome.get_by_role("heading", name="Welcome, Nina New")).to_be_visible(timeout=10000)
+    expect(welcome).not_to_contain_text("You do not belong to a company")
+    welcome.get_by_role("button", name="Join Open house").click()
+    expect(page.locator("#room-name")).to_have_text("Open house", timeout=LIVE * 3)
+    watch.assert_clean()
+
+
+def test_someone_without_a_company_is_told_why_there_is_nothing_and_how_to_start(open_page, make_user, server_side):  # noqa: F811
+    loner = server_side(lambda: make_user(username="loner", display_name="Lou Loner", company=None))
+    page, watch = open_page(loner, "/")
+    welcome = page.locator("#no-room")
+    expect(welcome.get_by_role("heading", name="Welcome, Lou Loner")).to_be_visible(timeout=10000)
+    expect(welcome).to_contain_text("You do not belong to a company")
+    expect(welcome).to_contain_text("No public rooms to join.")
+    welcome.get_by_role("button", name="Start a chat").click()
+    expect(page.get_by_role("dialog")).to_contain_text("New chat")
+    watch.assert_clean()
+
+
+def test_an_owner_pins_a_message_and_everyone_sees_it_marked_and_listed(open_page, alice, bob, server_side):  # noqa: F811
+    room = server_side(lambda: group_room(alice, bob, name="Pins"))  # alice owns it
+    server_side(lambda: send(room, bob, "the launch is on **Friday**"))
+    alice_page, alice_watch = open_page(alice, room_url(room))
+    bob_page, bob_watch = open_page(bob, room_url(room))
+
+    mine = bob_page.locator("#messages .msg").filter(has_text="the launch is on Friday")
+    mine.hover()
+    expect(mine.get_by_role("button", name="Pin", exact=True)).to_have_count(0)  # a member of a group does not pin
+    theirs = alice_page.locator("#messages .msg").filter(has_text="the launch is on Friday")
+    theirs.hover()
+    theirs.get_by_role("button", name="Pin", exact=True).click()
+    expect(mine.locator(".pin-flag")).to_have_text("📌 Pinned", timeout=LIVE * 3)
+
+    bob_page.get_by_role("button", name="Members", exact=True).click()
+    pinned = bob_page.locator("#pin-list .pin-item")
+    expect(pinned).to_have_count(1, timeout=LIVE * 3)
+    expect(pinned).to_contain_text("the launch is on **Friday**")
+    expect(pinned).to_contain_text("pinned by Alice")
+
+    theirs.hover()
+    theirs.get_by_role("button", name="Unpin", exact=True).click()
+    expect(mine.locator(".pin-flag")).to_have_count(0, timeout=LIVE * 3)
+    expect(bob_page.locator("#pin-list")).to_contain_text("Nothing pinned", timeout=LIVE * 3)
     alice_watch.assert_clean()
     bob_watch.assert_clean()

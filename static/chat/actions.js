@@ -88,6 +88,9 @@ export function createActions(app) {
       forward(message) {
         forwardDialog(app, message);
       },
+      togglePin(message) {
+        app.pins.toggle(message);
+      },
       showEdits(message) {
         editHistoryDialog(app, message, state.loaded.get(message.room));
       },

@@ -6,6 +6,7 @@
 import { describeError, setUnauthenticatedHandler } from "./api.js";
 import { createActions } from "./actions.js";
 import { createComposer } from "./composer.js";
+import { createPins } from "./pins.js";
 import { createShortcuts } from "./switcher.js";
 import { createConnection } from "./connection.js";
 import { $ } from "./dom.js";
@@ -25,7 +26,7 @@ import { createBanner } from "./views/banner.js";
 import { renderHeader, renderTyping } from "./views/header.js";
 import { createMentionsView } from "./views/mentions.js";
 import { createMessageList } from "./views/messages.js";
-import { newChatDialog, renderDetails, toggleDetails } from "./views/panels.js";
+import { newChatDialog, renderDetails, renderWelcome, toggleDetails } from "./views/panels.js";
 import { createRoomView } from "./views/room.js";
 import { renderRooms } from "./views/rooms.js";
 import { createSearch } from "./views/search.js";
@@ -49,6 +50,7 @@ app.actions = createActions(app);
 app.search = createSearch(app);
 app.room = createRoomView(app);
 app.shortcuts = createShortcuts(app);
+app.pins = createPins(app);
 app.connection = createConnection(app);
 app.settings = createNotificationSettings(app);
 app.notifier = createNotifier(app);
@@ -64,7 +66,7 @@ app.outbox = new Outbox(state, {
   accept: (message) => app.actions.accept(message),
   changed: (pending) => {
     pending.dirty = true;
-    invalidate("messages");
+    invalidate("messages", "composer");
   },
   failed: (pending, error) => {
     showError(error, "Message not sent: ");
@@ -108,6 +110,7 @@ const typingExpiry = (effect) =>
 const runEffects = createEffectRunner({
   render: (effect) => invalidate(...effect.parts),
   "refresh-room": (effect) => app.rooms.refresh(effect.id),
+  "refresh-pins": (effect) => app.pins.load(effect.id),
   "fetch-room": (effect) => app.rooms.fetch(effect.id),
   "sync-room": (effect) => app.sync.syncRoom(effect.id),
   "mark-read": () => app.reading.soon(),
@@ -139,7 +142,10 @@ function onFrame(frame) {
 }
 
 // --- rendering ------------------------------------------------------------------
-registerRenderer("rooms", renderRooms);
+registerRenderer("rooms", () => {
+  renderRooms();
+  renderWelcome(app);
+});
 registerRenderer("header", renderHeader);
 registerRenderer("messages", app.messageList.render);
 registerRenderer("seen", app.messageList.renderSeen);
@@ -198,6 +204,7 @@ async function boot() {
     showError(error, "Could not load your rooms: ");
   }
   document.body.dataset.ready = "rooms";
+  invalidate("rooms");
   app.settings.load();
   app.threadsView.loadTotals();
   app.push.register();

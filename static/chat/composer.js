@@ -5,6 +5,7 @@ import { api } from "./api.js";
 import { $, fileSize, h, uuid4 } from "./dom.js";
 import { Drafts } from "./drafts.js";
 import { createPending } from "./outbox.js";
+import { TYPING_REF } from "./socket.js";
 import { displayName } from "./state.js";
 import { toast } from "./ui.js";
 import { createAutocomplete } from "./views/autocomplete.js";
@@ -93,14 +94,14 @@ export function createComposer(app) {
     }
     const now = Date.now();
     if (typing.room === id && now - typing.sentAt < TYPING_EVERY) return;
-    socket.send({ type: "typing", room: id, is_typing: true });
+    socket.send({ type: "typing", ref: TYPING_REF, room: id, is_typing: true });
     typing.room = id;
     typing.sentAt = now;
   }
 
   function stopTyping() {
     if (!typing.room) return;
-    if (app.socket) app.socket.send({ type: "typing", room: typing.room, is_typing: false });
+    if (app.socket) app.socket.send({ type: "typing", ref: TYPING_REF, room: typing.room, is_typing: false });
     typing.room = null;
     typing.sentAt = 0;
   }
@@ -197,6 +198,10 @@ export function createComposer(app) {
       const preview = reply.content || (reply.attachment ? reply.attachment.name : "");
       $("#reply-text").textContent = `Replying to ${displayName(reply.sender)}: ${preview}`;
     }
+    // Several sends failed (a long outage, a refusal): one button sends them all again, in order.
+    const failed = [...rd.pending.values()].filter((pending) => !pending.thread && pending.status === "failed");
+    $("#retry-all-bar").hidden = failed.length < 2;
+    $("#retry-all-text").textContent = `${failed.length} messages were not sent.`;
     const counter = input.value.length;
     const max = config.max_message_length;
     $("#composer-hint").textContent = counter > max * 0.9 ? `${counter} / ${max} characters` : HINT;
@@ -242,6 +247,15 @@ export function createComposer(app) {
       app.invalidate("composer");
     });
     input.addEventListener("paste", onPaste);
+    $("#retry-all").addEventListener("click", async () => {
+      const rd = state.loaded.get(state.currentId);
+      if (!rd) return;
+      const failed = [...rd.pending.values()].filter((pending) => !pending.thread && pending.status === "failed");
+      for (const pending of failed) pending.status = "queued";
+      app.invalidate("composer", "messages");
+      for (const pending of failed) await app.outbox.retry(pending);
+      app.invalidate("composer");
+    });
     $("#reply-cancel").addEventListener("click", () => {
       const rd = state.loaded.get(state.currentId);
       if (rd) rd.replyTo = null;

@@ -8,6 +8,7 @@
 import { applyCounts, applyNotifySettings, clearCounts, countCreated, countsSeq } from "./counts.js";
 import { mentionsUser } from "./mentions.js";
 import { settle } from "./outbox.js";
+import { TYPING_REF } from "./socket.js";
 import { forgetRoom, isFromOther } from "./state.js";
 import { GAP, DUPLICATE, placeSeq, restartRoomLog } from "./sync.js";
 import { applySummary, applyThreadRead, countThreadReply, inRoom } from "./threads.js";
@@ -142,6 +143,19 @@ function reaction(ctx, frame, room, rd) {
 }
 const reactionHandlers = { "reaction.added": reaction, "reaction.removed": reaction };
 
+// A pin or unpin: the message's mark now, the list (with the messages) fetched again.
+function pinChanged(ctx, frame, room, rd) {
+  if (!rd) return;
+  if (rd.pins) {
+    if (frame.type === "message.pinned") rd.pins.set(frame.message_id, { ...rd.pins.get(frame.message_id), message_id: frame.message_id, pinned_by: frame.pinned_by, pinned_at: frame.pinned_at });
+    else rd.pins.delete(frame.message_id);
+    ctx.effects.push({ type: "refresh-pins", id: room.id });
+  }
+  rd.dirty.add(frame.message_id);
+  ctx.effects.push(render("messages", "details"));
+}
+const pinHandlers = { "message.pinned": pinChanged, "message.unpinned": pinChanged };
+
 function memberChanged(ctx, frame, room, rd) {
   const member = frame.member;
   const added = frame.type === "member.added";
@@ -253,12 +267,14 @@ const serverHandlers = {
     ctx.effects.push(...restartRoomLog(ctx.state, frame.room, frame.seq));
   },
   error(ctx, frame) {
+    // A typing notice refused (too many, the server busy) is nothing to tell anyone.
+    if (frame.ref === TYPING_REF) return;
     ctx.effects.push({ type: "show-error", error: frame });
   },
   "thread.read": threadRead,
 };
 
-const loggedHandlers = { ...messageHandlers, ...threadHandlers, ...reactionHandlers, ...memberHandlers, ...roomHandlers };
+const loggedHandlers = { ...messageHandlers, ...threadHandlers, ...reactionHandlers, ...pinHandlers, ...memberHandlers, ...roomHandlers };
 
 // A logged event: applied only at the next seq of its room.
 function loggedEvent(ctx, frame) {

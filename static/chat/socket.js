@@ -2,6 +2,9 @@
 // ?sync=1, request/answer by `ref`, heartbeat, reconnect with backoff. The
 // close codes are the server's (wire.close, from the page config).
 
+// The ref of every typing notice: an answer to one (an error) is never shown.
+export const TYPING_REF = "typing";
+
 const PING_EVERY = 25000;
 const PING_TIMEOUT = 10000;
 const BACKOFF_FIRST = 500;

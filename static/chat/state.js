@@ -35,6 +35,7 @@ export class RoomData {
     this.ready = false; // first page loaded
     this.loadingOlder = false;
     this.members = null; // user id -> member, once loaded
+    this.pins = null; // message id -> {message_id, pinned_by, pinned_at, message?}, once loaded
     this.memberEvents = 0; // counts member events, to know when the banned list is stale
     this.typing = new Map(); // user id -> {user, timer}
     this.pending = new Map(); // client_msg_id -> optimistic message
@@ -252,6 +253,11 @@ export function roomTitle(room) {
 
 export function canModerate(room) {
   return Boolean(room) && MODERATOR_ROLES.has(room.my_role);
+}
+
+// Owners and admins pin; in a direct room, either person.
+export function canPin(room) {
+  return Boolean(room) && room.is_active !== false && (canModerate(room) || room.room_type === "direct");
 }
 
 export function roomActivity(room) {

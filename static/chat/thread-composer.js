@@ -6,6 +6,7 @@
 
 import { $, fileSize, h, uuid4 } from "./dom.js";
 import { createPending } from "./outbox.js";
+import { TYPING_REF } from "./socket.js";
 import { roomTitle } from "./state.js";
 import { toast } from "./ui.js";
 import { createAutocomplete } from "./views/autocomplete.js";
@@ -90,13 +91,13 @@ export function createThreadComposer(app, { onEscape }) {
     }
     const now = Date.now();
     if (typing.thread === panel.rootId && now - typing.sentAt < TYPING_EVERY) return;
-    socket.send({ type: "typing", room: panel.id, thread: panel.rootId, is_typing: true });
+    socket.send({ type: "typing", ref: TYPING_REF, room: panel.id, thread: panel.rootId, is_typing: true });
     Object.assign(typing, { thread: panel.rootId, room: panel.id, sentAt: now });
   }
 
   function stopTyping() {
     if (!typing.thread) return;
-    if (app.socket) app.socket.send({ type: "typing", room: typing.room, thread: typing.thread, is_typing: false });
+    if (app.socket) app.socket.send({ type: "typing", ref: TYPING_REF, room: typing.room, thread: typing.thread, is_typing: false });
     Object.assign(typing, { thread: null, room: null, sentAt: 0 });
   }
 

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
 import { createEffectRunner, createReducer } from "../../../static/chat/events.js";
+import { TYPING_REF } from "../../../static/chat/socket.js";
 import { createWire } from "../../../static/chat/wire.js";
 import { BOB, CAROL, ME, OTHER_ROOM, ROOM, WIRE, WIRE_CONSTANTS, effectTypes, member, message, rendered, roomState } from "./helpers.mjs";
 
@@ -23,6 +24,8 @@ const SAMPLES = {
   "member.updated": { type: "member.updated", room: ROOM, seq: 4, member: member(BOB, { role: "admin" }) },
   "member.removed": { type: "member.removed", room: ROOM, seq: 4, member: member(BOB, { is_active: false }), reason: "removed" },
   "room.updated": { type: "room.updated", room: ROOM, seq: 4, room_data: { name: "Renamed", seq: 99 } },
+  "message.pinned": { type: "message.pinned", room: ROOM, seq: 4, message_id: "m2", pinned_by: BOB, pinned_at: message(4).created_at },
+  "message.unpinned": { type: "message.unpinned", room: ROOM, seq: 4, message_id: "m2", unpinned_by: BOB.id },
   "thread.updated": { type: "thread.updated", room: ROOM, seq: 4, thread: "m2", summary: { reply_count: 1, last_reply_at: message(4).created_at, participants: [BOB] } },
   typing: { type: "typing", room: ROOM, user: BOB, is_typing: true, expires_in: 5 },
   presence: { type: "presence", user: BOB, status: "away" },
@@ -289,9 +292,11 @@ describe("server frames", () => {
     assert.equal(state.rooms.get(ROOM).seq, 3);
   });
 
-  test("an error frame without a request is shown", () => {
+  test("an error frame without a request is shown, but never one about a typing notice", () => {
     const frame = { type: "error", code: "rate_limited", detail: "Slow down." };
     assert.deepEqual(run(roomState(), frame), [{ type: "show-error", error: frame }]);
+    assert.deepEqual(run(roomState(), { ...frame, ref: TYPING_REF }), []);
+    assert.deepEqual(run(roomState(), { ...frame, code: "overloaded", ref: TYPING_REF }), []);
   });
 
   test("unknown frames change nothing", () => {
@@ -321,5 +326,27 @@ describe("effects", () => {
     runEffects(run(state, SAMPLES["message.created"]));
     assert.deepEqual(done, ["render:typing", `mark-read:${ROOM}`, "message-arrived:m4", "render:rooms,messages"]);
     assert.throws(() => runEffects([{ type: "launch" }]), /launch/);
+  });
+});
+
+describe("pins", () => {
+  test("a pin marks the message at once and asks for the list again; an unpin takes it off", () => {
+    const state = roomState();
+    const rd = state.loaded.get(ROOM);
+    rd.pins = new Map();
+    const pinned = run(state, { type: "message.pinned", room: ROOM, seq: 4, message_id: "m2", pinned_by: BOB, pinned_at: "2026-11-30T10:00:00Z" });
+    assert.deepEqual(rd.pins.get("m2"), { message_id: "m2", pinned_by: BOB, pinned_at: "2026-11-30T10:00:00Z" });
+    assert.ok(rd.dirty.has("m2"));
+    assert.deepEqual(effectTypes(pinned), ["refresh-pins", "render"]);
+    run(state, { type: "message.unpinned", room: ROOM, seq: 5, message_id: "m2", unpinned_by: BOB.id });
+    assert.equal(rd.pins.size, 0);
+    assert.equal(state.rooms.get(ROOM).seq, 5);
+  });
+
+  test("before the list is loaded, only the message is redrawn", () => {
+    const state = roomState();
+    const effects = run(state, { type: "message.pinned", room: ROOM, seq: 4, message_id: "m2", pinned_by: BOB, pinned_at: "2026-11-30T10:00:00Z" });
+    assert.equal(state.loaded.get(ROOM).pins, null);
+    assert.deepEqual(effectTypes(effects), ["render"]);
   });
 });

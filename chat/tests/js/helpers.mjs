@@ -20,6 +20,8 @@ export const WIRE_CONSTANTS = {
       "member.updated",
       "message.created",
       "message.deleted",
+      "message.pinned",
+      "message.unpinned",
       "message.updated",
       "reaction.added",
       "reaction.removed",

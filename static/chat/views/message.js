@@ -2,7 +2,7 @@
 
 import { fileSize, formatted, fullTime, h, initials, linkified, messageTime } from "../dom.js";
 import { fold, mentionSegments, mentionsUser } from "../mentions.js";
-import { canModerate, displayName, roomTitle, state } from "../state.js";
+import { canModerate, canPin, displayName, roomTitle, state } from "../state.js";
 import { canStartThread, summaryText } from "../threads.js";
 
 export const QUICK_REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
@@ -181,6 +181,7 @@ export function renderMessage(message, { rd, room, actions, pending = null, pref
       ? h("button", { type: "button", class: "link msg-flag", title: `Edited ${fullTime(message.edited_at)}: show the earlier versions`, text: "(edited)", onclick: () => actions.showEdits(message) })
       : null,
     forMe ? h("span", { class: "mention-flag", text: "Mentions you" }) : null,
+    !pending && !message.is_deleted && rd.pins && rd.pins.has(message.id) ? h("span", { class: "pin-flag", text: "📌 Pinned" }) : null,
   );
 
   const card = h("div", { class: "msg-card" }, head);
@@ -287,6 +288,9 @@ export function renderMessage(message, { rd, room, actions, pending = null, pref
     }
     if (canPost) bar.append(h("button", { type: "button", text: "React", "aria-expanded": rd.reactingId === message.id ? "true" : "false", onclick: () => actions.toggleReactPicker(message) }));
     bar.append(h("button", { type: "button", text: "Forward", onclick: () => actions.forward(message) }));
+    if (place === "room" && canPin(room) && message.message_type !== "system") {
+      bar.append(h("button", { type: "button", text: rd.pins && rd.pins.has(message.id) ? "Unpin" : "Pin", onclick: () => actions.togglePin(message) }));
+    }
     if (mine && message.content !== null && canPost) bar.append(h("button", { type: "button", text: "Edit", onclick: () => actions.edit(message) }));
     if (mine || canModerate(room)) bar.append(h("button", { type: "button", text: "Delete", onclick: () => actions.remove(message) }));
     card.append(bar);

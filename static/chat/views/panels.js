@@ -76,6 +76,7 @@ export function renderDetails(app) {
         h("h2", { text: room.room_type === "direct" ? "Details" : "Members and settings" }),
         h("button", { type: "button", class: "btn small", text: "Close", "aria-label": "Close the details panel", onclick: closeDetails }),
       ),
+      h("section", { id: "pins-section", "aria-labelledby": "pins-heading" }, h("h2", { id: "pins-heading", text: "Pinned messages" }), h("ul", { id: "pin-list", class: "pin-list" })),
       h("section", { id: "settings-section", "aria-label": "Room settings" }),
       h("section", { id: "notify-section", "aria-labelledby": "notify-heading" }),
       h("section", { "aria-labelledby": "members-heading" }, h("h2", { id: "members-heading", text: "Members" }), h("div", { id: "add-member" }), h("ul", { id: "member-list", class: "member-list" })),
@@ -92,9 +93,43 @@ export function renderDetails(app) {
     built.banned = bannedKey;
     renderBanned(room);
   }
+  renderPins(app, room);
   renderSettings(app, room);
   renderNotifications(app, room);
   renderMembers(app, room);
+}
+
+// --- pinned messages -----------------------------------------------------------------
+function renderPins(app, room) {
+  const rd = roomData(room.id);
+  const list = $("#pin-list");
+  if (!rd.pins) {
+    list.replaceChildren(h("li", { class: "muted", text: "Loading…" }));
+    return;
+  }
+  const pins = [...rd.pins.values()].sort((a, b) => Date.parse(b.pinned_at) - Date.parse(a.pinned_at));
+  if (!pins.length) {
+    list.replaceChildren(h("li", { class: "muted", text: room.room_type === "direct" ? "Nothing pinned. Pin a message from its actions." : "Nothing pinned. Owners and admins pin messages from their actions." }));
+    return;
+  }
+  list.replaceChildren(
+    ...pins.map((pin) => {
+      const message = pin.message || rd.messages.get(pin.message_id);
+      const text = message ? message.content || (message.attachment ? `📎 ${message.attachment.name}` : "") : "…";
+      const author = message && message.sender ? displayName(message.sender) : "";
+      return h(
+        "li",
+        { class: "pin-item" },
+        h("button", {
+          type: "button",
+          class: "link pin-jump",
+          "aria-label": `Go to the pinned message${author ? ` from ${author}` : ""}`,
+          onclick: () => app.actions.jumpTo(pin.message_id),
+        }, h("span", { class: "pin-author", text: author }), h("span", { class: "pin-text", dir: "auto", text: text.slice(0, 140) })),
+        h("span", { class: "muted pin-by", text: pin.pinned_by ? `pinned by ${displayName(pin.pinned_by)}` : "" }),
+      );
+    }),
+  );
 }
 
 // --- my notifications of this room ----------------------------------------------
@@ -619,7 +654,7 @@ function supportTab(app) {
 // Why a room offered under "Join a room" can no longer be joined (refused since the list was drawn).
 const JOIN_REFUSED = { banned: (name) => `You are banned from ${name}.`, room_not_found: (name) => `${name} can no longer be joined.` };
 
-function joinTab(app) {
+export function joinTab(app) {
   const list = h("ul", { class: "room-choices" }, h("li", { class: "muted", text: "Loading…" }));
   const nothingLeft = () => {
     if (!list.querySelector("button")) list.append(h("li", { class: "muted", text: "No public rooms to join." }));
@@ -695,6 +730,36 @@ export function newChatDialog(app) {
   );
   body.append(tabs[0][1](app));
   openDialog("New chat", h("div", { class: "tabs", role: "tablist", "aria-label": "Kind of chat" }, buttons), body);
+}
+
+// --- welcome -------------------------------------------------------------------
+// Someone in no room at all (a new account, no company): what there is to do
+// here, the public rooms to join, and the ways to start a chat.
+export function renderWelcome(app) {
+  const panel = $("#no-room");
+  if (state.rooms.size > 0) {
+    if (panel.dataset.welcome) {
+      delete panel.dataset.welcome;
+      panel.replaceChildren(h("p", { text: "Pick a room on the left, or start a new chat." }));
+    }
+    return;
+  }
+  if (panel.dataset.welcome) return;
+  panel.dataset.welcome = "1";
+  panel.replaceChildren(
+    h("h1", { text: `Welcome, ${displayName(state.me)}` }),
+    h("p", { text: "You are not in any room yet. Join a public room below, or start a chat with someone." }),
+    app.config.has_company
+      ? null
+      : h("p", { class: "muted", text: "You do not belong to a company, so there is no company room for you; an administrator can add you to one. You can find people you share a room with." }),
+    h("h2", { text: "Public rooms" }),
+    joinTab(app),
+    h(
+      "p",
+      { class: "welcome-actions" },
+      h("button", { type: "button", class: "btn primary", text: "Start a chat", onclick: () => newChatDialog(app) }),
+    ),
+  );
 }
 
 // --- edit history --------------------------------------------------------------

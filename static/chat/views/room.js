@@ -54,6 +54,7 @@ export function createRoomView(app) {
     app.threadsView.hide();
     app.search.close();
     app.composer.enterRoom(rd);
+    app.pins.load(id);
     rd.firstUnreadSeq = room.unread_count > 0 ? room.last_read_seq || 0 : null;
     rd.scrollToBottom = true;
     app.messageList.clear(id);
