@@ -47,11 +47,9 @@ _db_executor = overload.gauge.watch(
 )
 
 # Client frames refused while the process is overloaded (chatsite/core/overload.py):
-# the writes. Reads that bring a client up to date (sync) and ping still go on.
-SHEDDABLE = frozenset(
-    {"message.send", "message.edit", "message.delete", "reaction.add", "reaction.remove", "typing", "read",
-     "thread.read"}
-)
+# the writes. What brings a client up to date (sync), ping, and read positions
+# (cheap, and they take work away: notifications cancelled) still go on.
+SHEDDABLE = frozenset({"message.send", "message.edit", "message.delete", "reaction.add", "reaction.remove", "typing"})
 
 
 def database_sync_to_async(func):

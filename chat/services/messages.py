@@ -311,8 +311,14 @@ def message_restore(*, message: ChatMessage, actor, member: ChatMember | None, r
     or the sender shortly after deleting it (policies.require_can_restore).
     Emits ``message.updated``."""
     if not message.is_deleted:
+        # Nothing to do: fine for its sender (an Undo clicked twice), refused to
+        # whoever could not restore it anyway.
+        if member is None or message.sender_id != actor.pk:
+            policies.require_can_restore(message, actor, member=member, now=timezone.now())
         return message
     own_undo = policies.require_can_restore(message, actor, member=member, now=timezone.now())
+    if own_undo:
+        policies.require_can_post(message.room, member)
     if message.content_purged_at is not None:
         raise Invalid("This message's content has been purged by retention.", code="content_purged")
     _lock_root_of(message)
@@ -406,7 +412,7 @@ def message_pin(*, message: ChatMessage, actor, member: ChatMember | None) -> bo
         return False
     room = message.room
     seq = allocate_seq(room)  # holds the room's row: the count below cannot race another pin
-    if PinnedMessage.objects.filter(room=room).count() >= settings.CHAT_MAX_PINS:
+    if PinnedMessage.objects.filter(room=room, message__is_deleted=False).count() >= settings.CHAT_MAX_PINS:
         raise Invalid(
             f"A room holds at most {settings.CHAT_MAX_PINS} pinned messages; unpin one first.", code="too_many_pins"
         )

@@ -466,7 +466,8 @@ def test_the_sender_may_undo_a_delete_for_a_short_while(api, bob, carol, team, s
     body = response.json()
     assert (body["is_deleted"], body["content"], body["html"]) == (False, "oops, **not** that", "<p>oops, <strong>not</strong> that</p>")
     assert not AuditLog.objects.filter(action=ModerationAction.MESSAGE_RESTORE).exists()  # an undo, not moderation
-    assert api(bob).post(message_url(hello, "restore/")).status_code == 200  # restoring a live message changes nothing
+    assert api(bob).post(message_url(hello, "restore/")).status_code == 200  # Undo twice: nothing more to do
+    assert_error(api(carol).post(message_url(hello, "restore/")), 403, "not_room_admin")  # not hers to restore, live or not
 
     settings.CHAT_UNDO_DELETE_SECONDS = 0
     api(bob).delete(message_url(hello))

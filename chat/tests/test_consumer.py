@@ -460,11 +460,11 @@ async def test_writes_are_refused_as_overloaded_while_the_loop_is_late_and_serve
     ws, _ = await connect(alice)
     await asyncio.sleep((overload.LATE_TICKS + 2) * overload.TICK)
     for _ in range(overload.LATE_TICKS):  # the process's event loop late, tick after tick
-        time.sleep(0.3)
+        time.sleep(0.4)
         await asyncio.sleep(0.001)
     await ws.send_json_to({"type": "message.send", "ref": "s1", "room": str(room.pk), "content": "now?", "client_msg_id": "c-over"})
     await ws.send_json_to({"type": "ping", "ref": "p1"})
-    time.sleep(0.3)  # and late again while the frames wait: overdue when they are read
+    time.sleep(0.4)  # and late again while the frames wait: overdue when they are read
     seen = await frames_until(ws, lambda f: f["type"] == "pong")
     answers = [f for f in seen if f["type"] in ("error", "ack", "pong")]
     assert answers == [

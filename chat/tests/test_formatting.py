@@ -217,3 +217,20 @@ def test_messages_stored_before_formatting_are_rendered_when_read_and_system_lin
     assert ChatMessage.objects.get(pk=message.pk).html_encrypted == ""  # a read writes nothing
     system = ChatMessage.objects.filter(room=room, message_type="system").first()
     assert system is not None and message_payload(system)["html"] is None and system.html_encrypted == ""
+
+
+def test_text_the_quick_check_calls_plain_has_no_formatting_at_all():
+    """formatted_html skips rendering text without any markup character; for
+    random text it must agree with rendering (paragraph breaks aside: a blank line
+    shown as typed is the same thing)."""
+    import random
+
+    rng = random.Random(20261130)
+    alphabet = list("ab cd\n*_~`>[]<&\\!#-+.|=1234567890:/()'\"\u00a0\t")
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        if formatting.formatted_html(text) is None:
+            assert {tag for tag, _ in tags_of(formatting.to_html(text))} <= {"p", "br"}, repr(text)
+    assert formatting.formatted_html("abcdefghij " * 1500) is None  # no rendering of a long plain message
+    for marked in ("a *b*", "x_y_", "`c`", "> q", "[l](https://x.example)", "1. one", "- item", "see https://x.example", "a &amp; b", "<https://x.example>"):
+        assert formatting.formatted_html(marked) is not None or formatting.to_html(marked) == f"<p>{marked}</p>", marked

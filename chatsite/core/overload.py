@@ -20,7 +20,9 @@ The signals (per process, no shared state):
   (CHAT_OVERLOAD_DB_QUEUE) and how long the last one waited
   (CHAT_OVERLOAD_DB_WAIT_MS), from :class:`MeteredExecutor`;
 - **HTTP requests in flight** in the process (CHAT_OVERLOAD_HTTP_INFLIGHT):
-  Django runs them one after another on one thread under ASGI.
+  Django runs them one after another on one thread under ASGI. Only writes are
+  refused over HTTP; reads and the sign-in and ticket endpoints (what a client
+  needs to reconnect and catch up) are always served.
 
 ``CHAT_OVERLOAD_SHEDDING=0`` turns refusing off (the signals are still measured),
 which the overload run in bench/ uses to show the difference.
@@ -46,6 +48,8 @@ LATE_TICKS = 3
 CODE = "overloaded"
 DETAIL = "The server is overloaded right now; nothing was done. Try again in a moment."
 LOG_EVERY = 10.0  # seconds between two "shedding" warnings of one process
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+ALWAYS_SERVED = ("/api/auth/", "/accounts/")
 
 
 class MeteredExecutor(ThreadPoolExecutor):
@@ -179,7 +183,7 @@ class HttpShedding:
             await self.app(scope, receive, send)
             return
         gauge.ensure_monitor()
-        if gauge.overloaded(http=True):
+        if self._sheddable(scope) and gauge.overloaded(http=True):
             await self._refuse(scope, send)
             return
         gauge.http_in_flight += 1
@@ -187,6 +191,13 @@ class HttpShedding:
             await self.app(scope, receive, send)
         finally:
             gauge.http_in_flight -= 1
+
+    @staticmethod
+    def _sheddable(scope) -> bool:
+        """Writes are refused; reads (pages, history, static files) and the
+        sign-in and WebSocket-ticket endpoints, which a client needs to come
+        back and catch up, are always served."""
+        return scope.get("method") not in SAFE_METHODS and not scope.get("path", "").startswith(ALWAYS_SERVED)
 
     @staticmethod
     async def _refuse(scope, send):

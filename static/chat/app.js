@@ -172,6 +172,7 @@ function wire() {
   $("#reconnect-now").addEventListener("click", () => app.socket.reconnectNow());
   $(".logout-form").addEventListener("submit", (event) => {
     app.composer.stopTyping();
+    app.composer.forgetDrafts(); // a shared browser keeps nothing typed by this person
     app.socket.stop();
     // This browser's pushes are this person's: a shared browser must not keep
     // getting them after logout. Unsubscribed first (at most 3 s), then logged out.
@@ -200,6 +201,7 @@ async function boot() {
   wire();
   try {
     await app.rooms.loadAll();
+    state.roomsLoaded = true; // a welcome for someone in no room: only once we know
   } catch (error) {
     showError(error, "Could not load your rooms: ");
   }

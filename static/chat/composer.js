@@ -159,6 +159,17 @@ export function createComposer(app) {
   }
 
   // --- switching rooms -----------------------------------------------------------------
+  // The page is going away (closed, reloaded): what was typed in the last moment is kept too.
+  function keepDraftNow() {
+    clearTimeout(draftTimer);
+    if (state.currentId) drafts.set(state.currentId, input.value);
+  }
+
+  function forgetDrafts() {
+    clearTimeout(draftTimer);
+    drafts.clearAll();
+  }
+
   function leaveRoom(rd) {
     stopTyping();
     if (rd) {
@@ -247,6 +258,7 @@ export function createComposer(app) {
       app.invalidate("composer");
     });
     input.addEventListener("paste", onPaste);
+    window.addEventListener("pagehide", keepDraftNow);
     $("#retry-all").addEventListener("click", async () => {
       const rd = state.loaded.get(state.currentId);
       if (!rd) return;
@@ -270,7 +282,7 @@ export function createComposer(app) {
     });
   }
 
-  return { focus, render, upload, stopTyping, leaveRoom, enterRoom, wire };
+  return { focus, render, upload, stopTyping, leaveRoom, enterRoom, forgetDrafts, wire };
 }
 
 function browserStorage() {

@@ -44,4 +44,20 @@ export class Drafts {
   clear(roomId) {
     this.set(roomId, "");
   }
+
+  // Every draft of this user in this browser (logging out of a shared browser).
+  clearAll() {
+    if (!this.storage) return;
+    try {
+      const mine = `${PREFIX}${this.userId}:`;
+      const keys = [];
+      for (let index = 0; index < this.storage.length; index += 1) {
+        const key = this.storage.key(index);
+        if (key && key.startsWith(mine)) keys.push(key);
+      }
+      for (const key of keys) this.storage.removeItem(key);
+    } catch (_error) {
+      // Nothing more to do.
+    }
+  }
 }

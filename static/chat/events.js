@@ -104,6 +104,12 @@ const messageHandlers = {
     }
     // The Mentions view follows edits (a mention added or taken out) and deletes.
     ctx.effects.push({ type: "message-changed", room: room.id, message, mentioned: !message.is_deleted && isFromOther(ctx.state, message) && mentionsUser(message, ctx.state.me.id) });
+    // A pinned message edited or deleted: the room's list of pins shows it as it is now.
+    if (rd && rd.pins && rd.pins.has(message.id)) {
+      const pin = rd.pins.get(message.id);
+      if (pin.message) pin.message = message;
+      ctx.effects.push(render("details"));
+    }
     ctx.effects.push(render("rooms", "messages"));
   },
   "message.deleted"(ctx, frame, room, rd) {
@@ -143,14 +149,17 @@ function reaction(ctx, frame, room, rd) {
 }
 const reactionHandlers = { "reaction.added": reaction, "reaction.removed": reaction };
 
-// A pin or unpin: the message's mark now, the list (with the messages) fetched again.
+// A pin or unpin: the message's mark at once. The open room's list is fetched
+// again for the message itself if we do not hold it; another room's list is
+// forgotten, to be loaded when the room is opened (no request per member per pin).
 function pinChanged(ctx, frame, room, rd) {
   if (!rd) return;
   if (rd.pins) {
     if (frame.type === "message.pinned") rd.pins.set(frame.message_id, { ...rd.pins.get(frame.message_id), message_id: frame.message_id, pinned_by: frame.pinned_by, pinned_at: frame.pinned_at });
     else rd.pins.delete(frame.message_id);
-    ctx.effects.push({ type: "refresh-pins", id: room.id });
   }
+  if (ctx.state.currentId !== room.id) rd.pins = null;
+  else if (frame.type === "message.pinned" && !rd.messages.has(frame.message_id)) ctx.effects.push({ type: "refresh-pins", id: room.id });
   rd.dirty.add(frame.message_id);
   ctx.effects.push(render("messages", "details"));
 }

@@ -100,6 +100,24 @@ export class Outbox {
     this.deps.changed(pending);
   }
 
+  // A room's messages are stored in the order they were typed: a send waiting
+  // to be tried again holds back the ones typed after it.
+  heldBehind(pending) {
+    for (const other of this.pendingOf(pending.room).values()) {
+      if (other === pending) return false;
+      if (other.status === "waiting") return true;
+    }
+    return false;
+  }
+
+  // Once a send is settled either way, what it held back goes.
+  release() {
+    this.deps.later(() => {
+      const socket = this.deps.socket();
+      if (socket && socket.live) this.flush();
+    }, 0);
+  }
+
   async deliver(pending) {
     const socket = this.deps.socket();
     try {
@@ -108,12 +126,20 @@ export class Outbox {
         pending.attachment = await this.deps.upload(pending);
       }
       if (!socket || !socket.live) {
+        pending.note = null;
         this.setStatus(pending, "queued");
         return;
       }
+      if (this.heldBehind(pending)) {
+        pending.note = "Sent after the message before it…";
+        this.setStatus(pending, "queued");
+        return;
+      }
+      pending.note = null;
       this.setStatus(pending, "sending");
       const result = await socket.request(sendFrame(pending));
       this.deps.accept(result.message);
+      this.release();
     } catch (error) {
       if (!this.isPending(pending)) return;
       if (RETRYABLE.has(error.code)) {
@@ -129,6 +155,7 @@ export class Outbox {
       } else {
         pending.status = "failed";
         pending.error = this.deps.failed(pending, error);
+        this.release();
       }
       this.deps.changed(pending);
     }

@@ -8,9 +8,13 @@ import { showError } from "./ui.js";
 export function createPins(app) {
   const { state } = app;
   const loading = new Map(); // room id -> the request under way
+  const again = new Set(); // rooms asked for while a request was under way: it may predate a change
 
   function load(roomId) {
-    if (loading.has(roomId)) return loading.get(roomId);
+    if (loading.has(roomId)) {
+      again.add(roomId);
+      return loading.get(roomId);
+    }
     const request = get(`rooms/${roomId}/pins/`)
       .then((pins) => {
         const rd = state.loaded.get(roomId);
@@ -21,7 +25,10 @@ export function createPins(app) {
         app.invalidate("messages", "details");
       })
       .catch(() => {}) // the room list still works; the next open tries again
-      .finally(() => loading.delete(roomId));
+      .finally(() => {
+        loading.delete(roomId);
+        if (again.delete(roomId)) load(roomId);
+      });
     loading.set(roomId, request);
     return request;
   }

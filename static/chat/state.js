@@ -9,6 +9,7 @@ export function createState({ config = null, me = null } = {}) {
     config,
     me,
     rooms: new Map(), // id -> room list item (RoomListItem of the API)
+    roomsLoaded: false, // the first load of the room list succeeded
     loaded: new Map(), // id -> RoomData
     currentId: null,
     filter: "",

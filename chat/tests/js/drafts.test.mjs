@@ -38,3 +38,17 @@ test("an old draft is forgotten; broken or missing storage never throws", () => 
   full.set("r", "x");
   assert.equal(full.get("r"), "");
 });
+
+test("logging out forgets this user's drafts, not someone else's", () => {
+  const storage = new FakeStorage();
+  const alice = new Drafts(storage, "u-alice");
+  alice.set("r1", "one");
+  alice.set("r2", "two");
+  new Drafts(storage, "u-bob").set("r1", "bob's");
+  storage.setItem("unrelated", "x");
+  alice.clearAll();
+  assert.equal(alice.get("r1"), "");
+  assert.equal(alice.get("r2"), "");
+  assert.equal(new Drafts(storage, "u-bob").get("r1"), "bob's");
+  assert.equal(storage.getItem("unrelated"), "x");
+});

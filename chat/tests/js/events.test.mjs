@@ -330,23 +330,36 @@ describe("effects", () => {
 });
 
 describe("pins", () => {
-  test("a pin marks the message at once and asks for the list again; an unpin takes it off", () => {
+  test("a pin marks the message at once; an unpin takes it off", () => {
     const state = roomState();
     const rd = state.loaded.get(ROOM);
     rd.pins = new Map();
     const pinned = run(state, { type: "message.pinned", room: ROOM, seq: 4, message_id: "m2", pinned_by: BOB, pinned_at: "2026-11-30T10:00:00Z" });
     assert.deepEqual(rd.pins.get("m2"), { message_id: "m2", pinned_by: BOB, pinned_at: "2026-11-30T10:00:00Z" });
     assert.ok(rd.dirty.has("m2"));
-    assert.deepEqual(effectTypes(pinned), ["refresh-pins", "render"]);
+    assert.deepEqual(effectTypes(pinned), ["render"]); // we hold m2: nothing to fetch
     run(state, { type: "message.unpinned", room: ROOM, seq: 5, message_id: "m2", unpinned_by: BOB.id });
     assert.equal(rd.pins.size, 0);
     assert.equal(state.rooms.get(ROOM).seq, 5);
   });
 
-  test("before the list is loaded, only the message is redrawn", () => {
+  test("a message we do not hold is fetched with the list; another room's list is forgotten", () => {
     const state = roomState();
-    const effects = run(state, { type: "message.pinned", room: ROOM, seq: 4, message_id: "m2", pinned_by: BOB, pinned_at: "2026-11-30T10:00:00Z" });
-    assert.equal(state.loaded.get(ROOM).pins, null);
-    assert.deepEqual(effectTypes(effects), ["render"]);
+    state.loaded.get(ROOM).pins = new Map();
+    const effects = run(state, { type: "message.pinned", room: ROOM, seq: 4, message_id: "m-old", pinned_by: BOB, pinned_at: "2026-11-30T10:00:00Z" });
+    assert.deepEqual(effectTypes(effects), ["refresh-pins", "render"]);
+    const away = roomState({ current: false });
+    away.loaded.get(ROOM).pins = new Map();
+    assert.deepEqual(effectTypes(run(away, { type: "message.pinned", room: ROOM, seq: 4, message_id: "m2", pinned_by: BOB, pinned_at: "2026-11-30T10:00:00Z" })), ["render"]);
+    assert.equal(away.loaded.get(ROOM).pins, null); // loaded again when the room is opened
+  });
+
+  test("a pinned message deleted redraws the room's details", () => {
+    const state = roomState();
+    const rd = state.loaded.get(ROOM);
+    rd.pins = new Map([["m2", { message_id: "m2", message: message(2) }]]);
+    const effects = run(state, { type: "message.deleted", room: ROOM, seq: 4, message: message(2, { content: null, is_deleted: true }) });
+    assert.ok(effects.some((effect) => effect.type === "render" && effect.parts.includes("details")));
+    assert.equal(rd.pins.get("m2").message.is_deleted, true);
   });
 });

@@ -139,7 +139,7 @@ describe("delivery", () => {
     assert.equal(pending.status, "waiting");
     assert.match(pending.note, /^The server is busy; sending again in [2-6] s…$/);
     assert.equal(log.later.length, 1);
-    const [again, ms] = log.later[0];
+    const [, ms] = log.later[0];
     assert.ok(ms >= 2000 && ms <= 6000, `${ms}`);
     for (let tries = 1; tries < BUSY_TRIES; tries += 1) await log.later[tries - 1][0]();
     assert.equal(socket.requests.length, BUSY_TRIES);
@@ -148,10 +148,41 @@ describe("delivery", () => {
     assert.equal(pending.status, "failed");
     assert.deepEqual(log.failed, ["overloaded"]);
     assert.ok(socket.requests.every((f) => f.client_msg_id === "c-1"));
-    // A retry scheduled for a send the person discarded meanwhile does nothing.
+  });
+
+  test("a retry scheduled for a send discarded while it waited does nothing", async () => {
+    const { outbox, socket, rd, log } = setup({
+      answer: () => {
+        throw Object.assign(socketError("overloaded"), { retry_after: 1 });
+      },
+    });
+    await outbox.add(pendingMessage());
+    const pending = rd.pending.get("c-1");
+    assert.equal(pending.status, "waiting");
     outbox.discard(pending);
-    await again();
-    assert.equal(socket.requests.length, BUSY_TRIES + 1);
+    await log.later[0][0]();
+    assert.equal(socket.requests.length, 1);
+  });
+
+  test("sends stay in the order typed: one waiting for a retry holds back the next", async () => {
+    let refuse = true;
+    const { outbox, socket, rd, log } = setup({
+      answer: (frame) => {
+        if (refuse && frame.client_msg_id === "c-1") throw Object.assign(socketError("overloaded"), { retry_after: 1 });
+        return { message: message(frame.client_msg_id === "c-1" ? 4 : 5, { client_msg_id: frame.client_msg_id }) };
+      },
+    });
+    await outbox.add(pendingMessage("c-1"));
+    await outbox.add(pendingMessage("c-2"));
+    assert.equal(rd.pending.get("c-2").status, "queued");
+    assert.equal(rd.pending.get("c-2").note, "Sent after the message before it…");
+    assert.deepEqual(socket.requests.map((f) => f.client_msg_id), ["c-1"]);
+    refuse = false;
+    await log.later[0][0](); // c-1's retry: stored, then what it held back goes
+    const release = log.later.at(-1)[0];
+    await release();
+    assert.deepEqual(socket.requests.map((f) => f.client_msg_id), ["c-1", "c-1", "c-2"]);
+    assert.equal(rd.pending.size, 0);
   });
 
   test("the wait after a refusal: retry_after, then a random share of a window that doubles, up to 8×", () => {

@@ -266,7 +266,7 @@ export function renderMessage(message, { rd, room, actions, pending = null, pref
     const label = {
       sending: "Sending…",
       uploading: "Uploading…",
-      queued: "Waiting for the connection…",
+      queued: pending.note || "Waiting for the connection…",
       waiting: pending.note || "Sending again in a moment…",
       failed: `Not sent: ${pending.error || "error"}`,
     }[pending.status];

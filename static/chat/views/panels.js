@@ -107,14 +107,18 @@ function renderPins(app, room) {
     list.replaceChildren(h("li", { class: "muted", text: "Loading…" }));
     return;
   }
-  const pins = [...rd.pins.values()].sort((a, b) => Date.parse(b.pinned_at) - Date.parse(a.pinned_at));
+  // The copy of the message we hold is the newest (edits, deletes); a deleted one is not listed.
+  const shown = (pin) => rd.messages.get(pin.message_id) || pin.message;
+  const pins = [...rd.pins.values()]
+    .filter((pin) => !(shown(pin) && shown(pin).is_deleted))
+    .sort((a, b) => Date.parse(b.pinned_at) - Date.parse(a.pinned_at));
   if (!pins.length) {
     list.replaceChildren(h("li", { class: "muted", text: room.room_type === "direct" ? "Nothing pinned. Pin a message from its actions." : "Nothing pinned. Owners and admins pin messages from their actions." }));
     return;
   }
   list.replaceChildren(
     ...pins.map((pin) => {
-      const message = pin.message || rd.messages.get(pin.message_id);
+      const message = shown(pin);
       const text = message ? message.content || (message.attachment ? `📎 ${message.attachment.name}` : "") : "…";
       const author = message && message.sender ? displayName(message.sender) : "";
       return h(
@@ -737,7 +741,7 @@ export function newChatDialog(app) {
 // here, the public rooms to join, and the ways to start a chat.
 export function renderWelcome(app) {
   const panel = $("#no-room");
-  if (state.rooms.size > 0) {
+  if (state.rooms.size > 0 || !state.roomsLoaded) {
     if (panel.dataset.welcome) {
       delete panel.dataset.welcome;
       panel.replaceChildren(h("p", { text: "Pick a room on the left, or start a new chat." }));
