@@ -24,7 +24,9 @@ from chatsite.core.api_errors import ErrorSerializer
 from chatsite.core.exceptions import Invalid, NotFound
 
 from . import services, tickets
+from .models import UserBlock
 from .serializers import (
+    BlockedUserSerializer,
     MeSerializer,
     RefreshInputSerializer,
     RegisterInputSerializer,
@@ -144,17 +146,26 @@ class MeView(APIView):
         return Response(MeSerializer(user).data)
 
 
+class BlockListView(APIView):
+    @extend_schema(summary="People I blocked, the most recent first", responses={200: BlockedUserSerializer(many=True), **_err(401)})
+    def get(self, request):
+        blocks = UserBlock.objects.filter(blocker=request.user).select_related("blocked").order_by("-created_at")
+        return Response(BlockedUserSerializer(blocks, many=True).data)
+
+
 class BlockView(APIView):
-    @extend_schema(summary="Block a user", request=None, responses={204: None, **_err(400, 401, 404)})
+    @extend_schema(summary="Block a user", request=None, responses={204: None, **_err(400, 401, 404, 429)})
     def post(self, request, user_id):
+        ratelimit.check(kind="settings", user=request.user)
         other = User.objects.filter(pk=user_id, is_active=True).first()
         if other is None:
             raise NotFound("User not found.", code="user_not_found")
         services.user_block(blocker=request.user, blocked=other)
         return Response(status=204)
 
-    @extend_schema(summary="Unblock a user", request=None, responses={204: None, **_err(401, 404)})
+    @extend_schema(summary="Unblock a user", request=None, responses={204: None, **_err(401, 404, 429)})
     def delete(self, request, user_id):
+        ratelimit.check(kind="settings", user=request.user)
         other = User.objects.filter(pk=user_id).first()
         if other is None:
             raise NotFound("User not found.", code="user_not_found")

@@ -46,6 +46,13 @@ class RefreshInputSerializer(serializers.Serializer):
     refresh = serializers.CharField(max_length=2000)
 
 
+class BlockedUserSerializer(serializers.Serializer):
+    """A UserBlock as its blocker sees it."""
+
+    user = UserSerializer(source="blocked")
+    blocked_at = serializers.DateTimeField(source="created_at")
+
+
 class TicketSerializer(serializers.Serializer):
     ticket = serializers.CharField()
     expires_in = serializers.IntegerField()

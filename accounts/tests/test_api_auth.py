@@ -513,3 +513,25 @@ def test_display_names_lose_their_bidi_controls(api, alice, db):
     created = register(username="mallory", password="correct horse battery staple", display_name="\u202eyrollam")
     assert created.status_code == 201, created.content
     assert User.objects.get(username="mallory").display_name == "yrollam"
+
+
+def test_the_people_i_blocked_are_listed_for_me_only(api, alice, bob, carol):
+    api(alice).post(f"{USERS}{bob.pk}/block/")
+    api(alice).post(f"{USERS}{carol.pk}/block/")
+    api(bob).post(f"{USERS}{carol.pk}/block/")
+
+    listed = api(alice).get(f"{USERS}blocked/")
+
+    assert listed.status_code == 200, listed.content
+    assert [item["user"]["username"] for item in listed.json()] == ["carol", "bob"]  # the most recent first
+    assert all(item["blocked_at"] for item in listed.json())
+    api(alice).delete(f"{USERS}{carol.pk}/block/")
+    assert [item["user"]["username"] for item in api(alice).get(f"{USERS}blocked/").json()] == ["bob"]
+    assert api(carol).get(f"{USERS}blocked/").json() == []
+    assert_error(APIClient().get(f"{USERS}blocked/"), 401, "not_authenticated")
+
+
+def test_blocking_is_metered_like_other_settings(api, alice, bob, settings):
+    settings.CHAT_RATE_LIMITS = {"settings": "1/m"}
+    assert api(alice).post(f"{USERS}{bob.pk}/block/").status_code == 204
+    assert_error(api(alice).delete(f"{USERS}{bob.pk}/block/"), 429, "rate_limited")

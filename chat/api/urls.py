@@ -34,6 +34,7 @@ urlpatterns = [
     path("messages/<uuid:message_id>/thread/", threads.ThreadView.as_view(), name="thread-detail"),
     path("messages/<uuid:message_id>/thread/read/", threads.ThreadReadView.as_view(), name="thread-read"),
     path("messages/<uuid:message_id>/follow/", threads.ThreadFollowView.as_view(), name="thread-follow"),
+    path("users/blocked/", accounts_api.BlockListView.as_view(), name="user-blocked"),
     path("users/<uuid:user_id>/block/", accounts_api.BlockView.as_view(), name="user-block"),
     path(f"rooms/{UUID}/", include(room_router.urls)),
     path("", include(router.urls)),

@@ -250,3 +250,27 @@ def test_an_owner_pins_a_message_and_everyone_sees_it_marked_and_listed(open_pag
     expect(bob_page.locator("#pin-list")).to_contain_text("Nothing pinned", timeout=LIVE * 3)
     alice_watch.assert_clean()
     bob_watch.assert_clean()
+
+
+def test_blocking_from_a_direct_chat_says_what_it_does_and_is_undone_from_settings(open_page, alice, bob, server_side):  # noqa: F811
+    from chat.services import rooms
+
+    direct = server_side(lambda: rooms.room_get_or_create_direct(user=alice, other=bob)[0])
+    page, watch = open_page(alice, room_url(direct))
+    page.locator("#details-toggle").click()
+    section = page.locator("#block-section")
+    expect(section).to_contain_text("Neither of you can write in your direct chat any more")
+    section.get_by_role("button", name="Block Bob").click()
+    page.get_by_role("dialog").get_by_role("button", name="Block", exact=True).click()
+    expect(section.get_by_role("button", name="Unblock Bob")).to_be_visible(timeout=LIVE * 3)
+    expect(page.locator("#composer-note")).to_contain_text("You blocked Bob")
+    expect(page.get_by_role("textbox", name="Message", exact=True)).to_be_disabled()
+
+    page.locator("#settings-toggle").click()
+    blocked = page.get_by_role("list", name="People you blocked")
+    expect(blocked).to_contain_text("Bob (@bob)", timeout=LIVE * 3)
+    blocked.get_by_role("button", name="Unblock Bob").click()
+    expect(blocked).to_contain_text("You have not blocked anyone.", timeout=LIVE * 3)
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("textbox", name="Message", exact=True)).to_be_enabled()
+    watch.assert_clean()

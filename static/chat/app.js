@@ -6,6 +6,7 @@
 import { describeError, setUnauthenticatedHandler } from "./api.js";
 import { createActions } from "./actions.js";
 import { createComposer } from "./composer.js";
+import { createBlocking } from "./blocking.js";
 import { createPins } from "./pins.js";
 import { createShortcuts } from "./switcher.js";
 import { createConnection } from "./connection.js";
@@ -51,6 +52,7 @@ app.search = createSearch(app);
 app.room = createRoomView(app);
 app.shortcuts = createShortcuts(app);
 app.pins = createPins(app);
+app.blocking = createBlocking(app);
 app.connection = createConnection(app);
 app.settings = createNotificationSettings(app);
 app.notifier = createNotifier(app);

@@ -194,12 +194,15 @@ export function createComposer(app) {
     const note = $("#composer-note");
     const me = app.reading.myMember(rd);
     const mutedUntil = me && me.muted_until && Date.parse(me.muted_until) > Date.now() ? me.muted_until : null;
+    const peer = room.room_type === "direct" ? state.peers.get(room.id) : null;
+    const blockedPeer = Boolean(peer && state.blocked.has(peer.id));
     let text = "";
     if (!room.is_active) text = "This room is closed: nothing new can be posted.";
+    else if (blockedPeer) text = `You blocked ${displayName(peer)}: unblock them in this chat's details to write here again.`;
     else if (mutedUntil) text = `You are muted in this room until ${new Date(mutedUntil).toLocaleString()}.`;
     note.textContent = text;
     note.hidden = !text;
-    const disabled = !room.is_active;
+    const disabled = !room.is_active || blockedPeer;
     input.disabled = disabled;
     $("#send").disabled = disabled;
     $("#attach").disabled = disabled;

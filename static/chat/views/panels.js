@@ -3,6 +3,7 @@
 // back as room events over the socket, like anyone else's change.
 
 import { del, get, patch, post, query } from "../api.js";
+import { BLOCK_EFFECT } from "../blocking.js";
 import { applyCounts, applyNotifySettings } from "../counts.js";
 import { $, debounce, fullTime, h, initials, uuid4 } from "../dom.js";
 import { canModerate, displayName, presenceOf, roomData, roomTitle, sortedRooms, state } from "../state.js";
@@ -81,6 +82,7 @@ export function renderDetails(app) {
       h("section", { id: "notify-section", "aria-labelledby": "notify-heading" }),
       h("section", { "aria-labelledby": "members-heading" }, h("h2", { id: "members-heading", text: "Members" }), h("div", { id: "add-member" }), h("ul", { id: "member-list", class: "member-list" })),
       h("section", { id: "banned-section", "aria-label": "Banned people" }),
+      h("section", { id: "block-section", "aria-label": "Blocking" }),
       h("section", { id: "leave-section", "aria-label": "Leave or close" }),
     );
     built.room = room.id;
@@ -94,9 +96,34 @@ export function renderDetails(app) {
     renderBanned(room);
   }
   renderPins(app, room);
+  renderBlock(app, room);
   renderSettings(app, room);
   renderNotifications(app, room);
   renderMembers(app, room);
+}
+
+// --- blocking the other person of a direct room ------------------------------------------
+function renderBlock(app, room) {
+  const section = $("#block-section");
+  const peer = room.room_type === "direct" ? state.peers.get(room.id) : null;
+  if (!peer) {
+    section.replaceChildren();
+    return;
+  }
+  const blocked = state.blocked.has(peer.id);
+  const key = `${peer.id}:${blocked}`;
+  if (section.dataset.key === key) return;
+  section.dataset.key = key;
+  section.replaceChildren(
+    h("h2", { text: blocked ? `You blocked ${displayName(peer)}` : "Block" }),
+    h("p", { class: "muted", text: blocked ? "Unblock to write to each other here again." : BLOCK_EFFECT }),
+    h("button", {
+      type: "button",
+      class: blocked ? "btn small" : "btn small danger",
+      text: blocked ? `Unblock ${displayName(peer)}` : `Block ${displayName(peer)}`,
+      onclick: () => (blocked ? app.blocking.unblock(peer) : app.blocking.block(peer)),
+    }),
+  );
 }
 
 // --- pinned messages -----------------------------------------------------------------
