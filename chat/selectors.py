@@ -290,10 +290,15 @@ def public_rooms_for_user(*, user):
     ).order_by("name")
 
 
-def rooms_to_join(*, user):
-    """The public groups offered to the user in "Join a room": not those they are banned from."""
+def rooms_to_join(*, user, query: str = ""):
+    """The public groups offered to the user in "Join a room" (the room
+    directory): not those they are banned from; with their active member count
+    (``member_total``); ``query`` matches words of the name or the description."""
     banned = ChatMember.objects.filter(room=OuterRef("pk"), user=user, is_banned=True)
-    return public_rooms_for_user(user=user).exclude(Exists(banned))
+    rooms = public_rooms_for_user(user=user).exclude(Exists(banned))
+    for word in query.split()[:5]:
+        rooms = rooms.filter(Q(name__icontains=word) | Q(description__icontains=word))
+    return rooms.annotate(member_total=Count("members", filter=Q(members__is_active=True)))
 
 
 def member_list(*, room: ChatRoom, include_banned: bool = False):

@@ -120,10 +120,16 @@ class RoomViewSet(viewsets.ViewSet):
         room, created = commands.room_open_support(actor=request.user)
         return Response(room_item(request, room), status=201 if created else 200)
 
-    @extend_schema(summary="Public rooms of my company (to join)", responses={200: s.RoomSerializer(many=True), **errors()})
+    @extend_schema(
+        summary="The room directory: public rooms of my company to join, with member counts (q: words of the name or description)",
+        parameters=[OpenApiParameter("q", str)],
+        responses={200: s.DirectoryRoomSerializer(many=True), **errors()},
+    )
     @action(detail=False, methods=["get"])
     def public(self, request):
-        return Response(s.RoomSerializer(selectors.rooms_to_join(user=request.user), many=True).data)
+        query = parse(s.DirectoryQuerySerializer, request.query_params)
+        rooms = selectors.rooms_to_join(user=request.user, query=query["q"])
+        return Response(s.DirectoryRoomSerializer(rooms, many=True).data)
 
     @extend_schema(summary="Join a public room of my company", request=None, responses={200: s.RoomListItemSerializer, **errors(403)})
     @action(detail=True, methods=["post"])

@@ -150,6 +150,19 @@ class RoomSerializer(serializers.Serializer):
         return payloads.room_payload(instance)
 
 
+class DirectoryRoomSerializer(RoomSerializer):
+    """A public room in the directory: the room and how many people are in it."""
+
+    member_count = serializers.IntegerField()
+
+    def to_representation(self, instance):
+        return {**payloads.room_payload(instance), "member_count": instance.member_total}
+
+
+class DirectoryQuerySerializer(serializers.Serializer):
+    q = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
+
+
 class RoomListItemSerializer(RoomSerializer):
     """A room in the caller's room list: the room plus the caller's view of it."""
 

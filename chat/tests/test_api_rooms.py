@@ -506,7 +506,8 @@ def test_public_rooms_of_my_company_can_be_joined(api, alice, bob, carol, outsid
 
     assert listed.status_code == 200
     assert [r["id"] for r in listed.json()] == [str(lobby.pk)]
-    assert set(listed.json()[0]) == ROOM_KEYS
+    assert set(listed.json()[0]) == ROOM_KEYS | {"member_count"}
+    assert listed.json()[0]["member_count"] == 1
     joined = api(carol).post(room_url(lobby, "join/"))
     assert joined.status_code == 200, joined.content
     assert (joined.json()["my_role"], joined.json()["member_count"]) == ("member", 2)
@@ -527,6 +528,24 @@ def test_public_room_list_queries_do_not_grow_with_rooms(api, alice, carol, coun
         response = client.get(f"{ROOMS}public/")
 
     assert [r["name"] for r in response.json()] == [f"Lobby {n:02}" for n in range(count)]
+
+
+def test_the_directory_searches_names_and_descriptions_and_counts_who_is_in(api, alice, bob, carol):
+    design = group_room(alice, bob, name="Design reviews", description="Weekly critique of mockups", is_public=True)
+    group_room(alice, name="Kitchen", description="Lunch and coffee", is_public=True)
+    members.room_member_remove(room=design, actor=alice, member=design.members.get(user=bob))  # left: not counted
+
+    def names(q):
+        response = api(carol).get(f"{ROOMS}public/", {"q": q})
+        assert response.status_code == 200, response.content
+        return [(r["name"], r["member_count"]) for r in response.json()]
+
+    assert names("") == [("Design reviews", 1), ("Kitchen", 1)]
+    assert names("design") == [("Design reviews", 1)]
+    assert names("COFFEE") == [("Kitchen", 1)]  # the description, any case
+    assert names("weekly mockups") == [("Design reviews", 1)]  # every word
+    assert names("weekly coffee") == []
+    assert_error(api(carol).get(f"{ROOMS}public/", {"q": "x" * 101}), 400, "invalid", fields=("q",))
 
 
 def test_private_rooms_cannot_be_joined(api, alice, carol):

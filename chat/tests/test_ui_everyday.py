@@ -201,12 +201,19 @@ def test_several_failed_sends_are_retried_together(open_page, alice, bob, server
 
 
 def test_someone_in_no_room_is_welcomed_with_the_rooms_to_join(open_page, bob, make_user, server_side):  # noqa: F811
-    server_side(lambda: group_room(bob, name="Open house", is_public=True))
+    server_side(lambda: group_room(bob, name="Open house", description="Drop in with questions", is_public=True))
+    server_side(lambda: group_room(bob, name="Book club", is_public=True))
     newcomer = server_side(lambda: make_user(username="newcomer", display_name="Nina New"))  # bob's company
     page, watch = open_page(newcomer, "/")
     welcome = page.locator("#no-room")
     expect(welcome.get_by_role("heading", name="Welcome, Nina New")).to_be_visible(timeout=10000)
     expect(welcome).not_to_contain_text("You do not belong to a company")
+    rooms = welcome.locator(".directory-room")
+    expect(rooms).to_have_count(2)
+    expect(rooms.filter(has_text="Open house")).to_contain_text("1 member")
+    expect(rooms.filter(has_text="Open house")).to_contain_text("Drop in with questions")
+    welcome.get_by_role("searchbox", name="Find a public room").fill("questions")
+    expect(rooms).to_have_count(1)
     welcome.get_by_role("button", name="Join Open house").click()
     expect(page.locator("#room-name")).to_have_text("Open house", timeout=LIVE * 3)
     watch.assert_clean()
@@ -274,3 +281,25 @@ def test_blocking_from_a_direct_chat_says_what_it_does_and_is_undone_from_settin
     page.keyboard.press("Escape")
     expect(page.get_by_role("textbox", name="Message", exact=True)).to_be_enabled()
     watch.assert_clean()
+
+
+def test_a_group_created_public_is_in_the_directory_of_the_company(open_page, alice, carol, server_side):  # noqa: F811
+    page, watch = open_page(alice, "/")
+    page.get_by_role("button", name="New chat").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("tab", name="New group").click()
+    dialog.get_by_label("Name").fill("Town hall")
+    dialog.get_by_label("Description (optional)").fill("Questions for the founders")
+    dialog.get_by_label("Public: anyone in your company").check()
+    dialog.get_by_role("button", name="Create group").click()
+    expect(page.locator("#room-name")).to_have_text("Town hall", timeout=LIVE * 3)
+
+    carol_page, carol_watch = open_page(carol, "/")
+    carol_page.get_by_role("button", name="New chat").click()
+    carol_dialog = carol_page.get_by_role("dialog")
+    carol_dialog.get_by_role("tab", name="Join a room").click()
+    town_hall = carol_dialog.locator(".directory-room").filter(has_text="Town hall")
+    expect(town_hall).to_contain_text("Questions for the founders", timeout=LIVE * 3)
+    expect(town_hall).to_contain_text("1 member")
+    watch.assert_clean()
+    carol_watch.assert_clean()

@@ -618,6 +618,7 @@ function groupTab(app) {
   };
   const name = h("input", { type: "text", id: "group-name", required: true, maxlength: 200 });
   const description = h("textarea", { id: "group-description", rows: 2, maxlength: 2000 });
+  const isPublic = h("input", { type: "checkbox", id: "group-public" });
   const create = h("button", { type: "submit", class: "btn primary", text: "Create group" });
   return h(
     "form",
@@ -633,7 +634,7 @@ function groupTab(app) {
         create.disabled = true;
         try {
           const room = app.rooms.merge(
-            await post("rooms/", { name: name.value, description: description.value, member_ids: [...chosen.keys()] }),
+            await post("rooms/", { name: name.value, description: description.value, is_public: isPublic.checked, member_ids: [...chosen.keys()] }),
           );
           closeDialog();
           app.room.go(room.id);
@@ -647,6 +648,9 @@ function groupTab(app) {
     name,
     h("label", { for: "group-description", text: "Description (optional)" }),
     description,
+    app.config.has_company
+      ? h("label", { class: "check" }, isPublic, "Public: anyone in your company can find it in the room directory and join")
+      : null,
     peoplePicker({
       label: "Add people",
       pickLabel: "Add",
@@ -685,10 +689,14 @@ function supportTab(app) {
 // Why a room offered under "Join a room" can no longer be joined (refused since the list was drawn).
 const JOIN_REFUSED = { banned: (name) => `You are banned from ${name}.`, room_not_found: (name) => `${name} can no longer be joined.` };
 
+// The room directory: public rooms of my company with what they are about and
+// how many are in them, searchable; one click joins.
 export function joinTab(app) {
-  const list = h("ul", { class: "room-choices" }, h("li", { class: "muted", text: "Loading…" }));
+  const list = h("ul", { class: "room-choices directory" }, h("li", { class: "muted", text: "Loading…" }));
+  const searchId = `directory-${Math.random().toString(36).slice(2)}`;
+  const search = h("input", { type: "search", id: searchId, placeholder: "Name or topic", autocomplete: "off", maxlength: 100 });
   const nothingLeft = () => {
-    if (!list.querySelector("button")) list.append(h("li", { class: "muted", text: "No public rooms to join." }));
+    if (!list.querySelector("button")) list.append(h("li", { class: "muted", text: search.value.trim() ? "No public room matches." : "No public rooms to join." }));
   };
   // A refusal that will not change by trying again: the room leaves the list, with the reason.
   const refused = (item, room, error) => {
@@ -697,42 +705,54 @@ export function joinTab(app) {
     note.focus();
     nothingLeft();
   };
-  get("rooms/public/")
-    .then((rooms) => {
-      const open = rooms.filter((room) => !state.rooms.has(room.id));
-      list.replaceChildren(
-        ...open.map((room) => {
-          const item = h(
-            "li",
-            {},
-            h("button", {
-              type: "button",
-              class: "btn",
-              text: `Join ${room.name}`,
-              onclick: async (event) => {
-                event.target.disabled = true;
-                try {
-                  const joined = app.rooms.merge(await post(`rooms/${room.id}/join/`));
-                  closeDialog();
-                  app.room.go(joined.id);
-                } catch (error) {
-                  if (Object.hasOwn(JOIN_REFUSED, error.code)) {
-                    refused(item, room, error);
-                    return;
-                  }
-                  event.target.disabled = false;
-                  showError(error, "Could not join: ");
-                }
-              },
-            }),
-          );
-          return item;
-        }),
-      );
-      if (!open.length) nothingLeft();
-    })
-    .catch((error) => list.replaceChildren(h("li", { class: "muted", text: error.detail || "Could not load the rooms." })));
-  return h("div", { class: "stack" }, list);
+  const entry = (room) => {
+    const item = h(
+      "li",
+      { class: "directory-room" },
+      h(
+        "div",
+        { class: "directory-text" },
+        h("span", { class: "directory-name", text: room.name }),
+        h("span", { class: "muted directory-count", text: `${room.member_count} member${room.member_count === 1 ? "" : "s"}` }),
+        room.description ? h("p", { class: "muted directory-description", dir: "auto", text: room.description }) : null,
+      ),
+      h("button", {
+        type: "button",
+        class: "btn",
+        text: `Join ${room.name}`,
+        onclick: async (event) => {
+          event.target.disabled = true;
+          try {
+            const joined = app.rooms.merge(await post(`rooms/${room.id}/join/`));
+            closeDialog();
+            app.room.go(joined.id);
+          } catch (error) {
+            if (Object.hasOwn(JOIN_REFUSED, error.code)) {
+              refused(item, room, error);
+              return;
+            }
+            event.target.disabled = false;
+            showError(error, "Could not join: ");
+          }
+        },
+      }),
+    );
+    return item;
+  };
+  const load = debounce(async () => {
+    const asked = search.value.trim();
+    try {
+      const rooms = await get(`rooms/public/${query({ q: asked })}`);
+      if (search.value.trim() !== asked) return; // a newer search is on its way
+      list.replaceChildren(...rooms.filter((room) => !state.rooms.has(room.id)).map(entry));
+      nothingLeft();
+    } catch (error) {
+      list.replaceChildren(h("li", { class: "muted", text: error.detail || "Could not load the rooms." }));
+    }
+  }, 200);
+  search.addEventListener("input", load);
+  load();
+  return h("div", { class: "stack" }, h("label", { for: searchId, text: "Find a public room" }), search, list);
 }
 
 export function newChatDialog(app) {
