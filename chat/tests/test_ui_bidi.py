@@ -31,9 +31,8 @@ def test_message_text_and_names_are_isolated(open_page, alice, bob, server_side)
     body = page.locator("#messages .msg .msg-body").filter(has_text="see file")
     expect(body).to_have_count(1, timeout=10000)
     assert body.get_attribute("dir") == "auto"
-    style = "(el) => getComputedStyle(el).unicodeBidi"
-    assert body.evaluate(style) == "plaintext"
-    author = page.locator("#messages .msg .msg-author").first
-    assert author.evaluate(style) == "isolate"
-    assert page.locator(".room-item .room-name").filter(has_text="Bidi").evaluate(style) == "isolate"
+    # to_have_css retries: the room list is redrawn whenever something changes.
+    expect(body).to_have_css("unicode-bidi", "plaintext")
+    expect(page.locator("#messages .msg .msg-author").first).to_have_css("unicode-bidi", "isolate")
+    expect(page.locator(".room-item .room-name").filter(has_text="Bidi")).to_have_css("unicode-bidi", "isolate")
     watch.assert_clean()
