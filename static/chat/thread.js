@@ -252,11 +252,7 @@ export function createThreadPanel(app) {
     view.reading = true;
     const seq = Math.max(room.seq || 0, panel.latestSeq);
     try {
-      const result = await sendRead(panel, seq);
-      if (result && applyThreadRead(state, { thread: panel.rootId, room: panel.id, ...result })) refreshTotals();
-      app.invalidate("rooms", "threads");
-    } catch (error) {
-      if (!RETRYABLE.has(error.code)) console.warn("thread read failed", error);
+      await readAndApply(panel, seq);
     } finally {
       view.reading = false;
     }
@@ -268,6 +264,11 @@ export function createThreadPanel(app) {
     const entry = state.threads.get(panel.rootId);
     const seq = panel.latestSeq || 0;
     if (!panel.ready || seq <= (entry ? entry.last_read_seq || 0 : 0)) return;
+    await readAndApply(panel, seq);
+  }
+
+  // Send the thread's read position and take the server's answer (counts).
+  async function readAndApply(panel, seq) {
     try {
       const result = await sendRead(panel, seq);
       if (result && applyThreadRead(state, { thread: panel.rootId, room: panel.id, ...result })) refreshTotals();
