@@ -55,6 +55,7 @@ from .models import (
     NotificationPreferences,
     PushSubscription,
     RoomEvent,
+    RoomInvite,
     RoomType,
     SearchToken,
     ThreadFollow,
@@ -602,6 +603,33 @@ class MessageEditAdmin(ReadOnlyAdmin):
     @admin.display(description="text before the edit")
     def previous_content(self, obj):
         return _decrypt(obj.previous_content_encrypted)
+
+
+@admin.register(RoomInvite)
+class RoomInviteAdmin(ModerationActionsMixin, ReadOnlyAdmin):
+    """Invite links are made in the room (owners and admins); staff see them and revoke them here."""
+
+    action_form = ModerationActionForm
+    actions = ("revoke_invites",)
+    noun = ("invite link", "invite links")
+    command_ids = {"room_id": "room_id", "invite_id": "pk"}
+    action_related = ("room",)
+    list_display = ("room", "role", "created_by", "created_at", "expires_at", "uses", "max_uses", "revoked_at")
+    list_filter = ("role", "created_at", "expires_at")
+    search_fields = ("room__name", "created_by__username", "created_by__display_name")
+    list_select_related = ("room", "created_by")
+    ordering = ("-created_at",)
+    # The code is the secret that lets people in: not shown here.
+    fields = ("room", "role", "created_by", "created_at", "expires_at", "max_uses", "uses", "revoked_at", "revoked_by")
+    readonly_fields = fields
+
+    revoke_invites = CommandAction(
+        commands.invite_revoke,
+        "Revoke selected invite links",
+        done="Revoked {}.",
+        skip=lambda invite: invite.revoked_at is not None,
+        skipped="{} already revoked.",
+    )
 
 
 @admin.register(MessageReaction)

@@ -40,11 +40,13 @@ from .models import (
 )
 from .services import (
     attachments,
+    invites,
     members,
     messages,
     notifications,
     people,
     rooms,
+    saved,
     threads,
 )
 
@@ -194,6 +196,20 @@ def message_unpin(*, actor, message_id) -> bool:
         return messages.message_unpin(message=message, actor=actor, member=member)
 
 
+def message_save(*, actor, message_id) -> bool:
+    """Save a message I can read to my saved list; False when it already was there."""
+    _meter(kind="save", user=actor)
+    with transaction.atomic():
+        message, _member = selectors.message_for_member(message_id=message_id, user=actor)
+        return saved.message_save(message=message, user=actor)
+
+
+def message_unsave(*, actor, message_id) -> bool:
+    """Take a message off my saved list (whether or not I can still read it); False when it was not there."""
+    _meter(kind="save", user=actor)
+    return saved.message_unsave(message_id=message_id, user=actor)
+
+
 def reaction_remove(*, actor, message_id, reaction: str) -> list[dict]:
     """The message's reactions after taking one's own back. Emits ``reaction.removed``."""
     _meter(kind="reaction", user=actor, room_id=_room_of_message(message_id))
@@ -331,6 +347,29 @@ def room_join(*, actor, room_id) -> ChatMember:
     _meter(kind="member", user=actor, room_id=room_id)
     with transaction.atomic():
         return rooms.room_join(room=selectors.public_room(room_id=room_id, user=actor), user=actor)
+
+
+def invite_create(*, actor, room_id, role: str, expires_in, max_uses: int | None):
+    """A new invite link to a group room (its owners and admins)."""
+    _meter(kind="room.update", user=actor, room_id=room_id)
+    with transaction.atomic():
+        room = _room_for_moderation(room_id, actor)
+        return invites.invite_create(room=room, actor=actor, role=role, expires_in=expires_in, max_uses=max_uses)
+
+
+def invite_revoke(*, actor, room_id, invite_id, reason: str = ""):
+    """End an invite link at once (its room's owners and admins, site moderators)."""
+    _meter(kind="room.update", user=actor, room_id=room_id)
+    with transaction.atomic():
+        room = _room_for_moderation(room_id, actor)
+        invite = selectors.invite_for_moderator(invite_id=invite_id, room=room)
+        return invites.invite_revoke(invite=invite, actor=actor, reason=reason)
+
+
+def invite_accept(*, actor, code: str) -> tuple[ChatMember, bool]:
+    """Join the room of an invite link: ``(membership, joined now)``."""
+    _meter(kind="member", user=actor)
+    return invites.invite_accept(code=code, user=actor)
 
 
 def room_leave(*, actor, room_id) -> ChatMember:

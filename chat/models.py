@@ -354,6 +354,54 @@ class PinnedMessage(BaseModel):
         return f"pin of {self.message_id} in {self.room_id}"
 
 
+class SavedMessage(BaseModel):
+    """A message one person saved for later, across their rooms (private to them:
+    no room event). Listed while they are still a member of its room and the
+    message is not deleted."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_messages")
+    message = models.ForeignKey(ChatMessage, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "message"], name="chat_saved_one_per_user_message")]
+        indexes = [models.Index(fields=["user", "-created_at"], name="chat_saved_user_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} saved by {self.user_id}"
+
+
+class RoomInvite(BaseModel):
+    """A link that lets whoever opens it (logged in) join a group room, as a
+    member or a guest, until it expires, is used up or is revoked. Owners and
+    admins make and revoke them; a banned person cannot use one."""
+
+    room = models.ForeignKey(ChatRoom, on_delete=models.CASCADE, related_name="invites")
+    code = models.CharField(max_length=32, unique=True)
+    role = models.CharField(max_length=10, choices=[(Role.MEMBER, "Member"), (Role.GUEST, "Guest")], default=Role.MEMBER)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    expires_at = models.DateTimeField()
+    max_uses = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: no limit until it expires.")
+    uses = models.PositiveIntegerField(default=0)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(role__in=[Role.MEMBER, Role.GUEST]), name="chat_invite_role_valid"),
+            models.CheckConstraint(
+                condition=Q(max_uses__isnull=True) | Q(uses__lte=F("max_uses")), name="chat_invite_uses_within_max"
+            ),
+        ]
+        indexes = [models.Index(fields=["room", "-created_at"], name="chat_invite_room_recent")]
+
+    def __str__(self) -> str:
+        return f"invite to {self.room_id} ({self.role})"
+
+
 class MentionKind(models.TextChoices):
     USER = "user", "@username"
     HERE = "here", "@here"
@@ -529,6 +577,8 @@ class ModerationAction(models.TextChoices):
     ROOM_DEACTIVATE = "room.deactivate", "Deactivate room"
     ROOM_REACTIVATE = "room.reactivate", "Reactivate room"
     ROOM_ANNOUNCE = "room.announce", "Announcement"
+    INVITE_CREATE = "invite.create", "Create invite link"
+    INVITE_REVOKE = "invite.revoke", "Revoke invite link"
 
 
 class AuditLog(BaseModel):

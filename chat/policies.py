@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import UserBlock
-from chatsite.core.exceptions import Forbidden, Invalid, NotFound
+from chatsite.core.exceptions import Forbidden, Gone, Invalid, NotFound
 
 from .models import ChatMember, ChatRoom, MessageType, Role, RoomType
 
@@ -180,3 +180,15 @@ def require_sender(message, actor) -> None:
     """Edit one's own (non-system) message."""
     if message.sender_id != actor.pk or message.message_type == MessageType.SYSTEM:
         raise Forbidden("You can only edit your own messages.", code="not_sender")
+
+
+def require_invite_usable(invite) -> None:
+    """Gone (410) naming the reason when an invite link cannot be used any more."""
+    if invite.revoked_at is not None:
+        raise Gone("This invite link was revoked.", code="invite_revoked")
+    if invite.expires_at <= timezone.now():
+        raise Gone("This invite link has expired.", code="invite_expired")
+    if invite.max_uses is not None and invite.uses >= invite.max_uses:
+        raise Gone("This invite link has been used as many times as it allows.", code="invite_used_up")
+    if not invite.room.is_active:
+        raise Gone("The room of this invite link was deactivated.", code="room_inactive")

@@ -25,9 +25,10 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from accounts.models import UserBlock
-from chatsite.core.exceptions import Invalid, NotFound
+from chatsite.core.exceptions import Forbidden, Invalid, NotFound
 
 from . import crypto, policies
 from .events import log, render
@@ -43,7 +44,9 @@ from .models import (
     PinnedMessage,
     PushSubscription,
     RoomEvent,
+    RoomInvite,
     RoomType,
+    SavedMessage,
     SearchToken,
     ThreadFollow,
     default_notify_level,
@@ -259,6 +262,77 @@ def room_pins(*, room: ChatRoom) -> list[dict]:
     )
     payloads = render.message_payloads([pin.message for pin in pins])
     return [{"message": payload, **render.pin_payload(pin)} for pin, payload in zip(pins, payloads, strict=True)]
+
+
+def saved_messages(*, user, before: datetime | None = None, limit: int = 50) -> list[dict]:
+    """The user's saved messages, newest saved first, each ``{"saved_at", "message"}``:
+    those still readable (a member of the room, the message not deleted)."""
+    limit = max(1, min(int(limit), MAX_PAGE))
+    my_rooms = ChatMember.objects.filter(user=user, is_active=True).values("room_id")
+    rows = SavedMessage.objects.filter(user=user, message__room_id__in=my_rooms, message__is_deleted=False)
+    if before is not None:
+        rows = rows.filter(created_at__lt=before)
+    saved = list(
+        rows.select_related(
+            "message__sender", "message__attachment", "message__reply_to__sender", "message__forwarded_from__sender"
+        ).order_by("-created_at")[:limit]
+    )
+    payloads = render.message_payloads([row.message for row in saved])
+    return [{"saved_at": row.created_at, "message": payload} for row, payload in zip(saved, payloads, strict=True)]
+
+
+def saved_message_ids(*, user) -> list[str]:
+    """The ids of every message the user saved (at most CHAT_MAX_SAVED): how a
+    client marks them in any room."""
+    rows = SavedMessage.objects.filter(user=user).order_by("-created_at").values_list("message_id", flat=True)
+    return [str(message_id) for message_id in rows[: settings.CHAT_MAX_SAVED]]
+
+
+def live_invites(room: ChatRoom):
+    """The room's invite links that can still be used (not revoked, not
+    expired, not used up)."""
+    return RoomInvite.objects.filter(room=room, revoked_at__isnull=True, expires_at__gt=timezone.now()).filter(
+        Q(max_uses__isnull=True) | Q(uses__lt=F("max_uses"))
+    )
+
+
+def room_invites(*, room_id, user):
+    """A room's live invite links, newest first: for its owners and admins (and site moderators)."""
+    room = room_for_actor(room_id=room_id, user=user)
+    policies.require_moderator(room, user)
+    return live_invites(room).select_related("created_by").order_by("-created_at")
+
+
+def invite_by_code(*, code: str) -> RoomInvite:
+    """An invite link by its code, with its room and live member count (NotFound otherwise)."""
+    invite = (
+        RoomInvite.objects.select_related("room", "created_by")
+        .annotate(member_total=Count("room__members", filter=Q(room__members__is_active=True)))
+        .filter(code=code)
+        .first()
+    )
+    if invite is None:
+        raise NotFound("This invite link does not exist.", code="invite_not_found")
+    return invite
+
+
+def invite_preview(*, code: str, user) -> dict:
+    """What an invite link leads to, for ``user`` about to open it: the room's
+    name, description and size. A link that cannot be used answers Gone (410)
+    with the reason, unless ``user`` is in the room already; a banned person is
+    refused (403)."""
+    invite = invite_by_code(code=code)
+    current = ChatMember.objects.filter(room=invite.room, user=user).first()
+    if current is not None and current.is_banned:
+        raise Forbidden("You are banned from this room.", code="banned")
+    already = current is not None and current.is_active
+    if not already:
+        policies.require_invite_usable(invite)
+    return render.invite_preview_payload(invite, already_member=already)
+
+
+def invite_for_moderator(*, invite_id, room: ChatRoom) -> RoomInvite:
+    return _first_or_not_found(RoomInvite.objects.filter(pk=invite_id, room=room), "Invite not found.", "invite_not_found")
 
 
 def reactions_for(*, message: ChatMessage, user) -> list[dict]:

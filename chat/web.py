@@ -16,14 +16,16 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.staticfiles import finders
 from django.http import Http404, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_http_methods, require_safe
 
 from accounts.models import UserBlock
+from chatsite.core.exceptions import ChatError
 
+from . import commands, selectors
 from .events import wire
 from .events.render import user_payload
 
@@ -76,3 +78,22 @@ def service_worker(request):
     response["Service-Worker-Allowed"] = "/"
     response["Cache-Control"] = "no-cache"
     return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def invite_page(request, code: str):
+    """The page an invite link opens: what the room is, and a button that joins
+    it (a POST: a link preview fetching the page joins nobody and spends no
+    use). Joined, or already a member: on to the room."""
+    try:
+        if request.method == "POST":
+            member, _joined = commands.invite_accept(actor=request.user, code=code)
+            return redirect(f"{reverse('home')}#room/{member.room_id}")
+        preview = selectors.invite_preview(code=code, user=request.user)
+    except ChatError as error:
+        response = render(request, "chat/invite.html", {"error": error.detail}, status=error.status)
+        if getattr(error, "retry_after", None):
+            response["Retry-After"] = str(error.retry_after)
+        return response
+    return render(request, "chat/invite.html", {"preview": preview})

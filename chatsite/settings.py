@@ -345,6 +345,11 @@ CHAT_MAX_MESSAGE_LENGTH = env_int("CHAT_MAX_MESSAGE_LENGTH", 4000)
 CHAT_MAX_PINS = env_int("CHAT_MAX_PINS", 50)
 # How long the sender of a message may bring it back after deleting it (Undo).
 CHAT_UNDO_DELETE_SECONDS = env_int("CHAT_UNDO_DELETE_SECONDS", 30)
+# Messages one person can keep saved (across their rooms).
+CHAT_MAX_SAVED = env_int("CHAT_MAX_SAVED", 1000)
+# Invite links: how many a room has live at once, and the longest expiry.
+CHAT_MAX_ROOM_INVITES = env_int("CHAT_MAX_ROOM_INVITES", 100)
+CHAT_INVITE_MAX_DAYS = env_int("CHAT_INVITE_MAX_DAYS", 30)
 CHAT_MAX_ROOM_MEMBERS = env_int("CHAT_MAX_ROOM_MEMBERS", 1000)
 CHAT_MAX_ATTACHMENT_BYTES = env_int("CHAT_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024)
 CHAT_MAX_ROOM_NAME_LENGTH = 200

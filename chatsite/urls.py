@@ -8,6 +8,7 @@ from chat.notify import views as notify_views
 urlpatterns = [
     path("", web.chat_page, name="home"),
     path("sw.js", web.service_worker, name="service-worker"),
+    path("invite/<str:code>/", web.invite_page, name="invite"),
     path("accounts/login/", account_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", account_views.LogoutView.as_view(), name="logout"),
     path("accounts/signup/", account_views.signup, name="signup"),

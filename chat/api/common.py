@@ -12,6 +12,7 @@ ERRORS = {
     403: OpenApiResponse(ErrorSerializer, description="Not allowed for your role"),
     404: OpenApiResponse(ErrorSerializer, description="Not found (or not visible to you)"),
     409: OpenApiResponse(ErrorSerializer, description="Conflict"),
+    410: OpenApiResponse(ErrorSerializer, description="No longer usable (an expired, used up or revoked link)"),
     413: OpenApiResponse(ErrorSerializer, description="Request too large"),
     415: OpenApiResponse(ErrorSerializer, description="Unsupported media type"),
     429: OpenApiResponse(ErrorSerializer, description="Rate limited (see Retry-After)"),

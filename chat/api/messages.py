@@ -9,6 +9,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from chat import commands, selectors
 from chat.events import render
@@ -101,6 +102,19 @@ class MessageViewSet(viewsets.ViewSet):
         created = commands.message_pin(actor=request.user, message_id=pk)
         return Response({"message_id": str(uuid.UUID(pk)), "pinned": True}, status=201 if created else 200)
 
+    @extend_schema(
+        methods=["POST"], summary="Save to my saved messages", request=None,
+        responses={201: s.SavedStateSerializer, 200: s.SavedStateSerializer, **errors()},
+    )
+    @extend_schema(methods=["DELETE"], summary="Take off my saved messages", request=None, responses={200: s.SavedStateSerializer, **errors()})
+    @action(detail=True, methods=["post", "delete"])
+    def save(self, request, pk=None):
+        if request.method == "DELETE":
+            commands.message_unsave(actor=request.user, message_id=pk)
+            return Response({"message_id": str(uuid.UUID(pk)), "saved": False})
+        created = commands.message_save(actor=request.user, message_id=pk)
+        return Response({"message_id": str(uuid.UUID(pk)), "saved": True}, status=201 if created else 200)
+
     @extend_schema(summary="Edit history (earlier versions)", responses={200: s.EditHistorySerializer(many=True), **errors()})
     @action(detail=True, methods=["get"])
     def history(self, request, pk=None):
@@ -159,3 +173,23 @@ class SearchViewSet(viewsets.ViewSet):
             room = selectors.room_get_for_member(room_id=query["room"], user=request.user)
         messages = selectors.message_search(user=request.user, query=query["q"], room=room, limit=query["limit"])
         return Response(render.message_payloads(messages))
+
+
+class SavedMessageListView(APIView):
+    @extend_schema(
+        summary="My saved messages across my rooms, newest saved first",
+        parameters=[OpenApiParameter("before", OpenApiTypes.DATETIME), OpenApiParameter("limit", int)],
+        responses={200: s.SavedMessageSerializer(many=True), **errors()},
+    )
+    def get(self, request):
+        query = parse(s.SavedQuerySerializer, request.query_params)
+        return Response(selectors.saved_messages(user=request.user, before=query.get("before"), limit=query["limit"]))
+
+
+class SavedMessageIdsView(APIView):
+    @extend_schema(
+        summary="The ids of every message I saved (to mark them in any room)",
+        responses={200: OpenApiTypes.UUID, **errors()},
+    )
+    def get(self, request):
+        return Response(selectors.saved_message_ids(user=request.user))

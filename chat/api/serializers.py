@@ -4,6 +4,7 @@ chat.events.render — the same functions the WebSocket events use."""
 
 
 from django.conf import settings
+from django.urls import reverse
 from rest_framework import serializers
 
 from accounts.serializers import UserSerializer
@@ -74,6 +75,55 @@ class PinSerializer(serializers.Serializer):
 class PinStateSerializer(serializers.Serializer):
     message_id = serializers.UUIDField()
     pinned = serializers.BooleanField()
+
+
+class SavedStateSerializer(serializers.Serializer):
+    message_id = serializers.UUIDField()
+    saved = serializers.BooleanField()
+
+
+class SavedMessageSerializer(serializers.Serializer):
+    saved_at = serializers.DateTimeField()
+    message = serializers.DictField(help_text="The message, as everywhere (MessageSerializer).")
+
+
+class SavedQuerySerializer(serializers.Serializer):
+    before = serializers.DateTimeField(required=False, help_text="saved_at of the last item of the previous page.")
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=50)
+
+
+class InviteSerializer(serializers.Serializer):
+    """An invite link, as its room's owners and admins see it."""
+
+    id = serializers.UUIDField()
+    code = serializers.CharField()
+    url = serializers.CharField(help_text="The page that joins whoever opens it (path; prefix the site's address).")
+    role = serializers.ChoiceField(choices=[Role.MEMBER, Role.GUEST])
+    expires_at = serializers.DateTimeField()
+    max_uses = serializers.IntegerField(allow_null=True)
+    uses = serializers.IntegerField()
+    created_by = UserSerializer(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+    def to_representation(self, instance):
+        return payloads.invite_payload(instance, url=reverse("invite", args=[instance.code]))
+
+
+class InviteCreateInputSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=[Role.MEMBER, Role.GUEST], default=Role.MEMBER)
+    expires_in = serializers.IntegerField(
+        min_value=1, max_value=10**9, default=7 * 86400, help_text="Seconds until it expires (5 minutes to CHAT_INVITE_MAX_DAYS)."
+    )
+    max_uses = serializers.IntegerField(min_value=1, max_value=10**9, required=False, allow_null=True, default=None)
+
+
+class InvitePreviewSerializer(serializers.Serializer):
+    """What the person opening a link learns before joining."""
+
+    room = serializers.DictField(help_text="id, name, description, member_count")
+    role = serializers.ChoiceField(choices=[Role.MEMBER, Role.GUEST])
+    expires_at = serializers.DateTimeField()
+    already_member = serializers.BooleanField()
 
 
 class ForwardedSerializer(serializers.Serializer):

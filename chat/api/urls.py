@@ -4,7 +4,16 @@ from rest_framework.routers import SimpleRouter
 
 from accounts import api as accounts_api
 
-from . import attachments, members, messages, notifications, rooms, threads, users
+from . import (
+    attachments,
+    invites,
+    members,
+    messages,
+    notifications,
+    rooms,
+    threads,
+    users,
+)
 
 router = SimpleRouter()
 router.register("rooms", rooms.RoomViewSet, basename="room")
@@ -36,6 +45,12 @@ urlpatterns = [
     path("messages/<uuid:message_id>/follow/", threads.ThreadFollowView.as_view(), name="thread-follow"),
     path("users/blocked/", accounts_api.BlockListView.as_view(), name="user-blocked"),
     path("users/<uuid:user_id>/block/", accounts_api.BlockView.as_view(), name="user-block"),
+    path("saved/", messages.SavedMessageListView.as_view(), name="saved-list"),
+    path("saved/ids/", messages.SavedMessageIdsView.as_view(), name="saved-ids"),
+    path(f"rooms/{UUID}/invites/", invites.RoomInviteListView.as_view(), name="room-invite-list"),
+    path(f"rooms/{UUID}/invites/<uuid:invite_id>/", invites.RoomInviteView.as_view(), name="room-invite-detail"),
+    path("invites/<str:code>/", invites.InviteView.as_view(), name="invite-detail"),
+    path("invites/<str:code>/join/", invites.InviteJoinView.as_view(), name="invite-join"),
     path(f"rooms/{UUID}/", include(room_router.urls)),
     path("", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

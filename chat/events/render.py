@@ -48,6 +48,37 @@ def pin_payload(pin) -> dict:
     return {"message_id": str(pin.message_id), "pinned_by": user_payload(pin.pinned_by), "pinned_at": _iso(pin.created_at)}
 
 
+def invite_payload(invite, *, url: str) -> dict:
+    """An invite link as its room's owners and admins see it (``url``: the page that joins)."""
+    return {
+        "id": str(invite.pk),
+        "code": invite.code,
+        "url": url,
+        "role": invite.role,
+        "expires_at": _iso(invite.expires_at),
+        "max_uses": invite.max_uses,
+        "uses": invite.uses,
+        "created_by": user_payload(invite.created_by),
+        "created_at": _iso(invite.created_at),
+    }
+
+
+def invite_preview_payload(invite, *, already_member: bool) -> dict:
+    """What the person opening an invite link learns before joining."""
+    room = invite.room
+    return {
+        "room": {
+            "id": str(room.pk),
+            "name": room.name,
+            "description": room.description,
+            "member_count": invite.member_total,
+        },
+        "role": invite.role,
+        "expires_at": _iso(invite.expires_at),
+        "already_member": already_member,
+    }
+
+
 def attachment_payload(attachment: Attachment | None) -> dict | None:
     if attachment is None:
         return None

@@ -58,6 +58,7 @@ RESYNC_REQUIRED = "resync_required"
 DISCONNECTED = "disconnected"
 UNREAD = "unread"  # to one user's sockets: a room's counts and notification settings
 THREAD_READ = "thread.read"  # to one user's sockets: their read position and unread count of a thread
+SAVED = "saved"  # to one user's sockets: a message saved or unsaved (another tab of theirs did it)
 
 # --- Frames a client sends. ----------------------------------------------------------
 CLIENT_FRAMES = (
@@ -140,7 +141,7 @@ def client_constants() -> dict:
             "logged": sorted(LOGGED_KINDS),
             "message": sorted(MESSAGE_KINDS),
             "ephemeral": sorted(EPHEMERAL_KINDS),
-            "server": [HELLO, ACK, ERROR, PONG, RESYNC_REQUIRED, DISCONNECTED, UNREAD, THREAD_READ],
+            "server": [HELLO, ACK, ERROR, PONG, RESYNC_REQUIRED, DISCONNECTED, UNREAD, THREAD_READ, SAVED],
             "client": list(CLIENT_FRAMES),
         },
         "close": dict(CLOSE_CODES),

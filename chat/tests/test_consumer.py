@@ -506,3 +506,20 @@ async def test_writes_are_refused_while_database_jobs_queue_for_a_thread(alice, 
     ack = (await frames_until(ws, lambda f: f["type"] in ("ack", "error")))[-1]
     assert ack["type"] == "ack"
     await ws.disconnect()
+
+
+async def test_every_socket_of_mine_hears_what_i_save_and_nobody_else_does(alice, bob):
+    room = await sync_to_async(group_room)(alice, bob)
+    message = await sync_to_async(send)(room, bob, "keep this")
+    tab, _ = await connect(alice)
+    other, _ = await connect(bob)
+    await sync_to_async(commands.message_save)(actor=alice, message_id=message.pk)
+    saved = (await frames_until(tab, lambda f: f["type"] == "saved"))[-1]
+    assert saved == {"type": "saved", "message_id": str(message.pk), "saved": True}
+    await sync_to_async(commands.message_unsave)(actor=alice, message_id=message.pk)
+    assert (await frames_until(tab, lambda f: f["type"] == "saved"))[-1]["saved"] is False
+    await other.send_json_to({"type": "ping", "ref": "p"})
+    heard = await frames_until(other, lambda f: f["type"] == "pong")
+    assert not [f for f in heard if f["type"] == "saved"]
+    for ws in (tab, other):
+        await ws.disconnect()

@@ -36,6 +36,10 @@ class Conflict(ChatError, code="conflict", status=409):
     """The request clashes with what exists (a name taken, an id reused)."""
 
 
+class Gone(ChatError, code="gone", status=410):
+    """The object existed but cannot be used any more (an expired or revoked link)."""
+
+
 class RateLimited(ChatError, code="rate_limited", status=429):
     """Too many writes of one kind; ``retry_after`` seconds until the next is allowed."""
 
