@@ -91,6 +91,9 @@ export function createActions(app) {
       togglePin(message) {
         app.pins.toggle(message);
       },
+      toggleSaved(message) {
+        app.saved.toggle(message);
+      },
       showEdits(message) {
         editHistoryDialog(app, message, state.loaded.get(message.room));
       },

@@ -8,6 +8,7 @@ import { createActions } from "./actions.js";
 import { createComposer } from "./composer.js";
 import { createBlocking } from "./blocking.js";
 import { createPins } from "./pins.js";
+import { createSaved } from "./saved.js";
 import { createShortcuts } from "./switcher.js";
 import { createConnection } from "./connection.js";
 import { $ } from "./dom.js";
@@ -52,6 +53,7 @@ app.search = createSearch(app);
 app.room = createRoomView(app);
 app.shortcuts = createShortcuts(app);
 app.pins = createPins(app);
+app.saved = createSaved(app);
 app.blocking = createBlocking(app);
 app.connection = createConnection(app);
 app.settings = createNotificationSettings(app);
@@ -93,6 +95,7 @@ app.sync = new Syncer(state, {
     app.threadsView.loadTotals();
     app.threadsView.reload();
     app.thread.readSoon();
+    app.saved.load();
     app.outbox.flush();
   },
 });
@@ -122,13 +125,18 @@ const runEffects = createEffectRunner({
   "room-removed": (effect) => {
     app.mentionsView.roomRemoved(effect.room.id);
     app.threadsView.roomRemoved(effect.room.id);
+    app.saved.roomRemoved(effect.room.id);
     app.rooms.removed(effect.room, { reason: effect.reason });
   },
   "message-arrived": (effect) => {
     app.mentionsView.messageArrived(effect);
     app.notifier.messageArrived(effect);
   },
-  "message-changed": (effect) => app.mentionsView.messageChanged(effect),
+  "message-changed": (effect) => {
+    app.mentionsView.messageChanged(effect);
+    app.saved.messageChanged(effect.message);
+  },
+  saved: (effect) => app.saved.frame(effect.frame),
   "reload-room": (effect) => {
     const rd = state.loaded.get(effect.id);
     app.messageList.clear(effect.id);
@@ -196,6 +204,7 @@ function wire() {
   app.settingsView.wire();
   app.thread.wire();
   app.threadsView.wire();
+  app.saved.wire();
   app.shortcuts.wire();
 }
 

@@ -281,6 +281,10 @@ const serverHandlers = {
     ctx.effects.push({ type: "show-error", error: frame });
   },
   "thread.read": threadRead,
+  // A message I saved or took off my saved list (in any tab of mine).
+  saved(ctx, frame) {
+    ctx.effects.push({ type: "saved", frame });
+  },
 };
 
 const loggedHandlers = { ...messageHandlers, ...threadHandlers, ...reactionHandlers, ...pinHandlers, ...memberHandlers, ...roomHandlers };

@@ -19,6 +19,7 @@ export function createState({ config = null, me = null } = {}) {
     threads: new Map(), // root id -> my state of that thread (threads.js)
     threadTotals: { threads: 0, replies: 0 }, // the Threads button's badge
     thread: null, // the open thread panel's ThreadData
+    saved: new Set(), // ids of the messages I saved (saved.js)
   };
 }
 

@@ -4,8 +4,8 @@
 // mention out, or a delete, takes it away. A click opens the room at it.
 
 import { api, describeError, query } from "../api.js";
-import { $, fullTime, h, linkified, messageTime } from "../dom.js";
-import { displayName, roomTitle } from "../state.js";
+import { $ } from "../dom.js";
+import { messageItem } from "./items.js";
 
 const PAGE = 30;
 
@@ -22,37 +22,8 @@ export function createMentionsView(app) {
 
   const newest = (a, b) => Date.parse(b.message.created_at) - Date.parse(a.message.created_at) || b.message.seq - a.message.seq;
 
-  function roomName(item) {
-    const known = state.rooms.get(item.room.id);
-    if (known) return roomTitle(known);
-    return item.room.name || (item.room.room_type === "direct" ? "Direct chat" : "Room");
-  }
-
   function itemNode(item) {
-    const message = item.message;
-    const text = message.content || (message.attachment ? `📎 ${message.attachment.name}` : "");
-    const room = roomName(item);
-    const sender = displayName(message.sender);
-    return h(
-      "li",
-      { class: "mention-item", dataset: { messageId: message.id, roomId: item.room.id } },
-      h(
-        "button",
-        {
-          type: "button",
-          "aria-label": `${sender} in ${room}, ${fullTime(message.created_at)}: ${text}`,
-          onclick: () => app.room.openMessage(item.room.id, message.id),
-        },
-        h(
-          "span",
-          { class: "mention-meta" },
-          h("span", { class: "mention-room", text: room }),
-          h("span", { class: "mention-sender", text: sender }),
-          h("time", { datetime: message.created_at, title: fullTime(message.created_at), text: messageTime(message.created_at) }),
-        ),
-        h("span", { class: "mention-text" }, linkified(text)),
-      ),
-    );
+    return messageItem(app, item.room, item.message);
   }
 
   function render() {

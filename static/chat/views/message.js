@@ -182,6 +182,7 @@ export function renderMessage(message, { rd, room, actions, pending = null, pref
       : null,
     forMe ? h("span", { class: "mention-flag", text: "Mentions you" }) : null,
     !pending && !message.is_deleted && rd.pins && rd.pins.has(message.id) ? h("span", { class: "pin-flag", text: "📌 Pinned" }) : null,
+    !pending && !message.is_deleted && state.saved.has(message.id) ? h("span", { class: "saved-flag", text: "🔖 Saved" }) : null,
   );
 
   const card = h("div", { class: "msg-card" }, head);
@@ -288,6 +289,10 @@ export function renderMessage(message, { rd, room, actions, pending = null, pref
     }
     if (canPost) bar.append(h("button", { type: "button", text: "React", "aria-expanded": rd.reactingId === message.id ? "true" : "false", onclick: () => actions.toggleReactPicker(message) }));
     bar.append(h("button", { type: "button", text: "Forward", onclick: () => actions.forward(message) }));
+    if (message.message_type !== "system") {
+      const saved = state.saved.has(message.id);
+      bar.append(h("button", { type: "button", class: "save-toggle", "aria-pressed": saved ? "true" : "false", text: saved ? "Saved" : "Save", title: saved ? "Remove from your saved messages" : "Save for later (Saved, in the sidebar)", onclick: () => actions.toggleSaved(message) }));
+    }
     if (place === "room" && canPin(room) && message.message_type !== "system") {
       bar.append(h("button", { type: "button", text: rd.pins && rd.pins.has(message.id) ? "Unpin" : "Pin", onclick: () => actions.togglePin(message) }));
     }

@@ -8,6 +8,7 @@ import { applyCounts, applyNotifySettings } from "../counts.js";
 import { $, debounce, fullTime, h, initials, uuid4 } from "../dom.js";
 import { canModerate, displayName, presenceOf, roomData, roomTitle, sortedRooms, state } from "../state.js";
 import { closeDialog, confirmDialog, openDialog, showError, toast } from "../ui.js";
+import { renderInvites } from "./invites.js";
 
 const ROLES = ["owner", "admin", "member", "guest"];
 const MUTE_CHOICES = [
@@ -81,6 +82,7 @@ export function renderDetails(app) {
       h("section", { id: "settings-section", "aria-label": "Room settings" }),
       h("section", { id: "notify-section", "aria-labelledby": "notify-heading" }),
       h("section", { "aria-labelledby": "members-heading" }, h("h2", { id: "members-heading", text: "Members" }), h("div", { id: "add-member" }), h("ul", { id: "member-list", class: "member-list" })),
+      h("section", { id: "invites-section", "aria-labelledby": "invites-heading" }),
       h("section", { id: "banned-section", "aria-label": "Banned people" }),
       h("section", { id: "block-section", "aria-label": "Blocking" }),
       h("section", { id: "leave-section", "aria-label": "Leave or close" }),
@@ -88,6 +90,7 @@ export function renderDetails(app) {
     built.room = room.id;
     built.banned = null;
     renderAddMember(app, room);
+    renderInvites(app, room, $("#invites-section"));
     renderLeave(app, room);
   }
   const bannedKey = `${room.id}:${canModerate(room)}:${roomData(room.id).memberEvents}`;

@@ -1,7 +1,7 @@
 // Which room is open: the #room/<id> hash decides (#room/<id>/<message id>
 // opens it at a message, or at a reply in its thread panel;
 // #room/<id>/thread/<root id> opens the room with that thread beside it;
-// #mentions and #threads show those views); opening one shows its panel, its
+// #mentions, #threads and #saved show those views); opening one shows its panel, its
 // draft and its messages (loaded when first opened).
 
 import { get } from "../api.js";
@@ -13,6 +13,7 @@ import { resetDetails } from "./panels.js";
 const ROOM_HASH = /^#room\/([0-9a-f-]{36})(?:\/([0-9a-f-]{36})|\/thread\/([0-9a-f-]{36}))?$/i;
 const MENTIONS_HASH = "#mentions";
 const THREADS_HASH = "#threads";
+const SAVED_HASH = "#saved";
 const READY_WAIT = 50;
 const READY_TRIES = 200;
 
@@ -21,11 +22,12 @@ export function createRoomView(app) {
   const layout = $("#layout");
   const narrow = window.matchMedia("(max-width: 720px)");
 
-  // "room", "mentions", "threads" or "none" (the hint to pick a room).
+  // "room", "mentions", "threads", "saved" or "none" (the hint to pick a room).
   function showPanel(which) {
     $("#room-panel").hidden = which !== "room";
     $("#mentions-view").hidden = which !== "mentions";
     $("#threads-view").hidden = which !== "threads";
+    $("#saved-view").hidden = which !== "saved";
     $("#no-room").hidden = which !== "none";
   }
 
@@ -52,6 +54,7 @@ export function createRoomView(app) {
     showPanel("room");
     app.mentionsView.hide();
     app.threadsView.hide();
+    app.saved.hide();
     app.search.close();
     app.composer.enterRoom(rd);
     app.pins.load(id);
@@ -83,6 +86,12 @@ export function createRoomView(app) {
       return;
     }
     app.threadsView.hide();
+    if (window.location.hash === SAVED_HASH) {
+      close("saved");
+      app.saved.show();
+      return;
+    }
+    app.saved.hide();
     const match = window.location.hash.match(ROOM_HASH);
     if (match && state.rooms.has(match[1])) {
       open(match[1]);
