@@ -30,7 +30,7 @@ export const WIRE_CONSTANTS = {
     ],
     message: ["message.created", "message.deleted", "message.updated"],
     ephemeral: ["presence", "read", "typing"],
-    server: ["hello", "ack", "error", "pong", "resync_required", "disconnected", "unread", "thread.read"],
+    server: ["hello", "ack", "error", "pong", "resync_required", "disconnected", "unread", "thread.read", "saved"],
     client: ["message.send", "message.edit", "message.delete", "reaction.add", "reaction.remove", "typing", "read", "thread.read", "sync", "presence", "ping"],
   },
   close: { LOGGED_OUT: 4001, TOO_SLOW: 4008, LAYER_LOST: 4012, UNAUTHENTICATED: 4401, TOO_MANY_SOCKETS: 4429 },
