@@ -41,7 +41,7 @@ from accounts.models import User
 from chatsite.core.exceptions import ChatError
 from chatsite.core.models import RateLimitLog
 
-from . import commands, crypto
+from . import commands, crypto, search
 from .events.render import message_content
 from .models import (
     Attachment,
@@ -61,7 +61,6 @@ from .models import (
     ThreadFollow,
 )
 from .policies import is_site_moderator
-from .selectors import MAX_SEARCH_WORDS
 
 PREVIEW_LENGTH = 80
 MAX_MUTE_MINUTES = 366 * 24 * 60
@@ -546,18 +545,11 @@ class ChatMessageAdmin(ModerationActionsMixin, ReadOnlyAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        words = list(dict.fromkeys(crypto.normalize_words(search_term or "")))[:MAX_SEARCH_WORDS]
+        words = search.words_of(search_term)
         if not words:
             return found, may_have_duplicates
-        tokens = [crypto.word_hash(word) for word in words]
-        containing_every_word = (
-            SearchToken.objects.filter(token__in=tokens)
-            .values("message_id")
-            .annotate(hits=Count("token", distinct=True))
-            .filter(hits=len(tokens))
-            .values("message_id")
-        )
-        return found | queryset.filter(pk__in=containing_every_word), may_have_duplicates
+        conditions = search.containing_words([crypto.query_word_tokens(word) for word in words])
+        return found | queryset.filter(*conditions), may_have_duplicates
 
     @admin.display(description="content")
     def content_preview(self, obj):
@@ -703,10 +695,10 @@ class SearchTokenAdmin(ReadOnlyAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        words = list(dict.fromkeys(crypto.normalize_words(search_term or "")))[:MAX_SEARCH_WORDS]
+        words = search.words_of(search_term)
         if not words:
             return found, may_have_duplicates
-        tokens = [crypto.word_hash(word) for word in words]
+        tokens = [token for word in words for token in crypto.query_word_tokens(word)]
         return found | queryset.filter(token__in=tokens), may_have_duplicates
 
 

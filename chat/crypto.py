@@ -5,6 +5,14 @@ key encrypts, every key decrypts, so a new key is rolled in by putting it first
 and running ``manage.py reencrypt_messages``. Search never sees plaintext in the
 database: a message's normalized words are stored as 64-bit HMAC-SHA256 digests
 under ``CHAT_SEARCH_KEY`` and a query's words are hashed the same way.
+
+For prefix matching ("check" finds "checklist"), a word of 3 or more
+characters is stored as the digests of its prefixes of 3 to PREFIX_MAX
+characters (the word itself among them when it is not longer); a word shorter
+than 3, or longer than PREFIX_MAX, also as the digest of the whole word. The
+two kinds are kept apart by a marker byte, so a prefix's digest never equals a
+word's. A message with a link also carries the digest of a marker that no word
+can produce: ``has:link`` looks for it.
 """
 
 import hashlib
@@ -21,8 +29,13 @@ from django.dispatch import receiver
 
 # Words are runs of letters and digits; a message indexes at most this many distinct ones.
 WORD_RE = re.compile(r"\w+", re.UNICODE)
-MAX_TOKENS_PER_MESSAGE = 500
+MAX_TOKENS_PER_MESSAGE = 2000
 MAX_WORD_LENGTH = 64
+PREFIX_MIN = 3
+PREFIX_MAX = 12
+_PREFIX_MARK = "\x00p"
+_FACET_MARK = "\x00f"
+LINK_RE = re.compile(r"(?:https?://|mailto:|www\.)\S", re.IGNORECASE)
 
 
 @lru_cache(maxsize=1)
@@ -85,16 +98,56 @@ def normalize_words(text: str) -> list[str]:
     return [word[:MAX_WORD_LENGTH] for word in WORD_RE.findall(folded)]
 
 
-def word_hash(word: str) -> int:
-    digest = hmac.new(_search_key(), word.encode(), hashlib.sha256).digest()
+def _digest(value: str) -> int:
+    digest = hmac.new(_search_key(), value.encode(), hashlib.sha256).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+def word_hash(word: str) -> int:
+    """The digest of a whole word."""
+    return _digest(word)
+
+
+def prefix_hash(prefix: str) -> int:
+    """The digest of a word's first characters (PREFIX_MIN to PREFIX_MAX of them)."""
+    return _digest(_PREFIX_MARK + prefix)
+
+
+def facet_hash(name: str) -> int:
+    """The digest of something a message has (``link``), not a word of it."""
+    return _digest(_FACET_MARK + name)
+
+
+def word_tokens(word: str) -> list[int]:
+    """What one (normalized) word of a message is indexed as."""
+    if len(word) < PREFIX_MIN:
+        return [word_hash(word)]
+    tokens = [prefix_hash(word[:end]) for end in range(PREFIX_MIN, min(len(word), PREFIX_MAX) + 1)]
+    if len(word) > PREFIX_MAX:
+        tokens.append(word_hash(word))
+    return tokens
+
+
+def query_word_tokens(word: str) -> tuple[int, ...]:
+    """The digests any of which makes a message match one (normalized) query
+    word: words starting with it (a query word of PREFIX_MIN to PREFIX_MAX
+    characters), else the whole word. The whole word's digest is also looked
+    for in the first case, so that messages indexed before prefixes were (up to
+    a ``reencrypt_messages --reindex``) are still found by their whole words."""
+    if PREFIX_MIN <= len(word) <= PREFIX_MAX:
+        return (prefix_hash(word), word_hash(word))
+    return (word_hash(word),)
+
+
 def search_tokens(text: str) -> list[int]:
-    """The distinct keyed hashes of ``text``'s words, in first-seen order."""
+    """The distinct digests ``text`` is indexed as, in first-seen order (at most
+    MAX_TOKENS_PER_MESSAGE): its words' prefixes and words, and facets."""
     seen: dict[int, None] = {}
+    if LINK_RE.search(text):
+        seen[facet_hash("link")] = None
     for word in normalize_words(text):
-        seen.setdefault(word_hash(word), None)
+        for token in word_tokens(word):
+            seen.setdefault(token, None)
         if len(seen) >= MAX_TOKENS_PER_MESSAGE:
-            break
+            return list(seen)[:MAX_TOKENS_PER_MESSAGE]
     return list(seen)

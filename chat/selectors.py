@@ -30,7 +30,7 @@ from django.utils import timezone
 from accounts.models import UserBlock
 from chatsite.core.exceptions import Forbidden, Invalid, NotFound
 
-from . import crypto, policies
+from . import crypto, policies, search
 from .events import log, render
 from .models import (
     Attachment,
@@ -47,14 +47,12 @@ from .models import (
     RoomInvite,
     RoomType,
     SavedMessage,
-    SearchToken,
     ThreadFollow,
     default_notify_level,
 )
 
 User = get_user_model()
 MAX_PAGE = 100
-MAX_SEARCH_WORDS = 10
 MAX_THREAD_OFFSET = 1_000_000  # a Threads list cursor further than this is not one we gave out
 
 
@@ -640,28 +638,52 @@ def events_since(*, room: ChatRoom, after: int, limit: int = 500) -> tuple[list[
 
 
 def message_search(*, user, query: str, room: ChatRoom | None = None, limit: int = 50):
-    """Messages in the user's rooms containing every word of ``query``, newest first.
+    """Messages in the user's rooms matching ``query`` (chat.search: words that
+    must each start a word of the message, and filters), newest first.
 
-    Matches whole words through the keyed-hash index (no plaintext is searched).
+    Matches through the keyed-hash index only: no plaintext is searched.
     """
-    words = list(dict.fromkeys(crypto.normalize_words(query or "")))[:MAX_SEARCH_WORDS]
-    if not words:
-        raise Invalid("Search needs at least one word.", code="query_required", fields={"q": ["Required."]})
-    tokens = [crypto.word_hash(w) for w in words]
-    room_ids = ChatMember.objects.filter(user=user, is_active=True).values("room_id")
-    matches = SearchToken.objects.filter(token__in=tokens, room_id__in=room_ids)
+    parsed = search.parse_query(query, time_zone=getattr(user, "time_zone", "") or "")
+    my_rooms = ChatMember.objects.filter(user=user, is_active=True).values("room_id")
+    messages = ChatMessage.objects.filter(room_id__in=my_rooms, is_deleted=False).exclude(message_type=MessageType.SYSTEM)
     if room is not None:
-        matches = matches.filter(room=room)
-    message_ids = (
-        matches.values("message_id").annotate(hits=Count("token", distinct=True)).filter(hits=len(tokens)).values("message_id")
-    )
+        messages = messages.filter(room=room)
+    if parsed.rooms:
+        messages = messages.filter(room_id__in=_rooms_named(user, parsed.rooms, my_rooms))
+    if parsed.senders:
+        names = [user.username.casefold() if name == "me" else name for name in parsed.senders]
+        by_name = Q()
+        for name in names:
+            by_name |= Q(sender__username__iexact=name)
+        messages = messages.filter(by_name)
+    if "file" in parsed.has:
+        messages = messages.filter(attachment__isnull=False)
+    if "image" in parsed.has:
+        messages = messages.filter(attachment__content_type__startswith="image/")
+    if "link" in parsed.has:
+        messages = messages.filter(search.has_link())
+    if parsed.since is not None:
+        messages = messages.filter(created_at__gte=parsed.since)
+    if parsed.until is not None:
+        messages = messages.filter(created_at__lt=parsed.until)
+    for condition in search.containing_words(parsed.word_tokens):
+        messages = messages.filter(condition)
     limit = max(1, min(int(limit), MAX_PAGE))
     return list(
-        ChatMessage.objects.filter(pk__in=message_ids, is_deleted=False)
-        .exclude(message_type=MessageType.SYSTEM)
-        .select_related("sender", "attachment", "reply_to__sender", "forwarded_from__sender")
-        .order_by("-created_at")[:limit]
+        messages.select_related("sender", "attachment", "reply_to__sender", "forwarded_from__sender").order_by("-created_at")[:limit]
     )
+
+
+def _rooms_named(user, names: list[str], my_rooms):
+    """The ids of my rooms an ``in:`` filter names: by name (whole, else its
+    start, case-insensitively), or ``@username`` for the direct room with them."""
+    matching = Q()
+    for name in names:
+        if name.startswith("@"):
+            matching |= Q(room_type=RoomType.DIRECT, members__user__username__iexact=name[1:], members__is_active=True)
+        else:
+            matching |= Q(name__iexact=name) | Q(name__istartswith=name)
+    return ChatRoom.objects.filter(matching, pk__in=my_rooms).values("pk")
 
 
 def attachment_for_user(*, attachment_id, user):
