@@ -554,7 +554,8 @@ class RoomEvent(BaseModel):
 class SearchToken(BaseModel):
     """One word of one message, as a keyed hash (HMAC-SHA256 with CHAT_SEARCH_KEY, 64 bits)."""
 
-    message = models.ForeignKey(ChatMessage, on_delete=models.CASCADE, related_name="search_tokens")
+    # No index of its own: the unique (message, token) index serves lookups by message.
+    message = models.ForeignKey(ChatMessage, on_delete=models.CASCADE, related_name="search_tokens", db_index=False)
     room = models.ForeignKey(ChatRoom, on_delete=models.CASCADE, related_name="+")
     token = models.BigIntegerField()
 
@@ -562,7 +563,12 @@ class SearchToken(BaseModel):
         constraints = [
             models.UniqueConstraint(fields=["message", "token"], name="chat_search_token_unique")
         ]
-        indexes = [models.Index(fields=["token", "room"], name="chat_search_token_room_idx")]
+        # A word's messages newest first (search walks them so when the word is
+        # common), the room and message in the index itself: index-only scans.
+        # A token row is never older than its message (written with it or after).
+        indexes = [
+            models.Index(fields=["token", "-created_at"], include=["room", "message"], name="chat_search_token_time_idx")
+        ]
 
 
 class ModerationAction(models.TextChoices):

@@ -131,10 +131,6 @@ def containing_words(token_sets: list[tuple[int, ...]]) -> list[Exists]:
     return [Exists(SearchToken.objects.filter(message_id=OuterRef("pk"), token__in=tokens)) for tokens in token_sets]
 
 
-def has_link() -> Exists:
-    return Exists(SearchToken.objects.filter(message_id=OuterRef("pk"), token=crypto.facet_hash("link")))
-
-
 def words_of(text: str) -> list[str]:
     """The distinct normalized words of ``text`` a search looks for (at most MAX_SEARCH_WORDS)."""
     return list(dict.fromkeys(crypto.normalize_words(text or "")))[:MAX_SEARCH_WORDS]

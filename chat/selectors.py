@@ -47,12 +47,19 @@ from .models import (
     RoomInvite,
     RoomType,
     SavedMessage,
+    SearchToken,
     ThreadFollow,
     default_notify_level,
 )
 
 User = get_user_model()
 MAX_PAGE = 100
+# Search walks a word's index entries a window at a time, the first this many,
+# each next one 4 times the last up to SEARCH_WINDOW_MAX (message_search).
+SEARCH_WINDOW = 200
+SEARCH_WINDOW_MAX = 5000
+# The query's words are counted up to this many matches each, to pick the rarest.
+SEARCH_COUNT_MAX = 5000
 MAX_THREAD_OFFSET = 1_000_000  # a Threads list cursor further than this is not one we gave out
 
 
@@ -641,37 +648,83 @@ def message_search(*, user, query: str, room: ChatRoom | None = None, limit: int
     """Messages in the user's rooms matching ``query`` (chat.search: words that
     must each start a word of the message, and filters), newest first.
 
-    Matches through the keyed-hash index only: no plaintext is searched.
+    Matches through the keyed-hash index only: no plaintext is searched. The
+    query's rarest word (its matches counted up to SEARCH_COUNT_MAX, an
+    index-only look) drives: its index entries are walked newest first, a window at a
+    time, and the messages they name are checked for the other words and the
+    filters, until enough are found (or the word's entries end). An index
+    entry is never older than its message, so once a window reaches time T,
+    every match newer than T has been seen.
     """
     parsed = search.parse_query(query, time_zone=getattr(user, "time_zone", "") or "")
     my_rooms = ChatMember.objects.filter(user=user, is_active=True).values("room_id")
-    messages = ChatMessage.objects.filter(room_id__in=my_rooms, is_deleted=False).exclude(message_type=MessageType.SYSTEM)
+    scope = ChatRoom.objects.filter(pk__in=my_rooms)
     if room is not None:
-        messages = messages.filter(room=room)
+        scope = scope.filter(pk=room.pk)
     if parsed.rooms:
-        messages = messages.filter(room_id__in=_rooms_named(user, parsed.rooms, my_rooms))
+        scope = scope.filter(pk__in=_rooms_named(user, parsed.rooms, my_rooms))
+    room_ids = list(scope.values_list("pk", flat=True))
+    messages = ChatMessage.objects.filter(room_id__in=room_ids, is_deleted=False).exclude(message_type=MessageType.SYSTEM)
     if parsed.senders:
-        names = [user.username.casefold() if name == "me" else name for name in parsed.senders]
         by_name = Q()
-        for name in names:
-            by_name |= Q(sender__username__iexact=name)
+        for name in parsed.senders:
+            by_name |= Q(sender__username__iexact=user.username if name == "me" else name)
         messages = messages.filter(by_name)
     if "file" in parsed.has:
         messages = messages.filter(attachment__isnull=False)
     if "image" in parsed.has:
         messages = messages.filter(attachment__content_type__startswith="image/")
-    if "link" in parsed.has:
-        messages = messages.filter(search.has_link())
     if parsed.since is not None:
         messages = messages.filter(created_at__gte=parsed.since)
     if parsed.until is not None:
         messages = messages.filter(created_at__lt=parsed.until)
-    for condition in search.containing_words(parsed.word_tokens):
-        messages = messages.filter(condition)
+    token_sets = parsed.word_tokens + ([(crypto.facet_hash("link"),)] if "link" in parsed.has else [])
     limit = max(1, min(int(limit), MAX_PAGE))
-    return list(
-        messages.select_related("sender", "attachment", "reply_to__sender", "forwarded_from__sender").order_by("-created_at")[:limit]
-    )
+    if not room_ids:
+        found = []
+    elif not token_sets:
+        newest = ("-seq",) if len(room_ids) == 1 else ("-created_at", "-seq")
+        found = list(messages.order_by(*newest).values_list("pk", flat=True)[:limit])
+    else:
+        found = _newest_with_words(messages, room_ids, token_sets, limit)
+    rows = ChatMessage.objects.select_related("sender", "attachment", "reply_to__sender", "forwarded_from__sender").in_bulk(found)
+    return [rows[pk] for pk in found if pk in rows]
+
+
+def _newest_with_words(messages, room_ids: list, token_sets: list[tuple[int, ...]], limit: int) -> list:
+    """The ids of the newest ``messages`` having a digest of every token set (message_search)."""
+    entries = SearchToken.objects.filter(room_id__in=room_ids)
+    counts = [entries.filter(token__in=tokens)[:SEARCH_COUNT_MAX].count() for tokens in token_sets] if len(token_sets) > 1 else [0]
+    drive = min(range(len(token_sets)), key=counts.__getitem__)
+    checked = messages.filter(*search.containing_words(token_sets[:drive] + token_sets[drive + 1 :]))
+    found: dict = {}  # id -> (created_at, seq)
+    seen: set = set()
+    until, stuck = None, False  # the next window: entries at or before this time
+    size = SEARCH_WINDOW
+    while True:
+        window, complete_after, ended = [], None, True
+        # One ordered index scan per digest (a query word's prefix and whole-word digests).
+        for token in token_sets[drive]:
+            part = entries.filter(token=token)
+            if until is not None:
+                # At or before the last window's end (entries at that time may be
+                # left); strictly before it if a whole window had that one time.
+                part = part.filter(created_at__lt=until) if stuck else part.filter(created_at__lte=until)
+            part = list(part.order_by("-created_at").values_list("message_id", "created_at")[:size])
+            window += part
+            if len(part) == size:
+                ended = False
+                complete_after = part[-1][1] if complete_after is None else max(complete_after, part[-1][1])
+        fresh = list({message_id for message_id, _ in window} - seen)
+        seen.update(fresh)
+        if fresh:
+            found.update((pk, (created, seq)) for pk, created, seq in checked.filter(pk__in=fresh).values_list("pk", "created_at", "seq"))
+        sure = found if ended else {pk: at for pk, at in found.items() if at[0] > complete_after}
+        if ended or len(sure) >= limit:
+            return sorted(sure, key=sure.__getitem__, reverse=True)[:limit]
+        stuck = complete_after == until
+        until = complete_after
+        size = min(size * 4, SEARCH_WINDOW_MAX)
 
 
 def _rooms_named(user, names: list[str], my_rooms):

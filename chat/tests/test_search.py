@@ -123,3 +123,25 @@ def test_unknown_prefixes_and_odd_quotes_are_words(alice, bob):
     assert found(alice, 'ticket "1234') == ["see ticket:1234 today"]
     response = client_for(alice).get("/api/search/", {"q": "from:bob tick"})
     assert response.status_code == 200 and [m["content"] for m in response.json()] == ["see ticket:1234 today"]
+
+
+def test_walking_a_common_word_a_window_at_a_time_finds_the_newest_matches(alice, bob, monkeypatch):
+    """With a tiny window, the walk needs many windows: what it returns is what
+    a full scan would, newest first, also when old messages were re-indexed
+    (edited: their index entries are newer than they are)."""
+    monkeypatch.setattr(selectors, "SEARCH_WINDOW", 2)
+    monkeypatch.setattr(selectors, "SEARCH_WINDOW_MAX", 3)
+    room = group_room(alice, bob)
+    other = group_room(alice, bob, name="Other")
+    base = timezone.now() - timedelta(hours=1)
+    for n in range(30):
+        target = room if n % 3 else other
+        message = send(target, bob, f"common words {n}" + (" rare" if n % 7 == 0 else ""))
+        ChatMessage.objects.filter(pk=message.pk).update(created_at=base + timedelta(minutes=n))
+    oldest_rare = ChatMessage.objects.get(room=other, created_at=base)
+    commands.message_edit(actor=bob, message_id=oldest_rare.pk, content="common words 0 rare edited")
+
+    assert found(alice, "common rare") == ["common words 28 rare", "common words 21 rare", "common words 14 rare", "common words 7 rare", "common words 0 rare edited"]
+    assert found(alice, "common", limit=4) == ["common words 29", "common words 28 rare", "common words 27", "common words 26"]
+    assert len(found(alice, "common", limit=100)) == 30
+    assert found(alice, "common rare", room=room) == ["common words 28 rare", "common words 14 rare", "common words 7 rare"]

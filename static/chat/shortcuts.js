@@ -4,6 +4,7 @@
 
 export const SHORTCUTS = [
   { keys: "Ctrl+K (⌘K)", does: "Jump to a room or a person" },
+  { keys: "Ctrl+Shift+F (⌘⇧F)", does: "Search all your rooms" },
   { keys: "Alt+↑ / Alt+↓", does: "The room above / below in the list" },
   { keys: "Alt+Shift+↑ / Alt+Shift+↓", does: "The unread room above / below" },
   { keys: "↑ in an empty message box", does: "Edit your last message" },
@@ -16,6 +17,7 @@ export const SHORTCUTS = [
 export function shortcutFor(event, { typing = false } = {}) {
   const key = event.key;
   if ((event.ctrlKey || event.metaKey) && !event.altKey && !event.shiftKey && (key === "k" || key === "K")) return "switcher";
+  if ((event.ctrlKey || event.metaKey) && !event.altKey && event.shiftKey && (key === "f" || key === "F")) return "search";
   if (event.altKey && !event.ctrlKey && !event.metaKey && (key === "ArrowUp" || key === "ArrowDown")) {
     const up = key === "ArrowUp";
     if (event.shiftKey) return up ? "previousUnread" : "nextUnread";

@@ -158,7 +158,10 @@ export function createShortcuts(app) {
     event.preventDefault();
     if (action === "switcher") switcher();
     else if (action === "help") help();
-    else move(action.startsWith("previous") ? -1 : 1, action.endsWith("Unread"));
+    else if (action === "search") {
+      if (window.location.hash === "#search") $("#search-all-input").focus();
+      else window.location.hash = "#search";
+    } else move(action.startsWith("previous") ? -1 : 1, action.endsWith("Unread"));
   }
 
   return {

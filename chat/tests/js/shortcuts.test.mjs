@@ -10,6 +10,8 @@ const key = (k, mods = {}) => ({ key: k, ctrlKey: false, metaKey: false, altKey:
 test("keys map to what they do", () => {
   assert.equal(shortcutFor(key("k", { ctrlKey: true })), "switcher");
   assert.equal(shortcutFor(key("k", { metaKey: true }), { typing: true }), "switcher");
+  assert.equal(shortcutFor(key("F", { ctrlKey: true, shiftKey: true }), { typing: true }), "search");
+  assert.equal(shortcutFor(key("f", { ctrlKey: true })), null); // the browser's find
   assert.equal(shortcutFor(key("ArrowUp", { altKey: true })), "previous");
   assert.equal(shortcutFor(key("ArrowDown", { altKey: true }), { typing: true }), "next");
   assert.equal(shortcutFor(key("ArrowUp", { altKey: true, shiftKey: true })), "previousUnread");

@@ -12,8 +12,9 @@ export function listedRoomName(state, room) {
   return room.name || (room.room_type === "direct" ? "Direct chat" : "Room");
 }
 
-// `room`: {id, name, room_type}; `children`: more nodes after the text (a Remove button…).
-export function messageItem(app, room, message, { extra = null, showRoom = true } = {}) {
+// `room`: {id, name, room_type}; `extra`: a node after the text (a Remove
+// button…); `body`: the text's nodes (marked search words), instead of the text.
+export function messageItem(app, room, message, { extra = null, showRoom = true, body = null } = {}) {
   const text = message.content || (message.attachment ? `📎 ${message.attachment.name}` : "");
   const roomName = listedRoomName(app.state, room);
   const sender = displayName(message.sender);
@@ -35,7 +36,7 @@ export function messageItem(app, room, message, { extra = null, showRoom = true 
         h("span", { class: "mention-sender", text: sender }),
         h("time", { datetime: message.created_at, title: fullTime(message.created_at), text: messageTime(message.created_at) }),
       ),
-      h("span", { class: "mention-text" }, linkified(text)),
+      h("span", { class: "mention-text" }, body || linkified(text)),
     ),
     extra,
   );

@@ -1,7 +1,7 @@
 // Which room is open: the #room/<id> hash decides (#room/<id>/<message id>
 // opens it at a message, or at a reply in its thread panel;
 // #room/<id>/thread/<root id> opens the room with that thread beside it;
-// #mentions, #threads and #saved show those views); opening one shows its panel, its
+// #mentions, #threads, #saved and #search show those views); opening one shows its panel, its
 // draft and its messages (loaded when first opened).
 
 import { get } from "../api.js";
@@ -14,6 +14,7 @@ const ROOM_HASH = /^#room\/([0-9a-f-]{36})(?:\/([0-9a-f-]{36})|\/thread\/([0-9a-
 const MENTIONS_HASH = "#mentions";
 const THREADS_HASH = "#threads";
 const SAVED_HASH = "#saved";
+const SEARCH_HASH = "#search";
 const READY_WAIT = 50;
 const READY_TRIES = 200;
 
@@ -22,12 +23,13 @@ export function createRoomView(app) {
   const layout = $("#layout");
   const narrow = window.matchMedia("(max-width: 720px)");
 
-  // "room", "mentions", "threads", "saved" or "none" (the hint to pick a room).
+  // "room", "mentions", "threads", "saved", "search" or "none" (the hint to pick a room).
   function showPanel(which) {
     $("#room-panel").hidden = which !== "room";
     $("#mentions-view").hidden = which !== "mentions";
     $("#threads-view").hidden = which !== "threads";
     $("#saved-view").hidden = which !== "saved";
+    $("#search-view").hidden = which !== "search";
     $("#no-room").hidden = which !== "none";
   }
 
@@ -55,6 +57,7 @@ export function createRoomView(app) {
     app.mentionsView.hide();
     app.threadsView.hide();
     app.saved.hide();
+    app.search.hide();
     app.search.close();
     app.composer.enterRoom(rd);
     app.pins.load(id);
@@ -92,6 +95,12 @@ export function createRoomView(app) {
       return;
     }
     app.saved.hide();
+    if (window.location.hash === SEARCH_HASH) {
+      close("search");
+      app.search.show();
+      return;
+    }
+    app.search.hide();
     const match = window.location.hash.match(ROOM_HASH);
     if (match && state.rooms.has(match[1])) {
       open(match[1]);
