@@ -1,0 +1,182 @@
+// Emoji: the picker's data (static/chat/emoji.json, written by
+// `manage.py build_emoji_data`), searching it, the recently used ones, and the
+// `:shortcode:` the composer completes or replaces. Pure: no DOM, Node tests
+// run it as it is; the storage is handed in.
+
+export const RECENT_LIMIT = 24;
+export const MIN_QUERY = 2; // `:t` is too little to suggest anything
+export const MAX_SUGGESTIONS = 8;
+
+// What a shortcode is made of (the generator makes every one of them so).
+const CODE = "[a-z0-9_+\\-]";
+// A `:` that starts a shortcode follows the start, a space or an opening
+// bracket or quote; after a letter it is `http://`, `12:30` or `a:b`.
+const OPEN = "(?:^|[\\s([{\"'])";
+// `:-)` and `:-P` are not the start of one (`:-1` is).
+const QUERY = new RegExp(`${OPEN}:((?:[a-z0-9+]|-(?=\\d))${CODE}{${MIN_QUERY - 1},})$`, "i");
+const TYPED = new RegExp(`${OPEN}:(${CODE}+):$`, "i");
+const OPENER = /[\s([{"']/;
+const CLOSER = /[\s.,;:!?)\]}"']/;
+
+/**
+ * The file's JSON as an index: {groups: [{name, emoji}], all, byCode (shortcode
+ * -> emoji), byChar}. An emoji: {char, name, codes, group, order, words}.
+ */
+export function emojiIndex(data) {
+  const groups = [];
+  const all = [];
+  const byCode = new Map();
+  const byChar = new Map();
+  for (const group of (data && data.groups) || []) {
+    const items = [];
+    for (const [char, name, ...codes] of group.emoji) {
+      const item = { char, name, codes, group: group.name, order: all.length, words: words(`${name} ${codes.join(" ")}`) };
+      items.push(item);
+      all.push(item);
+      byChar.set(char, item);
+      for (const code of codes) if (!byCode.has(code)) byCode.set(code, item);
+    }
+    groups.push({ name: group.name, emoji: items });
+  }
+  return { groups, all, byCode, byChar };
+}
+
+// Lower case, without accents, cut at spaces, _ and - (but `+1` and `-1` stay whole).
+function fold(text) {
+  return String(text || "")
+    .normalize("NFD")
+    .replace(/\p{M}/gu, "")
+    .toLowerCase();
+}
+
+function words(text) {
+  return [...new Set(fold(text).split(/[\s_:,.()’'"!]+|(?<=\w)-/u).filter(Boolean))];
+}
+
+/**
+ * The emoji matching `query` (words of a name or a shortcode, as typed in the
+ * search box or after a `:`), best first: a shortcode that is the query, one
+ * that starts with it, every word of the query starting a word of the emoji,
+ * then (three characters or more) a name or shortcode containing it. Among equals the recently used
+ * (`recent`: characters, latest first), then the file's order.
+ */
+export function searchEmoji(index, query, { limit = Infinity, recent = [] } = {}) {
+  const q = fold(query).trim().replace(/^:|:$/g, "");
+  if (!q || !index) return [];
+  const code = q.replace(/\s+/g, "_");
+  const terms = words(q);
+  const recency = new Map(recent.map((char, at) => [char, at]));
+  const ranked = [];
+  for (const item of index.all) {
+    let rank = null;
+    if (item.codes.includes(code)) rank = 0;
+    else if (item.codes.some((c) => c.startsWith(code))) rank = 1;
+    else if (terms.length && terms.every((term) => item.words.some((word) => word.startsWith(term)))) rank = 2;
+    else if (q.length > MIN_QUERY && (fold(item.name).includes(q) || item.codes.some((c) => c.includes(code)))) rank = 3;
+    if (rank !== null) ranked.push({ rank, recent: recency.has(item.char) ? recency.get(item.char) : Infinity, item });
+  }
+  ranked.sort((a, b) => a.rank - b.rank || a.recent - b.recent || a.item.order - b.item.order);
+  return ranked.slice(0, limit).map((entry) => entry.item);
+}
+
+// Whether `at` is inside inline code or a code block: an odd number of backticks before it.
+function inCode(text, at) {
+  let ticks = 0;
+  for (let i = 0; i < at; i += 1) if (text[i] === "`") ticks += 1;
+  return ticks % 2 === 1;
+}
+
+/** The `:word` (two characters or more) the caret is at the end of: {start (of the `:`), query}, or null. */
+export function shortcodeQuery(text, caret = text.length) {
+  const before = text.slice(0, caret);
+  const match = before.match(QUERY);
+  if (!match) return null;
+  const start = caret - match[1].length - 1;
+  if (inCode(text, start)) return null;
+  return { start, query: match[1] };
+}
+
+/** The text with `:query` (from start up to caret) replaced by the emoji and a space; the new caret. */
+export function insertEmoji(text, start, caret, char) {
+  const after = text.slice(caret).replace(/^[^\s:]*:?/, "");
+  const inserted = `${char} `;
+  const rest = after.startsWith(" ") ? after.slice(1) : after;
+  return { text: text.slice(0, start) + inserted + rest, caret: start + inserted.length };
+}
+
+/**
+ * A known `:shortcode:` just closed at the caret replaced by its emoji:
+ * {text, caret, emoji}, or null (unknown, in code, or no shortcode there).
+ */
+export function typedShortcode(text, caret, byCode) {
+  const before = text.slice(0, caret);
+  const match = before.match(TYPED);
+  if (!match || !byCode) return null;
+  const item = byCode.get(match[1].toLowerCase());
+  const start = caret - match[1].length - 2;
+  if (!item || inCode(text, start)) return null;
+  return { text: text.slice(0, start) + item.char + text.slice(caret), caret: start + item.char.length, emoji: item };
+}
+
+/** Every known `:shortcode:` of the text (not in code) replaced by its emoji; `:a::b:` are two. */
+export function replaceShortcodes(text, byCode) {
+  if (!byCode || !text.includes(":")) return text;
+  const pattern = new RegExp(`:(${CODE}+):`, "gi");
+  let result = "";
+  let copied = 0; // of text, into result
+  let match;
+  while ((match = pattern.exec(text))) {
+    const at = match.index;
+    const end = at + match[0].length;
+    const item = byCode.get(match[1].toLowerCase());
+    const opens = at === 0 || OPENER.test(text[at - 1]) || (at === copied && copied > 0);
+    const closes = end === text.length || CLOSER.test(text[end]);
+    if (item && opens && closes && !inCode(text, at)) {
+      result += text.slice(copied, at) + item.char;
+      copied = end;
+    } else {
+      pattern.lastIndex = at + 1; // its closing `:` may open the next one
+    }
+  }
+  return result + text.slice(copied);
+}
+
+/** The text with `char` put in place of the selection [start, end); the caret after it. */
+export function insertAtCaret(text, start, end, char) {
+  return { text: text.slice(0, start) + char + text.slice(end), caret: start + char.length };
+}
+
+// The emoji this person picked last, latest first, at most `limit`, kept in
+// this browser (localStorage; null: in memory only).
+const PREFIX = "chatsite:emoji-recent:";
+
+export class EmojiRecents {
+  constructor(storage, userId, limit = RECENT_LIMIT) {
+    this.storage = storage;
+    this.key = `${PREFIX}${userId || "anonymous"}`;
+    this.limit = limit;
+    this.memory = []; // when the storage is missing or refuses
+  }
+
+  list() {
+    let saved = this.memory;
+    try {
+      if (this.storage) saved = JSON.parse(this.storage.getItem(this.key) || "[]");
+    } catch (_error) {
+      saved = this.memory;
+    }
+    return Array.isArray(saved) ? saved.filter((char) => typeof char === "string" && char).slice(0, this.limit) : [];
+  }
+
+  add(char) {
+    if (!char) return this.list();
+    const next = [char, ...this.list().filter((other) => other !== char)].slice(0, this.limit);
+    this.memory = next;
+    try {
+      if (this.storage) this.storage.setItem(this.key, JSON.stringify(next));
+    } catch (_error) {
+      this.storage = null; // full or refused: kept for this page only
+    }
+    return [...next];
+  }
+}
