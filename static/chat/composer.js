@@ -1,9 +1,11 @@
 // The composer: the text box, the reply and attachment bars, typing notices,
-// the `@` autocomplete, and sending (handed to the outbox as a pending message).
+// the `@` and `:` autocomplete, the emoji button, and sending (handed to the
+// outbox as a pending message).
 
 import { api } from "./api.js";
 import { $, fileSize, h, uuid4 } from "./dom.js";
 import { Drafts } from "./drafts.js";
+import { insertAtCaret } from "./emoji.js";
 import { createPending } from "./outbox.js";
 import { TYPING_REF } from "./socket.js";
 import { displayName } from "./state.js";
@@ -111,7 +113,7 @@ export function createComposer(app) {
     const room = state.rooms.get(state.currentId);
     const rd = state.loaded.get(state.currentId);
     if (!room || !rd) return;
-    const content = input.value;
+    const content = autocomplete.expand(input.value);
     if (!content.trim() && !chosen.file) return;
     const file = chosen.file;
     const pending = createPending({
@@ -181,6 +183,7 @@ export function createComposer(app) {
 
   function enterRoom(rd) {
     autocomplete.close();
+    app.emoji.close({ restore: false });
     clearAttachment();
     if (rd.draft === undefined || rd.draft === null) rd.draft = drafts.get(rd.id);
     input.value = rd.draft || "";
@@ -206,6 +209,7 @@ export function createComposer(app) {
     input.disabled = disabled;
     $("#send").disabled = disabled;
     $("#attach").disabled = disabled;
+    $("#emoji-button").disabled = disabled;
     const reply = rd.replyTo;
     $("#reply-bar").hidden = !reply;
     if (reply) {
@@ -235,6 +239,24 @@ export function createComposer(app) {
         app.invalidate("composer");
       } else if (chosen.file) clearAttachment();
     }
+  }
+
+  // The picker's emoji goes where the caret (or the selection) was when it opened.
+  function openEmojiPicker() {
+    const start = input.selectionStart;
+    const end = input.selectionEnd;
+    app.emoji.open({
+      anchor: $("#emoji-button"),
+      label: "Insert an emoji",
+      onPick: (char) => {
+        const length = input.value.length;
+        const { text, caret } = insertAtCaret(input.value, Math.min(start, length), Math.min(end, length), char);
+        input.value = text;
+        input.focus();
+        input.setSelectionRange(caret, caret);
+        input.dispatchEvent(new Event("input", { bubbles: true }));
+      },
+    });
   }
 
   // Paste a file into the composer.
@@ -278,6 +300,7 @@ export function createComposer(app) {
       input.focus();
     });
     $("#attach").addEventListener("click", () => fileInput.click());
+    $("#emoji-button").addEventListener("click", openEmojiPicker);
     fileInput.addEventListener("change", chooseFile);
     $("#attachment-cancel").addEventListener("click", () => {
       clearAttachment();

@@ -106,7 +106,7 @@ export function createThreadComposer(app, { onEscape }) {
     const panel = state.thread;
     const room = panel && state.rooms.get(panel.id);
     if (!panel || !room || !state.loaded.get(room.id)) return;
-    const content = input.value;
+    const content = autocomplete.expand(input.value);
     if (!content.trim() && !chosen.file) return;
     const file = chosen.file;
     const pending = createPending({
