@@ -106,7 +106,7 @@ def test_picker_search_and_shortcodes_reach_the_other_person_and_recent_emoji_co
     bob_watch.assert_clean()
 
 
-def test_a_reaction_from_the_full_picker(open_page, alice, bob, server_side):  # noqa: F811
+def test_a_reaction_from_the_full_picker_and_emoji_in_a_thread_reply(open_page, alice, bob, server_side):  # noqa: F811
     room = server_side(lambda: group_room(alice, bob, name="Reactions"))
     server_side(lambda: send(room, bob, "the release is out"))
     bob_page, bob_watch = open_page(bob, room_url(room))
@@ -124,5 +124,23 @@ def test_a_reaction_from_the_full_picker(open_page, alice, bob, server_side):  #
     expect(picker).to_be_hidden()
     expect(item.locator(".chip")).to_have_text("🚀 1", timeout=LIVE)
     expect(message(bob_page, "the release is out").locator(".chip")).to_have_text("🚀 1", timeout=LIVE)
+
+    # The thread panel's composer has the picker and the autocomplete too.
+    item.hover()
+    item.get_by_role("button", name="Reply in thread", exact=True).click()
+    reply = page.get_by_role("textbox", name="Reply in thread", exact=True)
+    expect(reply).to_be_focused()
+    page.get_by_role("button", name="Insert an emoji in the reply").click()
+    picker = page.get_by_role("dialog", name="Insert an emoji in the reply")
+    expect(picker.get_by_role("group", name="Recently used").get_by_role("button")).to_have_accessible_name("rocket")
+    picker.get_by_role("searchbox", name="Search emoji").fill("clap")
+    picker.get_by_role("searchbox", name="Search emoji").press("Enter")
+    expect(reply).to_have_value("👏")
+    reply.press_sequentially(" :tada")
+    expect(page.get_by_role("listbox", name="Emoji")).to_be_visible()
+    reply.press("Enter")
+    expect(reply).to_have_value("👏 🎉 ")
+    reply.press("Enter")
+    expect(page.locator("#thread-replies .msg-body")).to_have_text("👏 🎉", timeout=LIVE)
     watch.assert_clean()
     bob_watch.assert_clean()

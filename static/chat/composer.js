@@ -5,7 +5,6 @@
 import { api } from "./api.js";
 import { $, fileSize, h, uuid4 } from "./dom.js";
 import { Drafts } from "./drafts.js";
-import { insertAtCaret } from "./emoji.js";
 import { createPending } from "./outbox.js";
 import { TYPING_REF } from "./socket.js";
 import { displayName } from "./state.js";
@@ -241,24 +240,6 @@ export function createComposer(app) {
     }
   }
 
-  // The picker's emoji goes where the caret (or the selection) was when it opened.
-  function openEmojiPicker() {
-    const start = input.selectionStart;
-    const end = input.selectionEnd;
-    app.emoji.open({
-      anchor: $("#emoji-button"),
-      label: "Insert an emoji",
-      onPick: (char) => {
-        const length = input.value.length;
-        const { text, caret } = insertAtCaret(input.value, Math.min(start, length), Math.min(end, length), char);
-        input.value = text;
-        input.focus();
-        input.setSelectionRange(caret, caret);
-        input.dispatchEvent(new Event("input", { bubbles: true }));
-      },
-    });
-  }
-
   // Paste a file into the composer.
   function onPaste(event) {
     const file = event.clipboardData && event.clipboardData.files[0];
@@ -300,7 +281,7 @@ export function createComposer(app) {
       input.focus();
     });
     $("#attach").addEventListener("click", () => fileInput.click());
-    $("#emoji-button").addEventListener("click", openEmojiPicker);
+    $("#emoji-button").addEventListener("click", () => app.emoji.openFor(input, $("#emoji-button")));
     fileInput.addEventListener("change", chooseFile);
     $("#attachment-cancel").addEventListener("click", () => {
       clearAttachment();

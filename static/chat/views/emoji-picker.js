@@ -5,11 +5,11 @@
 // typing searches, ↓ from the search box goes into the grid, arrows move in
 // it, Enter picks (in the search box: the first match), Tab stays inside,
 // Esc closes and gives the focus back to the button. Used by the composer's
-// emoji button and by a message's "More reactions"; the `:` autocomplete
+// emoji buttons and by a message's "More reactions"; the `:` autocomplete
 // (views/autocomplete.js) uses its data and its recently used.
 
 import { h } from "../dom.js";
-import { EmojiRecents, emojiIndex, searchEmoji } from "../emoji.js";
+import { EmojiRecents, emojiIndex, insertAtCaret, searchEmoji } from "../emoji.js";
 
 const SEARCH_LIMIT = 160;
 const RECENT_ICON = "🕘";
@@ -60,7 +60,10 @@ export function createEmojiPicker(app) {
     picker.el = h("div", { id: "emoji-picker", class: "emoji-popover", role: "dialog", "aria-label": "Emoji", hidden: true, onkeydown: onKeydown }, search, nav, scroll, status);
     document.body.append(picker.el);
     document.addEventListener("pointerdown", onOutside, true);
-    window.addEventListener("resize", () => close({ restore: false }));
+    // A phone's keyboard coming up resizes the page: the picker follows its button.
+    window.addEventListener("resize", () => {
+      if (picker.open && picker.anchor.isConnected) place(picker.anchor);
+    });
   }
 
   // --- drawing -----------------------------------------------------------------------
@@ -252,6 +255,24 @@ export function createEmojiPicker(app) {
     if (picker.open && picker.anchor === anchor) render();
   }
 
+  // For a text box: the emoji goes where its caret (or selection) was when the picker opened.
+  function openFor(input, anchor, label = "Insert an emoji") {
+    const start = input.selectionStart;
+    const end = input.selectionEnd;
+    return open({
+      anchor,
+      label,
+      onPick: (char) => {
+        const length = input.value.length;
+        const { text, caret } = insertAtCaret(input.value, Math.min(start, length), Math.min(end, length), char);
+        input.value = text;
+        input.focus();
+        input.setSelectionRange(caret, caret);
+        input.dispatchEvent(new Event("input", { bubbles: true }));
+      },
+    });
+  }
+
   function close({ restore = true } = {}) {
     if (!picker.open) return;
     const { anchor, returnFocus } = picker;
@@ -272,7 +293,7 @@ export function createEmojiPicker(app) {
     if (onPick) onPick(char);
   }
 
-  return { open, close, load, recents, index: () => picker.index, isOpen: () => picker.open };
+  return { open, openFor, close, load, recents, index: () => picker.index, isOpen: () => picker.open };
 }
 
 function browserStorage() {
