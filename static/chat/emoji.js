@@ -20,7 +20,7 @@ const CLOSER = /[\s.,;:!?)\]}"']/;
 
 /**
  * The file's JSON as an index: {groups: [{name, emoji}], all, byCode (shortcode
- * -> emoji), byChar}. An emoji: {char, name, codes, group, order, words}.
+ * -> emoji), byChar}. An emoji: {char, name, codes, group, order, folded (name), words}.
  */
 export function emojiIndex(data) {
   const groups = [];
@@ -30,7 +30,7 @@ export function emojiIndex(data) {
   for (const group of (data && data.groups) || []) {
     const items = [];
     for (const [char, name, ...codes] of group.emoji) {
-      const item = { char, name, codes, group: group.name, order: all.length, words: words(`${name} ${codes.join(" ")}`) };
+      const item = { char, name, codes, group: group.name, order: all.length, folded: fold(name), words: words(`${name} ${codes.join(" ")}`) };
       items.push(item);
       all.push(item);
       byChar.set(char, item);
@@ -72,7 +72,7 @@ export function searchEmoji(index, query, { limit = Infinity, recent = [] } = {}
     if (item.codes.includes(code)) rank = 0;
     else if (item.codes.some((c) => c.startsWith(code))) rank = 1;
     else if (terms.length && terms.every((term) => item.words.some((word) => word.startsWith(term)))) rank = 2;
-    else if (q.length > MIN_QUERY && (fold(item.name).includes(q) || item.codes.some((c) => c.includes(code)))) rank = 3;
+    else if (q.length > MIN_QUERY && (item.folded.includes(q) || item.codes.some((c) => c.includes(code)))) rank = 3;
     if (rank !== null) ranked.push({ rank, recent: recency.has(item.char) ? recency.get(item.char) : Infinity, item });
   }
   ranked.sort((a, b) => a.rank - b.rank || a.recent - b.recent || a.item.order - b.item.order);

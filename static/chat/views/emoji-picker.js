@@ -76,7 +76,7 @@ export function createEmojiPicker(app) {
     return h(
       "div",
       { class: "emoji-section", role: "group", "aria-labelledby": headingId, dataset: { group: id } },
-      h("h3", { id: headingId, text: title }),
+      h("h2", { id: headingId, text: title }),
       h("div", { class: "emoji-grid" }, items.map(emojiButton)),
     );
   }
