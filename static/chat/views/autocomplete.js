@@ -8,7 +8,7 @@
 // The text box keeps the focus; aria-activedescendant names the option.
 
 import { $, h } from "../dom.js";
-import { MAX_SUGGESTIONS as MAX_EMOJI, insertEmoji, replaceShortcodes, searchEmoji, shortcodeQuery, typedShortcode } from "../emoji.js";
+import { MAX_SUGGESTIONS as MAX_EMOJI, emojiChar, emojiName, insertEmoji, replaceShortcodes, searchEmoji, shortcodeQuery, typedShortcode } from "../emoji.js";
 import { mentionCandidates, mentionQuery, insertMention } from "../mentions.js";
 import { canModerate } from "../state.js";
 
@@ -56,14 +56,18 @@ export function createAutocomplete(app, input, { list = $("#mention-list"), stat
           return [];
         }
         const query = found.query.toLowerCase();
-        return searchEmoji(index, query, { limit: MAX_EMOJI, recent: app.emoji.recents.list() }).map((item) => ({
-          key: item.char,
-          char: item.char,
-          icon: item.char,
-          label: `:${item.codes.find((code) => code.startsWith(query)) || item.codes[0]}:`,
-          detail: item.name,
-          dataset: { emoji: item.char },
-        }));
+        const tone = app.emoji.tone();
+        return searchEmoji(index, query, { limit: MAX_EMOJI, recent: app.emoji.recents.list() }).map((item) => {
+          const char = emojiChar(item, tone);
+          return {
+            key: item.char,
+            char,
+            icon: char,
+            label: `:${item.codes.find((code) => code.startsWith(query)) || item.codes[0]}:`,
+            detail: emojiName(item, char),
+            dataset: { emoji: char },
+          };
+        });
       },
       insert: (text, start, caret, item) => {
         app.emoji.recents.add(item.char);
@@ -147,17 +151,17 @@ export function createAutocomplete(app, input, { list = $("#mention-list"), stat
   function replaceTyped(event) {
     const index = app.emoji.index();
     if (!index || !event.data || !event.data.endsWith(":") || input.selectionStart !== input.selectionEnd) return;
-    const done = typedShortcode(input.value, input.selectionStart, index.byCode);
+    const done = typedShortcode(input.value, input.selectionStart, index.byCode, app.emoji.tone());
     if (!done) return;
     input.value = done.text;
     input.setSelectionRange(done.caret, done.caret);
-    app.emoji.recents.add(done.emoji.char);
+    app.emoji.recents.add(done.char);
   }
 
   /** The text to send: its known `:shortcode:`s (not in code) made emoji. */
   function expand(text) {
     const index = app.emoji.index();
-    return index ? replaceShortcodes(text, index.byCode) : text;
+    return index ? replaceShortcodes(text, index.byCode, app.emoji.tone()) : text;
   }
 
   function move(step) {

@@ -1,6 +1,7 @@
 // The emoji picker: a popover (a non-modal dialog) beside the button that
 // opened it, with a search box, the groups (the recently used first) as grids
-// of buttons named by the emoji's name, and a button per group to jump to it.
+// of buttons named by the emoji's name, a button per group to jump to it, and
+// the skin tone (kept in this browser) of the emoji that take one.
 // The data (static/chat/emoji.json) is fetched once, on first need. Keys:
 // typing searches, ↓ from the search box goes into the grid, arrows move in
 // it, Enter picks (in the search box: the first match), Tab stays inside,
@@ -9,16 +10,32 @@
 // (views/autocomplete.js) uses its data and its recently used.
 
 import { h } from "../dom.js";
-import { EmojiRecents, emojiIndex, insertAtCaret, searchEmoji } from "../emoji.js";
+import { EmojiRecents, SKIN_TONES, emojiChar, emojiIndex, emojiName, insertAtCaret, saveTone, savedTone, searchEmoji, withTone } from "../emoji.js";
 
 const SEARCH_LIMIT = 160;
 const RECENT_ICON = "🕘";
+// A group's button shows one of its emoji: these, else its first.
+const GROUP_ICONS = {
+  "Smileys & Emotion": "😀",
+  "People & Body": "👋",
+  "Animals & Nature": "🐻",
+  "Food & Drink": "🍔",
+  "Travel & Places": "🚗",
+  Activities: "⚽",
+  Objects: "💡",
+  Symbols: "🔣",
+  Flags: "🏁",
+  Other: "✨",
+};
 
 export function createEmojiPicker(app) {
   const { state, config } = app;
-  const recents = new EmojiRecents(browserStorage(), state.me && state.me.id);
-  const picker = { index: null, loading: null, el: null, open: false, anchor: null, onPick: null, returnFocus: null };
+  const storage = browserStorage();
+  const userId = state.me && state.me.id;
+  const recents = new EmojiRecents(storage, userId);
+  const picker = { index: null, loading: null, el: null, open: false, anchor: null, onPick: null, returnFocus: null, tone: savedTone(storage, userId) };
   let search;
+  let toneSelect;
   let nav;
   let scroll;
   let status;
@@ -54,10 +71,24 @@ export function createEmojiPicker(app) {
       oninput: render,
       onkeydown: onSearchKeydown,
     });
+    toneSelect = h(
+      "select",
+      {
+        class: "emoji-tone",
+        "aria-label": "Skin tone",
+        title: "Skin tone",
+        onchange: () => {
+          picker.tone = Number(toneSelect.value);
+          saveTone(storage, userId, picker.tone);
+          render();
+        },
+      },
+      SKIN_TONES.map((tone, index) => h("option", { value: String(index), text: `${withTone("✋", index)} ${index ? tone.name.replace(/ skin tone$/, "") : "default"}` })),
+    );
     nav = h("div", { class: "emoji-nav", role: "group", "aria-label": "Emoji groups" });
     scroll = h("div", { class: "emoji-scroll", onkeydown: onGridKeydown, onclick: onGridClick });
     status = h("p", { class: "visually-hidden", role: "status", "aria-live": "polite" });
-    picker.el = h("div", { id: "emoji-picker", class: "emoji-popover", role: "dialog", "aria-label": "Emoji", hidden: true, onkeydown: onKeydown }, search, nav, scroll, status);
+    picker.el = h("div", { id: "emoji-picker", class: "emoji-popover", role: "dialog", "aria-label": "Emoji", hidden: true, onkeydown: onKeydown }, h("div", { class: "emoji-head" }, search, toneSelect), nav, scroll, status);
     document.body.append(picker.el);
     document.addEventListener("pointerdown", onOutside, true);
     // A phone's keyboard coming up resizes the page: the picker follows its button.
@@ -67,8 +98,9 @@ export function createEmojiPicker(app) {
   }
 
   // --- drawing -----------------------------------------------------------------------
-  function emojiButton(item) {
-    return h("button", { type: "button", class: "emoji", tabindex: "-1", "aria-label": item.name, title: `:${item.codes[0]}:`, dataset: { char: item.char }, text: item.char });
+  // `char`: as it is written (a recently used one keeps the tone it was picked with).
+  function emojiButton(item, char = emojiChar(item, picker.tone)) {
+    return h("button", { type: "button", class: "emoji", tabindex: "-1", "aria-label": emojiName(item, char), title: `:${item.codes[0]}:`, dataset: { char }, text: char });
   }
 
   function section(id, title, items) {
@@ -77,16 +109,16 @@ export function createEmojiPicker(app) {
       "div",
       { class: "emoji-section", role: "group", "aria-labelledby": headingId, dataset: { group: id } },
       h("h2", { id: headingId, text: title }),
-      h("div", { class: "emoji-grid" }, items.map(emojiButton)),
+      h("div", { class: "emoji-grid" }, items.map((entry) => (entry.item ? emojiButton(entry.item, entry.char) : emojiButton(entry)))),
     );
   }
 
   function groups() {
     const recent = recents
       .list()
-      .map((char) => picker.index.byChar.get(char))
-      .filter(Boolean);
-    const all = picker.index.groups.map((group, index) => ({ id: String(index), name: group.name, emoji: group.emoji, icon: group.emoji[0].char }));
+      .map((char) => ({ char, item: picker.index.byChar.get(char) }))
+      .filter((entry) => entry.item);
+    const all = picker.index.groups.map((group, index) => ({ id: String(index), name: group.name, emoji: group.emoji, icon: GROUP_ICONS[group.name] || group.emoji[0].char }));
     return recent.length ? [{ id: "recent", name: "Recently used", emoji: recent, icon: RECENT_ICON }, ...all] : all;
   }
 
@@ -196,7 +228,7 @@ export function createEmojiPicker(app) {
       event.stopPropagation();
       close();
     } else if (event.key === "Tab") {
-      const stops = [search, ...(nav.hidden ? [] : nav.querySelectorAll("button")), scroll.querySelector('button.emoji[tabindex="0"]')].filter(Boolean);
+      const stops = [search, toneSelect, ...(nav.hidden ? [] : nav.querySelectorAll("button")), scroll.querySelector('button.emoji[tabindex="0"]')].filter(Boolean);
       const at = stops.indexOf(document.activeElement);
       const next = event.shiftKey ? (at <= 0 ? stops.length - 1 : at - 1) : at === stops.length - 1 ? 0 : at + 1;
       event.preventDefault();
@@ -241,6 +273,7 @@ export function createEmojiPicker(app) {
     picker.el.setAttribute("aria-label", label);
     delete picker.el.dataset.ready;
     search.value = "";
+    toneSelect.value = String(picker.tone);
     nav.replaceChildren();
     scroll.replaceChildren(h("p", { class: "muted emoji-empty", text: "Loading emoji…" }));
     picker.el.hidden = false;
@@ -293,7 +326,7 @@ export function createEmojiPicker(app) {
     if (onPick) onPick(char);
   }
 
-  return { open, openFor, close, load, recents, index: () => picker.index, isOpen: () => picker.open };
+  return { open, openFor, close, load, recents, tone: () => picker.tone, index: () => picker.index, isOpen: () => picker.open };
 }
 
 function browserStorage() {
