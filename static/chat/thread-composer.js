@@ -1,8 +1,8 @@
 // The thread panel's composer: a reply with the `@` and `:` autocomplete, the
-// emoji button and an attachment, like the room's composer, and "Also send to #room". A reply is a
-// pending message of the room (the outbox sends and uploads it with its
-// `thread`, as any other); typing notices carry the thread, so they show in
-// the thread's panel only.
+// emoji button and an attachment, like the room's composer, and "Also send to
+// #room". A reply is a pending message of the room (the outbox sends and
+// uploads it with its `thread`, as any other); typing notices carry the
+// thread, so they show in the thread's panel only.
 
 import { $, fileSize, h, uuid4 } from "./dom.js";
 import { createPending } from "./outbox.js";
