@@ -52,6 +52,8 @@ def chat_page(request):
             "service_worker": reverse("service-worker"),
             "notification_sound": static("chat/notify.wav"),
             "icon": static("chat/icon.svg"),
+            # The emoji picker's data, fetched when first needed (manage.py build_emoji_data).
+            "emoji_data": static("chat/emoji.json"),
         },
         "wire": wire.client_constants(),
     }

@@ -56,6 +56,19 @@ export function createActions(app) {
         rd.reactingId = previous === message.id ? null : message.id;
         redraw(rd, [previous, message.id], rd.reactingId ? `#${view.prefix}-${CSS.escape(message.id)} .emoji-picker button` : null);
       },
+      // The full emoji picker for a reaction; the message keeps the focus after.
+      moreReactions(message, anchor) {
+        const item = () => document.getElementById(`${view.prefix}-${message.id}`);
+        app.emoji.open({
+          anchor,
+          label: "React with an emoji",
+          onPick: (emoji) => {
+            view.focusAfterRender(`#${view.prefix}-${CSS.escape(message.id)}`);
+            actions.react(message, emoji);
+          },
+          returnFocus: () => item() && item().focus(),
+        });
+      },
       async react(message, emoji) {
         const rd = view.holder(message);
         rd.reactingId = null;

@@ -1,5 +1,6 @@
 // The composer: the text box, the reply and attachment bars, typing notices,
-// the `@` autocomplete, and sending (handed to the outbox as a pending message).
+// the `@` and `:` autocomplete, the emoji button, and sending (handed to the
+// outbox as a pending message).
 
 import { api } from "./api.js";
 import { $, fileSize, h, uuid4 } from "./dom.js";
@@ -111,7 +112,7 @@ export function createComposer(app) {
     const room = state.rooms.get(state.currentId);
     const rd = state.loaded.get(state.currentId);
     if (!room || !rd) return;
-    const content = input.value;
+    const content = autocomplete.expand(input.value);
     if (!content.trim() && !chosen.file) return;
     const file = chosen.file;
     const pending = createPending({
@@ -181,6 +182,7 @@ export function createComposer(app) {
 
   function enterRoom(rd) {
     autocomplete.close();
+    app.emoji.close({ restore: false });
     clearAttachment();
     if (rd.draft === undefined || rd.draft === null) rd.draft = drafts.get(rd.id);
     input.value = rd.draft || "";
@@ -206,6 +208,7 @@ export function createComposer(app) {
     input.disabled = disabled;
     $("#send").disabled = disabled;
     $("#attach").disabled = disabled;
+    $("#emoji-button").disabled = disabled;
     const reply = rd.replyTo;
     $("#reply-bar").hidden = !reply;
     if (reply) {
@@ -278,6 +281,7 @@ export function createComposer(app) {
       input.focus();
     });
     $("#attach").addEventListener("click", () => fileInput.click());
+    $("#emoji-button").addEventListener("click", () => app.emoji.openFor(input, $("#emoji-button")));
     fileInput.addEventListener("change", chooseFile);
     $("#attachment-cancel").addEventListener("click", () => {
       clearAttachment();

@@ -1,8 +1,8 @@
-// The thread panel's composer: a reply with the `@` autocomplete and an
-// attachment, like the room's composer, and "Also send to #room". A reply is a
-// pending message of the room (the outbox sends and uploads it with its
-// `thread`, as any other); typing notices carry the thread, so they show in
-// the thread's panel only.
+// The thread panel's composer: a reply with the `@` and `:` autocomplete, the
+// emoji button and an attachment, like the room's composer, and "Also send to
+// #room". A reply is a pending message of the room (the outbox sends and
+// uploads it with its `thread`, as any other); typing notices carry the
+// thread, so they show in the thread's panel only.
 
 import { $, fileSize, h, uuid4 } from "./dom.js";
 import { createPending } from "./outbox.js";
@@ -106,7 +106,7 @@ export function createThreadComposer(app, { onEscape }) {
     const panel = state.thread;
     const room = panel && state.rooms.get(panel.id);
     if (!panel || !room || !state.loaded.get(room.id)) return;
-    const content = input.value;
+    const content = autocomplete.expand(input.value);
     if (!content.trim() && !chosen.file) return;
     const file = chosen.file;
     const pending = createPending({
@@ -135,6 +135,7 @@ export function createThreadComposer(app, { onEscape }) {
   function leave(panel) {
     stopTyping();
     autocomplete.close();
+    app.emoji.close({ restore: false });
     if (panel && input.value) drafts.set(panel.rootId, input.value);
     else if (panel) drafts.delete(panel.rootId);
   }
@@ -159,7 +160,7 @@ export function createThreadComposer(app, { onEscape }) {
     const note = $("#thread-note");
     note.textContent = text;
     note.hidden = !text;
-    for (const el of [input, $("#thread-send"), $("#thread-attach"), also]) el.disabled = !room.is_active;
+    for (const el of [input, $("#thread-send"), $("#thread-attach"), $("#thread-emoji-button"), also]) el.disabled = !room.is_active;
     $("#thread-also-label").textContent = `Also send to ${room.name ? `#${room.name}` : roomTitle(room)}`;
     const counter = input.value.length;
     const max = config.max_message_length;
@@ -201,6 +202,7 @@ export function createThreadComposer(app, { onEscape }) {
     });
     input.addEventListener("paste", onPaste);
     $("#thread-attach").addEventListener("click", () => fileInput.click());
+    $("#thread-emoji-button").addEventListener("click", () => app.emoji.openFor(input, $("#thread-emoji-button"), "Insert an emoji in the reply"));
     fileInput.addEventListener("change", chooseFile);
     $("#thread-attachment-cancel").addEventListener("click", () => {
       clearAttachment();

@@ -251,6 +251,16 @@ export function renderMessage(message, { rd, room, actions, pending = null, pref
         QUICK_REACTIONS.map((emoji) =>
           h("button", { type: "button", "aria-label": `React with ${emoji}`, text: emoji, onclick: () => actions.react(message, emoji) }),
         ),
+        h("button", {
+          type: "button",
+          class: "more-reactions",
+          "aria-label": "More reactions",
+          title: "More reactions",
+          "aria-haspopup": "dialog",
+          "aria-expanded": "false",
+          text: "…",
+          onclick: (event) => actions.moreReactions(message, event.currentTarget),
+        }),
       ),
     );
   }
