@@ -9,6 +9,7 @@ export const SHORTCUTS = [
   { keys: "Alt+Shift+↑ / Alt+Shift+↓", does: "The unread room above / below" },
   { keys: "↑ in an empty message box", does: "Edit your last message" },
   { keys: "Enter / Shift+Enter", does: "Send / a new line" },
+  { keys: ": and two letters in a message box", does: "Suggest emoji (Tab or Enter inserts)" },
   { keys: "Esc", does: "Close a dialog or a panel; cancel an edit" },
   { keys: "?", does: "This list (outside a text box)" },
 ];
