@@ -27,7 +27,6 @@ pytestmark = [
 
 LIVE = 1500  # ms: what another person does shows up within this
 CATCH_UP = 20000  # ms: after a server restart, the page's reconnect backoff included
-SCREENSHOT = ui.PROJECT_DIR / "docs" / "screenshot-room.png"
 PASSWORD = "correct horse battery staple"
 
 try:
@@ -254,9 +253,6 @@ def test_two_people_chat_live_with_edit_delete_reactions_and_replies(open_page, 
     expect(message(bob_page, "Shall we ship it on Friday?")).to_be_visible(timeout=LIVE)
     expect(message(alice_page, "Shall we ship it on Friday?").locator(".msg-seen")).to_have_text("Seen by Bob", timeout=LIVE)
     expect(alice_page.locator(".msg-seen:visible")).to_have_count(1)
-    alice_page.mouse.move(0, 0)
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    alice_page.screenshot(path=str(SCREENSHOT))
     alice_watch.assert_clean()
     bob_watch.assert_clean()
 
