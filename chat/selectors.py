@@ -58,8 +58,6 @@ MAX_PAGE = 100
 # each next one 4 times the last up to SEARCH_WINDOW_MAX (message_search).
 SEARCH_WINDOW = 200
 SEARCH_WINDOW_MAX = 5000
-# The query's words are counted up to this many matches each, to pick the rarest.
-SEARCH_COUNT_MAX = 5000
 MAX_THREAD_OFFSET = 1_000_000  # a Threads list cursor further than this is not one we gave out
 
 
@@ -649,8 +647,8 @@ def message_search(*, user, query: str, room: ChatRoom | None = None, limit: int
     must each start a word of the message, and filters), newest first.
 
     Matches through the keyed-hash index only: no plaintext is searched. The
-    query's rarest word (its matches counted up to SEARCH_COUNT_MAX, an
-    index-only look) drives: its index entries are walked newest first, a window at a
+    query's rarest word (its matches counted, an index-only look, up to 100
+    windows) drives: its index entries are walked newest first, a window at a
     time, and the messages they name are checked for the other words and the
     filters, until enough are found (or the word's entries end). An index
     entry is never older than its message, so once a window reaches time T,
@@ -686,17 +684,26 @@ def message_search(*, user, query: str, room: ChatRoom | None = None, limit: int
         newest = ("-seq",) if len(room_ids) == 1 else ("-created_at", "-seq")
         found = list(messages.order_by(*newest).values_list("pk", flat=True)[:limit])
     else:
-        found = _newest_with_words(messages, room_ids, token_sets, limit)
+        lengths = [len(word) for word in parsed.words] + ([0] if "link" in parsed.has else [])
+        found = _newest_with_words(messages, room_ids, token_sets, lengths, limit)
     rows = ChatMessage.objects.select_related("sender", "attachment", "reply_to__sender", "forwarded_from__sender").in_bulk(found)
     return [rows[pk] for pk in found if pk in rows]
 
 
-def _newest_with_words(messages, room_ids: list, token_sets: list[tuple[int, ...]], limit: int) -> list:
-    """The ids of the newest ``messages`` having a digest of every token set (message_search)."""
+def _newest_with_words(messages, room_ids: list, token_sets: list[tuple[int, ...]], words: list[int], limit: int) -> list:
+    """The ids of the newest ``messages`` having a digest of every token set
+    (message_search); ``words``: the length of the word of each set."""
     entries = SearchToken.objects.filter(room_id__in=room_ids)
-    counts = [entries.filter(token__in=tokens)[:SEARCH_COUNT_MAX].count() for tokens in token_sets] if len(token_sets) > 1 else [0]
-    drive = min(range(len(token_sets)), key=counts.__getitem__)
-    checked = messages.filter(*search.containing_words(token_sets[:drive] + token_sets[drive + 1 :]))
+    drive = 0
+    # The rarest word drives: counted first up to one window (cheap), then, as
+    # long as every word fills the count, up to 10 and 100 windows (index-only).
+    for cap in (SEARCH_WINDOW, SEARCH_WINDOW * 10, SEARCH_WINDOW * 100) if len(token_sets) > 1 else ():
+        counts = [entries.filter(token__in=tokens)[:cap].count() for tokens in token_sets]
+        # Equally common as far as counted: the longest word (a longer prefix is rarer).
+        drive = min(range(len(token_sets)), key=lambda i: (counts[i], -words[i]))
+        if counts[drive] < cap:
+            break
+    others = token_sets[:drive] + token_sets[drive + 1 :]
     found: dict = {}  # id -> (created_at, seq)
     seen: set = set()
     until, stuck = None, False  # the next window: entries at or before this time
@@ -715,10 +722,16 @@ def _newest_with_words(messages, room_ids: list, token_sets: list[tuple[int, ...
             if len(part) == size:
                 ended = False
                 complete_after = part[-1][1] if complete_after is None else max(complete_after, part[-1][1])
-        fresh = list({message_id for message_id, _ in window} - seen)
+        fresh = {message_id for message_id, _ in window} - seen
         seen.update(fresh)
+        # The other words, in the index alone (its unique (message, token) index);
+        # then the messages left, for the filters, the time and the seq.
+        for tokens in others:
+            if not fresh:
+                break
+            fresh = set(SearchToken.objects.filter(message_id__in=fresh, token__in=tokens).values_list("message_id", flat=True))
         if fresh:
-            found.update((pk, (created, seq)) for pk, created, seq in checked.filter(pk__in=fresh).values_list("pk", "created_at", "seq"))
+            found.update((pk, (created, seq)) for pk, created, seq in messages.filter(pk__in=fresh).values_list("pk", "created_at", "seq"))
         sure = found if ended else {pk: at for pk, at in found.items() if at[0] > complete_after}
         if ended or len(sure) >= limit:
             return sorted(sure, key=sure.__getitem__, reverse=True)[:limit]
