@@ -2,6 +2,7 @@
 chat/tests/vendor/axe-core, run in the real page): no serious or critical
 finding of WCAG 2.1 A and AA, in light and dark mode and at phone width."""
 
+import functools
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -33,10 +34,17 @@ TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 BLOCKING = {"serious", "critical"}
 
 
+@functools.cache
+def AXE_SOURCE() -> str:  # noqa: N802 - a constant, read once
+    return AXE.read_text(encoding="utf-8") + "\n;true"
+
+
 def axe_findings(page, where: str) -> list[str]:
     """The serious and critical findings of axe-core on the page as it is now, one line each."""
     if not page.evaluate("() => Boolean(window.axe)"):
-        page.add_script_tag(path=str(AXE))
+        # Evaluated through the browser's debugging protocol: the page's
+        # Content-Security-Policy (script-src 'self') stays as it is.
+        page.evaluate(AXE_SOURCE())
     result = page.evaluate("async (tags) => await axe.run(document, {runOnly: {type: 'tag', values: tags}})", TAGS)
     lines = []
     for violation in result["violations"]:
@@ -97,7 +105,7 @@ def test_the_main_views_have_no_serious_accessibility_finding(open_page, alice, 
         page.goto(room_url(busy_room))
         expect(message(page, "a thread root")).to_be_visible(timeout=10000)
         page.locator("#emoji-button").click()
-        expect(page.get_by_role("dialog", name="Emoji")).to_be_visible()
+        expect(page.get_by_role("dialog", name="Insert an emoji")).to_be_visible()
         findings += axe_findings(page, f"{scheme}: the emoji picker")
         watch.assert_clean()
     assert not findings, "\n".join(findings)

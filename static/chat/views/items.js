@@ -26,7 +26,6 @@ export function messageItem(app, room, message, { extra = null, showRoom = true,
       {
         type: "button",
         class: "mention-open",
-        "aria-label": `${sender} in ${roomName}, ${fullTime(message.created_at)}: ${text}`,
         onclick: () => app.room.openMessage(room.id, message.id),
       },
       h(

@@ -68,11 +68,11 @@ export function createMessageList(app) {
       if (!previous || localDay(previous.created_at) !== localDay(message.created_at)) {
         const label = dayLabel(message.created_at, now);
         const key = `day:${localDay(message.created_at)}:${label}`;
-        desired.push([key, element(key, false, () => h("li", { class: "day-divider", role: "separator", "aria-label": label }, h("span", { text: label })))]);
+        desired.push([key, element(key, false, () => h("li", { class: "day-divider" }, h("span", { text: label })))]);
         separated = true;
       }
       if (!dividerPlaced && startsUnread(rd, message)) {
-        desired.push(["divider", element("divider", false, () => h("li", { class: "unread-divider", role: "separator", text: "New messages" }))]);
+        desired.push(["divider", element("divider", false, () => h("li", { class: "unread-divider", text: "New messages" }))]);
         dividerPlaced = true;
         separated = true;
       }

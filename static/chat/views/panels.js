@@ -157,9 +157,8 @@ function renderPins(app, room) {
         h("button", {
           type: "button",
           class: "link pin-jump",
-          "aria-label": `Go to the pinned message${author ? ` from ${author}` : ""}`,
           onclick: () => app.actions.jumpTo(pin.message_id),
-        }, h("span", { class: "pin-author", text: author }), h("span", { class: "pin-text", dir: "auto", text: text.slice(0, 140) })),
+        }, h("span", { class: "visually-hidden", text: "Go to the pinned message: " }), h("span", { class: "pin-author", text: author }), h("span", { class: "pin-text", dir: "auto", text: text.slice(0, 140) })),
         h("span", { class: "muted pin-by", text: pin.pinned_by ? `pinned by ${displayName(pin.pinned_by)}` : "" }),
       );
     }),
