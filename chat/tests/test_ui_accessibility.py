@@ -56,7 +56,7 @@ def axe_findings(page, where: str) -> list[str]:
 
 
 @pytest.fixture
-def busy_room(alice, bob, carol, server_side, settings):
+def busy_room(alice, bob, carol, server_side, settings):  # noqa: F811
     settings.CHAT_RATE_LIMITS_ENABLED = False
 
     def make():

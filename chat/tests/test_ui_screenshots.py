@@ -30,7 +30,7 @@ DOCS = ui.PROJECT_DIR / "docs"
 
 
 @pytest.fixture
-def launch_room(alice, bob, carol, server_side, settings):
+def launch_room(alice, bob, carol, server_side, settings):  # noqa: F811
     settings.CHAT_RATE_LIMITS_ENABLED = False
 
     def make():
