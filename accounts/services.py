@@ -8,12 +8,21 @@ from functools import lru_cache, partial
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from django.dispatch import Signal
 
 from chatsite.core.exceptions import Conflict, Invalid, NotFound
 from chatsite.core.text import without_bidi_controls
 
 from . import avatars
 from .models import User, UserBlock
+
+# Sent after commit when a person's display name or picture changed (chat
+# reloads the person in their open sockets, chat/apps.py).
+profile_changed = Signal()
+
+
+def _announce_profile_change(user: User) -> None:
+    transaction.on_commit(partial(profile_changed.send, sender=User, user=user))
 
 
 @lru_cache(maxsize=1)
@@ -88,6 +97,8 @@ def user_update_profile(*, user: User, **changes) -> User:
         raise Conflict("This email is already registered.", code="email_taken", fields={"email": ["Taken."]})
     if fields:
         user.save(update_fields=fields + ["updated_at"])
+        if "display_name" in fields:
+            _announce_profile_change(user)
     return user
 
 
@@ -106,6 +117,7 @@ def user_set_avatar(*, user: User, upload) -> User:
         avatars.delete(user.pk, key)
         raise
     transaction.on_commit(partial(avatars.delete, user.pk, old_key))
+    _announce_profile_change(user)
     return user
 
 
@@ -116,6 +128,7 @@ def user_remove_avatar(*, user: User) -> User:
         user.avatar_key = ""
         user.save(update_fields=["avatar_key", "updated_at"])
         transaction.on_commit(partial(avatars.delete, user.pk, old_key))
+        _announce_profile_change(user)
     return user
 
 

@@ -12,6 +12,7 @@ many sockets encodes once:
     {"type": "chat.membership", "action": "added" | "removed", "room", "seq", "text"}
     {"type": "chat.ephemeral", "text": "<frame json>"}
     {"type": "chat.disconnect", "reason": "logged_out", "code": 4001}
+    {"type": "chat.profile"}   the user's name or picture changed: reload the user
     {"type": "chat.disconnect", "reason": "session_revoked", "code": 4001,
      "sessions": ["<session id>", ...]}     only the sockets of those sessions
      "keep_session": "<session id>"}        every socket but those of this session
@@ -93,6 +94,11 @@ def disconnect_user(
     if keep_session is not None:
         message["keep_session"] = str(keep_session)
     _on_commit(wire.user_group(user_id), message)
+
+
+def profile_changed(user_id) -> None:
+    """The user's sockets reload the user (their name or picture changed)."""
+    _on_commit(wire.user_group(user_id), {"type": "chat.profile"})
 
 
 # --- from a consumer (asynchronous, on its event loop) -------------------------------------

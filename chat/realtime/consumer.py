@@ -423,7 +423,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.send_frame({"type": wire.DISCONNECTED, "reason": message.get("reason", "")})
         self.send_buffer.put_close(message.get("code", wire.CLOSE_LOGGED_OUT))
 
+    async def chat_profile(self, message):
+        """My name or picture changed: what this socket sends as me from now on
+        (messages, typing, presence) carries the new ones."""
+        user = await database_sync_to_async(type(self.user).objects.filter(pk=self.user_id).first)()
+        if user is not None:
+            self.user = user
+
     _layer_handlers = {
+        "chat.profile": chat_profile,
         "chat.event": chat_event,
         "chat.membership": chat_membership,
         "chat.ephemeral": chat_ephemeral,

@@ -62,6 +62,11 @@ def user_logged_out(*, user: User) -> None:
     broadcast.disconnect_user(user.pk, reason="logged_out", code=wire.CLOSE_LOGGED_OUT)
 
 
+def user_profile_changed(*, user: User) -> None:
+    """The person's name or picture changed: their open sockets send the new ones."""
+    broadcast.profile_changed(user.pk)
+
+
 def user_sessions_revoked(*, user: User, session_ids: list, keep_session_id: str | None) -> None:
     """Close the WebSockets of ended sessions (4001): with ``keep_session_id``
     every socket but that session's ("log out everywhere else", a password
