@@ -370,3 +370,37 @@ def test_notification_emails_show_times_in_my_time_zone(alice, bob, no_rate_limi
     assert "15 Jan 2026, 21:30 Asia/Tokyo" in email.alternatives[0][0]
     bob.time_zone = ""
     assert "15 Jan 2026, 12:30 UTC" in notification_email.compose(user=bob, notifications=rows).body
+
+
+def test_a_refresh_token_issued_without_a_session_gets_one(alice):
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    legacy = RefreshToken.for_user(alice)
+
+    refreshed = APIClient().post(REFRESH, {"refresh": str(legacy)}, format="json")
+
+    assert refreshed.status_code == 200, refreshed.content
+    sid = RefreshToken(refreshed.json()["refresh"])["sid"]
+    assert UserSession.objects.filter(pk=sid, user=alice, kind="api").exists()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {refreshed.json()['access']}")
+    assert [s["current"] for s in client.get(SESSIONS).json()] == [True]
+
+
+def test_a_browser_session_is_noted_as_seen_every_few_minutes_only(alice, django_assert_num_queries):
+    from accounts import sessions
+
+    browser = Client(HTTP_USER_AGENT=FIREFOX)
+    browser.force_login(alice)
+    row = UserSession.objects.get(user=alice)
+    UserSession.objects.filter(pk=row.pk).update(last_seen_at=row.created_at.replace(year=2020))
+    assert browser.get(ME).status_code == 200
+    assert UserSession.objects.get(pk=row.pk).last_seen_at.year == 2020  # seen at login, a moment ago
+
+    session = browser.session
+    session[sessions.SEEN_DATA_KEY] = 0
+    session.save()
+    assert browser.get(ME).status_code == 200
+
+    row.refresh_from_db()
+    assert row.last_seen_at.year > 2020 and row.user_agent == FIREFOX

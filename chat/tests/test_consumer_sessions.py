@@ -1,6 +1,8 @@
 """Ending sessions closes exactly their WebSockets (through the real ASGI
 stack): "log out everywhere else" keeps this session's socket open."""
 
+import asyncio
+
 import pytest
 from channels.db import database_sync_to_async as sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -68,3 +70,26 @@ def test_a_ticket_remembers_the_session_it_was_issued_in(alice):
     ticket = browser.post("/api/auth/ws-ticket/").json()["ticket"]
 
     assert tickets.redeem(ticket) == (str(alice.pk), browser.session["accounts_session_id"])
+
+
+async def test_a_new_picture_reaches_the_messages_my_open_socket_sends(alice, bob):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from accounts import services
+    from chat.tests.api_helpers import png_bytes
+    from chat.tests.factories import group_room
+
+    room = await sync_to_async(group_room)(alice, bob)
+    ws = await connect(alice, None)
+
+    def upload():
+        picture = SimpleUploadedFile("me.png", png_bytes(40, 40), content_type="image/png")
+        return services.user_set_avatar(user=alice, upload=picture).avatar_key
+
+    key = await sync_to_async(upload)()
+    await asyncio.sleep(0.3)  # the notice reaches the socket
+    await ws.send_json_to({"type": "message.send", "ref": 1, "room": str(room.pk), "content": "new face", "client_msg_id": "c-face"})
+    while (frame := await ws.receive_json_from(timeout=3))["type"] != "ack":
+        pass
+    assert key in frame["result"]["message"]["sender"]["avatar"]["32"]
+    await ws.disconnect()
