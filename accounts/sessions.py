@@ -153,14 +153,26 @@ def _session_store():
     return import_module(settings.SESSION_ENGINE).SessionStore
 
 
+def _expired(row: UserSession, now) -> bool:
+    """Unused past its lifetime: a browser session's cookie age, an API
+    session's refresh token lifetime (each refresh renews it)."""
+    if row.kind == SessionKind.BROWSER:
+        return (now - row.last_seen_at).total_seconds() > settings.SESSION_COOKIE_AGE + SEEN_EVERY
+    return now - row.last_seen_at > settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"]
+
+
 def user_session_list(*, user: User, current_id: str | None) -> list[SessionInfo]:
-    """The person's sessions, the most recently used first; browser sessions
-    that expired meanwhile are dropped (and their rows deleted)."""
+    """The person's sessions, the most recently used first; sessions that
+    ended meanwhile (expired, or a browser session deleted) are dropped, and
+    their rows deleted."""
     store = _session_store()
+    now = timezone.now()
     rows = list(UserSession.objects.filter(user=user).order_by("-last_seen_at"))
     alive, gone = [], []
     for row in rows:
-        if row.kind == SessionKind.BROWSER and str(row.pk) != current_id and not store().exists(row.session_key):
+        if str(row.pk) != current_id and (
+            _expired(row, now) or (row.kind == SessionKind.BROWSER and not store().exists(row.session_key))
+        ):
             gone.append(row.pk)
             continue
         alive.append(row)

@@ -404,3 +404,20 @@ def test_a_browser_session_is_noted_as_seen_every_few_minutes_only(alice, django
 
     row.refresh_from_db()
     assert row.last_seen_at.year > 2020 and row.user_agent == FIREFOX
+
+
+def test_sessions_unused_past_their_lifetime_are_no_longer_listed(alice, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    api, _tokens = jwt_client("alice")
+    _other, _ = jwt_client("alice")
+    current = [s["id"] for s in api.get(SESSIONS).json() if s["current"]]
+    stale = UserSession.objects.exclude(pk__in=current).get()
+    UserSession.objects.filter(pk=stale.pk).update(
+        last_seen_at=timezone.now() - settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"] - timedelta(minutes=1)
+    )
+
+    assert [s["current"] for s in api.get(SESSIONS).json()] == [True]
+    assert not UserSession.objects.filter(pk=stale.pk).exists()
