@@ -57,6 +57,10 @@ def render_sizes(upload) -> dict[int, bytes]:
             )
         try:
             image.seek(0)  # an animation: its first frame
+            if image.format == "JPEG":
+                # Decode at the smallest scale (1/2 … 1/8) still at least twice the largest size:
+                # a 12-megapixel photo in a tenth of the time.
+                image.draft("RGB", (2 * max(SIZES), 2 * max(SIZES)))
             image.load()
             upright = ImageOps.exif_transpose(image)
         except Image.DecompressionBombError:
