@@ -10,6 +10,7 @@ from PIL import Image
 from chat.tests.factories import group_room, send
 from chat.tests.test_ui import (  # noqa: F401 - fixtures of the browser tests
     LIVE,
+    artifact,
     async_unsafe_allowed,
     browser,
     message,
@@ -64,6 +65,7 @@ def test_my_picture_is_shown_to_others_beside_my_messages_and_in_the_members(ope
     other.locator("#details-toggle").click()
     member = other.locator(f'#member-list [data-user-id="{alice.pk}"] .avatar img')
     expect(member).to_be_visible(timeout=LIVE * 3)
+    artifact(other, "profile-avatar-in-messages-and-members.png")
     watch.assert_clean()
     other_watch.assert_clean()
 
@@ -113,7 +115,8 @@ def test_a_weak_new_password_is_refused_with_the_validators_words(open_page, ali
     hashed = PBKDF2PasswordHasher().encode("correct horse battery staple", "profilesalt", iterations=1000)
     server_side(lambda: User.objects.filter(pk=alice.pk).update(password=hashed))
     alice.password = hashed  # the session cookie is made from this object
-    page, watch = open_page(alice)
+    # On a phone, in dark mode.
+    page, watch = open_page(alice, viewport={"width": 390, "height": 844}, color_scheme="dark")
 
     dialog = open_profile(page)
     dialog.get_by_label("Current password").fill("correct horse battery staple")
@@ -125,6 +128,7 @@ def test_a_weak_new_password_is_refused_with_the_validators_words(open_page, ali
     expect(field).to_have_attribute("aria-invalid", "true")
     expect(dialog.locator("#password-new-error")).to_contain_text("This password is too common.")
     expect(field).to_be_focused()
+    artifact(page, "profile-weak-password-phone-dark.png")
     watch.assert_clean(allow=("400",))
 
 
@@ -136,6 +140,7 @@ def test_log_out_everywhere_else_signs_out_my_other_browser(open_page, alice, se
     sessions = dialog.locator("#sessions-list .session-item")
     expect(sessions).to_have_count(2, timeout=LIVE * 3)
     expect(dialog.locator("#sessions-list")).to_contain_text("This session")
+    artifact(page, "profile-sessions.png")
     dialog.get_by_role("button", name="Log out everywhere else").click()
     page.get_by_role("dialog", name="Please confirm").get_by_role("button", name="Log out everywhere else").click()
 
