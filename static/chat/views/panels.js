@@ -457,7 +457,7 @@ function renderMembers(app, room) {
           h("span", { class: "visually-hidden", text: `, ${PRESENCE_LABELS[status]}` }),
           h("span", { class: "member-role", text: member.role }),
         ),
-        muted ? h("div", { class: "member-note", text: `Muted until ${new Date(member.muted_until).toLocaleString()}` }) : null,
+        muted ? h("div", { class: "member-note", text: `Muted until ${fullTime(member.muted_until)}` }) : null,
       );
       if (manage && !me && outranks(room.my_role, member.role)) item.append(memberControls(app, room, member));
       return item;
