@@ -300,6 +300,7 @@ SPECTACULAR_SETTINGS = {
         "RoleEnum": "chat.models.Role",
         "RoomTypeEnum": "chat.models.RoomType",
         "MessageTypeEnum": "chat.models.MessageType",
+        "InviteRoleEnum": "chat.models.INVITE_ROLES",
     },
 }
 # Request bodies: JSON and form fields are small; uploads are limited by CHAT_MAX_ATTACHMENT_BYTES.
