@@ -58,7 +58,11 @@ class SlackImportAdmin(admin.ModelAdmin):
 
     @admin.display(description="progress")
     def progress(self, obj):
-        return f"{obj.job.progress}%" if obj.job_id else "—"
+        if not obj.job_id:
+            return "—"
+        job = obj.job
+        text = f"{job.progress}% (job {job.get_state_display().lower()}, attempt {job.attempts})"
+        return f"{text}: {job.error}" if job.error else text
 
     @admin.display(description="report")
     def report_summary(self, obj):

@@ -13,6 +13,8 @@ from .slack import SlackImportError, import_slack
 @jobs.handler("slack.import")
 def run_slack_import(job, ctx) -> dict:
     run = SlackImport.objects.get(pk=job.payload["import_id"])
+    if run.state in (ImportState.DONE, ImportState.FAILED) or not run.archive:
+        return run.report  # ended already (its archive is gone): nothing to do again
     SlackImport.objects.filter(pk=run.pk).update(state=ImportState.RUNNING, updated_at=timezone.now())
     try:
         report = import_slack(run.archive.path, company_slug=run.company_slug, progress=lambda percent: ctx.progress(percent))

@@ -25,6 +25,7 @@ import posixpath
 import re
 import tempfile
 import zipfile
+import zlib
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -117,7 +118,7 @@ class SlackArchive:
         try:
             with self.zip.open(info) as handle:
                 data = handle.read(MAX_JSON_BYTES + 1)
-        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as error:
+        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, zlib.error) as error:
             raise SlackImportError(f"{name} cannot be read from the ZIP: {error}") from None
         if len(data) > MAX_JSON_BYTES:
             raise SlackImportError(f"{name} is larger than {MAX_JSON_BYTES:,} bytes.")
@@ -486,7 +487,11 @@ class SlackImporter:
                 self.skip("file larger than CHAT_MAX_ATTACHMENT_BYTES", f"{key} {file.get('name')}")
                 missing.append(str(file.get("name") or "file"))
                 continue
-            files.append((str(file.get("name") or "file"), archive.extract(info, self.scratch)))
+            try:
+                files.append((str(file.get("name") or "file"), archive.extract(info, self.scratch)))
+            except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, zlib.error):
+                self.skip("file damaged in the ZIP", f"{key} {file.get('name')}")
+                missing.append(str(file.get("name") or "file"))
         if not text.strip() and not files and missing:
             text = "_(" + ", ".join(missing) + ": not in the export)_"
         reactions = []
