@@ -24,6 +24,7 @@ import json
 import posixpath
 import re
 import tempfile
+import time
 import zipfile
 import zlib
 from collections import Counter
@@ -49,6 +50,7 @@ User = get_user_model()
 SOURCE = "slack"
 MAX_JSON_BYTES = 512 * 1024 * 1024  # one JSON file (also within CHAT_IMPORT_MAX_BYTES)
 MAX_DETAILS = 200  # report lines of what was skipped
+PROGRESS_SECONDS = 10  # a job hears progress (and renews its lease) at least this often
 DAY_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}\.json$")
 # Subtypes that are notices of Slack itself, not something someone wrote.
 NOTICE_SUBTYPES = frozenset({
@@ -251,6 +253,8 @@ class SlackImporter:
         self.already = Counter()
         self.skipped = Counter()
         self.details: list[str] = []
+        self.percent = 0
+        self.last_progress = time.monotonic()
 
     # report
     def skip(self, reason: str, what: str = "") -> None:
@@ -309,9 +313,17 @@ class SlackImporter:
                 self.skip("not a user object", "users.json")
         self.channel_names = {str(entry["id"]): str(entry.get("name") or "") for _kind, entry in conversations}
         for number, (kind, entry) in enumerate(conversations):
+            self.percent = int(100 * number / max(1, len(conversations)))
             self._conversation(archive, kind, entry)
-            if self.progress is not None:
-                self.progress(int(100 * (number + 1) / max(1, len(conversations))))
+            self.percent = int(100 * (number + 1) / max(1, len(conversations)))
+            self.tick(force=True)
+
+    def tick(self, *, force: bool = False) -> None:
+        """Tell the job how far the import got (it also renews the job's lease),
+        at most every PROGRESS_SECONDS within a conversation."""
+        if self.progress is not None and (force or time.monotonic() - self.last_progress >= PROGRESS_SECONDS):
+            self.progress(self.percent)
+            self.last_progress = time.monotonic()
 
     def _company(self) -> Company:
         company = Company.objects.filter(slug=self.company_slug).first()
@@ -341,6 +353,10 @@ class SlackImporter:
             user = User.objects.filter(email__iexact=email).first() if email else None
             if user is not None:
                 self.imported["users_matched"] += 1
+                if user.company_id is None:
+                    commands.user_set_company(user=user, company=self.company)
+                elif user.company_id != self.company.pk:
+                    self.skip("matched an account of another company: left in it", f"user {user.username}")
             else:
                 user = account_services.user_create_invited(
                     username=str(entry.get("name") or profile.get("display_name") or slack_id),
@@ -448,6 +464,7 @@ class SlackImporter:
                 continue
             seen.add(key)
             self._message(archive, folder, channel_id, room_id, message, key)
+            self.tick()
 
     def _message(self, archive, folder, channel_id, room_id, message: dict, key: str) -> None:
         subtype = message.get("subtype")

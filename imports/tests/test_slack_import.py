@@ -96,7 +96,7 @@ def build_export(path, *, extra=None, drop=(), replace=None):
 
 @pytest.fixture
 def alice():
-    return UserFactory(username="alice", email="alice@example.com")
+    return UserFactory(username="alice", email="alice@example.com", company=None)
 
 
 @pytest.fixture
@@ -146,6 +146,8 @@ def test_import_brings_people_rooms_messages_threads_reactions_and_files(alice, 
     )
     assert not carol.is_active
     assert User.objects.count() == 3
+    alice.refresh_from_db()
+    assert alice.company == company  # matched, and had no company: joins the import's
     assert sorted(m.to[0] for m in mail.outbox) == ["bob@corp.test", "carol@corp.test"]
     assert "/imports/invitation/" in mail.outbox[0].body
 
@@ -350,3 +352,71 @@ def test_the_admin_upload_page_is_for_staff_only(client):
     client.force_login(UserFactory(username="plain"))
     response = client.get(reverse("admin:imports_slackimport_add"))
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_edge_cases_are_imported_or_skipped_with_their_reasons(alice, tmp_path, settings):
+    settings.CHAT_MAX_ATTACHMENT_BYTES = 2000
+    bob = UserFactory(username="bobby", email="bob@corp.test", company=None)
+    existing_direct, _ = commands.room_get_or_create_direct(actor=alice, user_id=bob.pk)
+    users = USERS + [
+        {"id": "U4", "team_id": TEAM, "name": "alice", "profile": {"email": "other.alice@corp.test", "real_name": "Other Alice"}},
+        {"id": "U5", "team_id": TEAM, "name": "gone", "deleted": True, "profile": {"email": "gone@corp.test"}},
+        {"id": "U6", "team_id": TEAM, "name": "noemail", "profile": {}},
+    ]
+    channels = CHANNELS + [{"id": "C2", "name": "old", "is_archived": True, "creator": "U1", "members": ["U1", "U5"]}]
+    old_day = [
+        {"type": "message", "user": "U1", "ts": "1600000000.000100", "text": "root", "thread_ts": "1600000000.000100"},
+        {"type": "message", "subtype": "thread_broadcast", "user": "U5", "ts": "1600000001.000100",
+         "thread_ts": "1600000000.000100", "text": "also in the room"},
+        {"type": "message", "user": "U1", "ts": "1600000002.000100", "thread_ts": "1599999999.000000", "text": "orphan"},
+        {"type": "message", "user": "U1", "ts": "1600000003.000100", "text": "page",
+         "files": [{"id": "F3", "name": "page.html"}, {"id": "F4", "name": "big.pdf"}]},
+        {"type": "message", "subtype": "tombstone", "user": "USLACKBOT", "ts": "1600000004.000100", "text": "deleted"},
+        {"type": "message", "user": "U9", "ts": "1600000005.000100", "text": "from a stranger"},
+    ]
+    path = build_export(
+        tmp_path / "export.zip",
+        replace={"users.json": users, "channels.json": channels, "dms.json": DMS + [{"id": "D2", "members": ["U1", "B1"]}]},
+        extra={
+            "old/2020-09-13.json": json.dumps(old_day),
+            "old/F3/page.html": "<html><script>alert(1)</script></html>",
+            "__uploads/F4/big.pdf": b"%PDF-1.4 " + b"x" * 5000,
+        },
+    )
+
+    report = import_slack(path, company_slug="acme")
+
+    skipped = report["skipped"]
+    assert skipped["deactivated in Slack: imported inactive, not invited"] == 1
+    assert skipped["no email: imported inactive, not invited"] == 1
+    assert skipped["direct messages without two known people (a bot, or oneself)"] == 1
+    assert skipped["thread root not in the export: imported as a room message"] == 1
+    assert skipped["file refused: markup_not_allowed"] == 1
+    assert skipped["file larger than CHAT_MAX_ATTACHMENT_BYTES"] == 1
+    assert skipped["deleted in Slack"] == 1
+    assert skipped["sender not among the export's people"] == 1
+    assert report["imported"]["users_matched"] == 2  # alice, and bob by his email
+    # The handle "alice" was taken: a number is added. Invitations only to the new people with an email.
+    assert User.objects.get(email="other.alice@corp.test").username == "alice2"
+    assert sorted(m.to[0] for m in mail.outbox) == ["carol@corp.test", "other.alice@corp.test"]
+    gone = User.objects.get(email="gone@corp.test")
+    assert not gone.is_active
+    # A matched person without a company joins the import's.
+    bob.refresh_from_db()
+    assert bob.company.slug == "acme"
+
+    old = ChatRoom.objects.get(name="old")
+    assert not old.is_active  # archived in Slack: closed, history kept
+    root, broadcast, orphan, page = ChatMessage.objects.filter(room=old).order_by("seq")
+    assert (broadcast.thread_id, broadcast.also_in_room, broadcast.sender) == (root.pk, True, gone)
+    assert orphan.thread_id is None and text_of(orphan) == "orphan"
+    assert page.attachment is None and text_of(page) == "page"
+    # The direct room alice and bob already had is the one the DM went into.
+    assert ChatRoom.objects.filter(room_type=RoomType.DIRECT).count() == 1
+    assert [text_of(m) for m in ChatMessage.objects.filter(room=existing_direct)] == ["hi bob directly"]
+
+
+def test_progress_is_reported_to_the_job(alice, export):
+    seen = []
+    import_slack(export, company_slug="acme", progress=seen.append)
+    assert seen == [25, 50, 75, 100]
