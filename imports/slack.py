@@ -410,8 +410,9 @@ class SlackImporter:
         folder = str(entry.get("name") or slack_id) if kind != "dm" else slack_id
         if not archive.day_files(folder) and kind != "dm" and archive.day_files(slack_id):
             folder = slack_id
+        self.read_through = 0
         self._messages(archive, folder, slack_id, room_id)
-        commands.room_import_finish(room_id=room_id, archived=bool(entry.get("is_archived")))
+        commands.room_import_finish(room_id=room_id, read_through=self.read_through, archived=bool(entry.get("is_archived")))
 
     def _room(self, kind: str, entry: dict):
         members = [self.users[m] for m in dict.fromkeys(str(m) for m in entry.get("members") or []) if m in self.users]
@@ -443,6 +444,12 @@ class SlackImporter:
 
     # messages
     def _messages(self, archive: SlackArchive, folder: str, channel_id: str, room_id) -> None:
+        # What an earlier run imported of this conversation, in one query.
+        self.message_ids = dict(
+            ImportedObject.objects.filter(
+                source=SOURCE, workspace=self.team, kind="message", external_id__startswith=f"{channel_id}:"
+            ).values_list("external_id", "object_id")
+        )
         found = []
         for day in archive.day_files(folder):
             try:
@@ -477,7 +484,7 @@ class SlackImporter:
         if subtype == "tombstone" or message.get("hidden"):
             self.skip("deleted in Slack", key)
             return
-        if self.mapped("message", key) is not None:
+        if key in self.message_ids:
             self.already["messages"] += 1
             return
         sender = self.users.get(str(message.get("user") or ""))
@@ -487,7 +494,7 @@ class SlackImporter:
         thread_id = None
         thread_ts = message.get("thread_ts")
         if thread_ts and str(thread_ts) != str(message["ts"]):
-            thread_id = self.mapped("message", f"{channel_id}:{thread_ts}")
+            thread_id = self.message_ids.get(f"{channel_id}:{thread_ts}")
             if thread_id is None:
                 self.skip("thread root not in the export: imported as a room message", key)
         text = convert_text(str(message.get("text") or ""), usernames=self.usernames, channel_names=self.channel_names)
@@ -548,6 +555,7 @@ class SlackImporter:
                 )
                 if result.messages:
                     self.remember("message", key, result.messages[0].pk)
+                    self.message_ids[key] = str(result.messages[0].pk)
         except ChatError as error:
             self.skip(f"message refused: {error}", key)
             return
@@ -560,6 +568,7 @@ class SlackImporter:
             self.skip(reason, f"{key} {detail}".strip())
         if not result.messages:
             return
+        self.read_through = max(self.read_through, *(m.seq for m in result.messages))
         self.imported["thread_replies" if thread_id else "messages"] += 1
         self.imported["edited"] += int(edited_at is not None)
         self.imported["reactions"] += result.reactions

@@ -190,14 +190,17 @@ def message_import(
 
 
 @transaction.atomic(savepoint=False)
-def room_import_finish(*, room: ChatRoom, archived: bool = False) -> ChatRoom:
-    """After a room's history is in: its members have read it all (imported
-    history is not news), and an archived room is closed (history kept)."""
+def room_import_finish(*, room: ChatRoom, read_through: int = 0, archived: bool = False) -> ChatRoom:
+    """After a room's history is in: its members have read it up to
+    ``read_through``, the seq of the last message imported (imported history is
+    not news; what was in a room before is left as it was), and an archived
+    room is closed (history kept)."""
     room = ChatRoom.objects.select_for_update().get(pk=room.pk)
     if archived and room.is_active:
         room.is_active = False
         room.save(update_fields=["is_active", "updated_at"])
         _announce_room(room)
-    ChatMember.objects.filter(room=room, last_read_seq__lt=room.seq).update(last_read_seq=room.seq)
+    if read_through:
+        ChatMember.objects.filter(room=room, last_read_seq__lt=read_through).update(last_read_seq=read_through)
     return room
 
