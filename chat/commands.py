@@ -470,9 +470,9 @@ def message_import(
         )
 
 
-def room_import_finish(*, room_id, read_through: int = 0, archived: bool = False) -> ChatRoom:
-    """Imported history (up to ``read_through``) is read by its members; an archived room is closed."""
-    return imports.room_import_finish(room=ChatRoom.objects.get(pk=room_id), read_through=read_through, archived=archived)
+def room_import_finish(*, room_id, history_until=None, archived: bool = False) -> ChatRoom:
+    """Imported history (messages up to ``history_until``) is read by its members; an archived room is closed."""
+    return imports.room_import_finish(room=ChatRoom.objects.get(pk=room_id), history_until=history_until, archived=archived)
 
 
 # --- people (account changes that reach into chat) -------------------------------------------

@@ -410,12 +410,12 @@ class SlackImporter:
         folder = str(entry.get("name") or slack_id) if kind != "dm" else slack_id
         if not archive.day_files(folder) and kind != "dm" and archive.day_files(slack_id):
             folder = slack_id
-        self.read_through = 0
-        self._messages(archive, folder, slack_id, room_id)
-        commands.room_import_finish(room_id=room_id, read_through=self.read_through, archived=bool(entry.get("is_archived")))
+        history_until = self._messages(archive, folder, slack_id, room_id)
+        commands.room_import_finish(room_id=room_id, history_until=history_until, archived=bool(entry.get("is_archived")))
 
     def _room(self, kind: str, entry: dict):
-        members = [self.users[m] for m in dict.fromkeys(str(m) for m in entry.get("members") or []) if m in self.users]
+        # Two Slack accounts may be one person here (the same email): people, not ids.
+        members = list(dict.fromkeys(self.users[str(m)] for m in entry.get("members") or [] if str(m) in self.users))
         label = f"{kind} {entry.get('name') or entry['id']}"
         if kind == "dm":
             if len(members) != 2:
@@ -443,7 +443,8 @@ class SlackImporter:
         )
 
     # messages
-    def _messages(self, archive: SlackArchive, folder: str, channel_id: str, room_id) -> None:
+    def _messages(self, archive: SlackArchive, folder: str, channel_id: str, room_id):
+        """Import a conversation's messages in time order; the time of the last."""
         # What an earlier run imported of this conversation, in one query.
         self.message_ids = dict(
             ImportedObject.objects.filter(
@@ -472,6 +473,7 @@ class SlackImporter:
             seen.add(key)
             self._message(archive, folder, channel_id, room_id, message, key)
             self.tick()
+        return slack_time(found[-1]["ts"]) if found else None
 
     def _message(self, archive, folder, channel_id, room_id, message: dict, key: str) -> None:
         subtype = message.get("subtype")
@@ -568,7 +570,6 @@ class SlackImporter:
             self.skip(reason, f"{key} {detail}".strip())
         if not result.messages:
             return
-        self.read_through = max(self.read_through, *(m.seq for m in result.messages))
         self.imported["thread_replies" if thread_id else "messages"] += 1
         self.imported["edited"] += int(edited_at is not None)
         self.imported["reactions"] += result.reactions

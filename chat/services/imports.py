@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Max
 from django.db.models.functions import Lower
 
 from accounts.models import Company
@@ -165,7 +166,7 @@ def message_import(
                 stored.append(attachments.attachment_create(uploader=sender, upload=upload))
         except ChatError as error:
             result.skipped.append((f"file refused: {error.code}", name))
-    text = text[: settings.CHAT_MAX_MESSAGE_LENGTH]
+    text = text.replace("\x00", "")[: settings.CHAT_MAX_MESSAGE_LENGTH]
     if not text.strip() and not stored:
         result.skipped.append(("no text and no file in the export", ""))
         return result
@@ -190,17 +191,19 @@ def message_import(
 
 
 @transaction.atomic(savepoint=False)
-def room_import_finish(*, room: ChatRoom, read_through: int = 0, archived: bool = False) -> ChatRoom:
-    """After a room's history is in: its members have read it up to
-    ``read_through``, the seq of the last message imported (imported history is
-    not news; what was in a room before is left as it was), and an archived
-    room is closed (history kept)."""
+def room_import_finish(*, room: ChatRoom, history_until=None, archived: bool = False) -> ChatRoom:
+    """After a room's history is in: its members have read the messages up to
+    ``history_until``, the time of the last imported one (imported history is
+    not news: also when a second run finishes an interrupted import), and an
+    archived room is closed (history kept)."""
     room = ChatRoom.objects.select_for_update().get(pk=room.pk)
     if archived and room.is_active:
         room.is_active = False
         room.save(update_fields=["is_active", "updated_at"])
         _announce_room(room)
-    if read_through:
-        ChatMember.objects.filter(room=room, last_read_seq__lt=read_through).update(last_read_seq=read_through)
+    if history_until is not None:
+        read_through = ChatMessage.objects.filter(room=room, created_at__lte=history_until).aggregate(seq=Max("seq"))["seq"]
+        if read_through:
+            ChatMember.objects.filter(room=room, last_read_seq__lt=read_through).update(last_read_seq=read_through)
     return room
 

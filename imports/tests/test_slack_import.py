@@ -248,6 +248,7 @@ def test_an_interrupted_import_goes_on_where_it_stopped(alice, export, monkeypat
     assert [m.created_at for m in in_room] == sorted(m.created_at for m in in_room)
     root = ChatMessage.objects.get(pk=ImportedObject.objects.get(kind="message", external_id=f"C1:{ROOT_TS}").object_id)
     assert root.thread_reply_count == 2
+    assert ChatMember.objects.get(room__name="general", user=alice).last_read_seq == in_room[-1].seq
     assert len(mail.outbox) == 2
     # Nothing differs from an import that was never interrupted.
     assert import_slack(reference, company_slug="acme")["imported"] == {}
@@ -420,3 +421,20 @@ def test_progress_is_reported_to_the_job(alice, export):
     seen = []
     import_slack(export, company_slug="acme", progress=seen.append)
     assert seen == [25, 50, 75, 100]
+
+
+def test_a_run_interrupted_before_a_room_was_marked_read_marks_it_read_the_next_time(alice, export, monkeypatch):
+    real = commands.room_import_finish
+
+    def failing(**kwargs):
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(commands, "room_import_finish", failing)
+    with pytest.raises(RuntimeError):
+        import_slack(export, company_slug="acme")
+    assert ChatMember.objects.get(room__name="general", user=alice).last_read_seq == 0
+
+    monkeypatch.setattr(commands, "room_import_finish", real)
+    assert import_slack(export, company_slug="acme")["already_imported"]["messages"] == 7
+    last = ChatMessage.objects.filter(room__name="general").order_by("-seq").first()
+    assert ChatMember.objects.get(room__name="general", user=alice).last_read_seq == last.seq
