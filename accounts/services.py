@@ -14,7 +14,7 @@ from django.dispatch import Signal
 from chatsite.core.exceptions import Conflict, Invalid, NotFound
 from chatsite.core.text import without_bidi_controls
 
-from . import avatars
+from . import avatars, sessions
 from .models import User, UserBlock
 
 # Sent after commit when a person's display name or picture changed (chat
@@ -156,6 +156,53 @@ def user_change_password(*, user: User, current_password: str, new_password: str
     with transaction.atomic():
         user.set_password(new_password)
         user.save(update_fields=["password", "updated_at"])
+    return user
+
+
+DELETED_USERNAME_PREFIX = "deleted-"
+
+
+def deleted_display_name(user_id) -> str:
+    """"Deleted user 123456": six digits drawn from the id (stable, not unique:
+    the username is)."""
+    return f"Deleted user {int(str(user_id).replace('-', '')[:8], 16) % 1_000_000:06d}"
+
+
+@transaction.atomic
+def user_anonymise(*, user: User) -> User:
+    """The account part of deleting an account (chat's part is
+    chat.services.people.account_delete, which calls this): the row locked and
+    anonymised, never deleted, so messages, audit entries and direct rooms keep
+    pointing at it.
+
+    Inactive, no usable password, username ``deleted-<12 hex>`` (unique), display
+    name "Deleted user 123456", email, first and last name, time zone, company
+    and avatar cleared (the avatar's files deleted after commit), staff flags
+    dropped, blocks made and received deleted, every session ended and every
+    refresh token blacklisted (without ``sessions_revoked``: the caller closes
+    the sockets with its own reason). No ``profile_changed``: the person's
+    sockets are closing."""
+    user = User.objects.select_for_update().get(pk=user.pk)
+    old_avatar = user.avatar_key
+    hex_id = user.pk.hex
+    length = 12
+    username = DELETED_USERNAME_PREFIX + hex_id[:length]
+    while User.objects.filter(username__iexact=username).exclude(pk=user.pk).exists():
+        length += 4
+        username = DELETED_USERNAME_PREFIX + hex_id[:length]
+    user.username = username
+    user.display_name = deleted_display_name(user.pk)
+    user.email = user.first_name = user.last_name = user.time_zone = user.avatar_key = ""
+    user.company = None
+    user.is_active = user.is_staff = user.is_superuser = user.is_support_agent = False
+    user.set_unusable_password()
+    user.save()
+    user.groups.clear()
+    user.user_permissions.clear()
+    UserBlock.objects.filter(blocker=user).delete()
+    UserBlock.objects.filter(blocked=user).delete()
+    sessions.user_sessions_end_all(user=user)
+    transaction.on_commit(partial(avatars.delete, user.pk, old_avatar))
     return user
 
 

@@ -215,7 +215,7 @@ def _blacklist_refresh_tokens(*, user: User, ended: set[str], keep: str | None) 
     return len(doomed)
 
 
-def _end(*, user: User, rows: list[UserSession], keep: str | None) -> list[str]:
+def _end(*, user: User, rows: list[UserSession], keep: str | None, announce: bool = True) -> list[str]:
     store = _session_store()
     ended = {str(row.pk) for row in rows}
     for row in rows:
@@ -223,9 +223,10 @@ def _end(*, user: User, rows: list[UserSession], keep: str | None) -> list[str]:
             store(session_key=row.session_key).delete()
     UserSession.objects.filter(pk__in=ended).delete()
     _blacklist_refresh_tokens(user=user, ended=ended, keep=keep)
-    transaction.on_commit(
-        partial(sessions_revoked.send, sender=User, user=user, session_ids=sorted(ended), keep_session_id=keep)
-    )
+    if announce:
+        transaction.on_commit(
+            partial(sessions_revoked.send, sender=User, user=user, session_ids=sorted(ended), keep_session_id=keep)
+        )
     return sorted(ended)
 
 
@@ -251,6 +252,16 @@ def user_sessions_revoke_others(*, user: User, keep_id: str | None) -> list[str]
     # Browser sessions signed in before sessions were tracked have no row: a
     # password change ends them through Django's session hash check anyway.
     return _end(user=user, rows=rows, keep=keep_id)
+
+
+@transaction.atomic
+def user_sessions_end_all(*, user: User) -> list[str]:
+    """End every session of the person (account deletion): their Django
+    sessions and every live refresh token (also those issued without a
+    session). No ``sessions_revoked``: the caller closes the sockets itself,
+    with its own reason."""
+    rows = list(UserSession.objects.filter(user=user))
+    return _end(user=user, rows=rows, keep="", announce=False)
 
 
 _BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chromium/", "Chromium"), ("Chrome/", "Chrome"),

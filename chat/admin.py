@@ -38,6 +38,7 @@ from django.utils.translation import ngettext
 
 from accounts.admin import NeverAddedOrDeletedMixin, ReadOnlyMixin, UserAdmin
 from accounts.models import User
+from accounts.services import DELETED_USERNAME_PREFIX
 from chatsite.core.exceptions import ChatError
 from chatsite.core.models import RateLimitLog
 
@@ -793,7 +794,31 @@ class AuditLogAdmin(ReadOnlyAdmin):
 
 
 @admin.register(User)
-class ChatUserAdmin(UserAdmin):
+class ChatUserAdmin(ModerationActionsMixin, ModeratorViewMixin, UserAdmin):
+    """People. Site moderators see them (to find an account to delete).
+    Deleting an account is the action "Delete selected accounts (anonymise)"
+    through ``commands.account_delete`` (site moderators; a reason is required
+    and kept in the audit log), never a row deletion."""
+
+    action_form = ModerationActionForm
+    actions = ("delete_accounts",)
+    noun = ("account", "accounts")
+    command_ids = {"user_id": "pk"}
+
+    @admin.action(description="Delete selected accounts (anonymise)", permissions=["moderate"])
+    def delete_accounts(self, request, queryset):
+        if not self.action_options(request)["reason"].strip():
+            self.message_user(request, "Give a reason to delete accounts (it is kept in the audit log).", messages.ERROR)
+            return
+        delete = CommandAction(
+            commands.account_delete,
+            "",
+            done="Deleted {} (anonymised; signed out everywhere).",
+            skip=lambda user: not user.is_active and user.username.startswith(DELETED_USERNAME_PREFIX),
+            skipped="{} already deleted.",
+        )
+        self.run_command(request, queryset, delete)
+
     def save_model(self, request, obj, form, change):
         # Company and support-agent changes go through commands: the person
         # leaves and joins rooms, announced to their members after commit.

@@ -22,11 +22,13 @@ error body or a WebSocket ``error`` frame.
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from chatsite.core import ratelimit
+from chatsite.core.exceptions import Forbidden, Invalid, NotFound
 
 from . import policies, selectors
 from .events import render
@@ -498,3 +500,34 @@ def user_profile_changed(*, user) -> None:
 
 def user_sessions_revoked(*, user, session_ids, keep_session_id) -> None:
     people.user_sessions_revoked(user=user, session_ids=session_ids, keep_session_id=keep_session_id)
+
+
+def account_delete(*, actor, user_id, password: str | None = None, reason: str = "") -> people.AccountDeleted:
+    """Delete an account (docs/data.md, "Deleting an account"): the person
+    themselves with their current password (Invalid ``password_required`` /
+    ``wrong_password``), or a site moderator (no password; a staff account only
+    by a superuser). Anyone else, or an account already deleted: NotFound.
+    Messages are erased or kept as ``CHAT_ERASE_MESSAGES_ON_DELETE`` says."""
+    _meter(kind="settings", user=actor)
+    try:
+        target = User.objects.filter(pk=user_id).first()
+    except (ValidationError, ValueError):
+        target = None
+    own = target is not None and target.pk == actor.pk
+    if not own:
+        if target is None or not policies.is_site_moderator(actor):
+            raise NotFound("User not found.", code="user_not_found")
+        if (target.is_staff or target.is_superuser) and not actor.is_superuser:
+            raise Forbidden("Only a superuser can delete a staff account.", code="staff_account")
+    else:
+        if not isinstance(password, str) or not password:
+            raise Invalid(
+                "Give your current password to delete your account.", code="password_required", fields={"password": ["Required."]}
+            )
+        if not target.check_password(password):
+            raise Invalid("The password is wrong.", code="wrong_password", fields={"password": ["Wrong password."]})
+    if not isinstance(reason, str) or len(reason) > 1000:
+        raise Invalid("reason must be a string of at most 1000 characters.", code="invalid", fields={"reason": ["Too long."]})
+    return people.account_delete(
+        user=target, actor=actor, reason=reason, erase_messages=settings.CHAT_ERASE_MESSAGES_ON_DELETE
+    )

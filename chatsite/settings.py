@@ -377,6 +377,9 @@ CHAT_FLAGGED_LINK_DOMAINS = env_list("CHAT_FLAGGED_LINK_DOMAINS")
 # Retention: soft-deleted message content and room events older than this are purged.
 CHAT_DELETED_CONTENT_RETENTION_DAYS = env_int("CHAT_DELETED_CONTENT_RETENTION_DAYS", 30)
 CHAT_EVENT_RETENTION_DAYS = env_int("CHAT_EVENT_RETENTION_DAYS", 30)
+# Account deletion (docs/data.md): False keeps the person's messages under the
+# anonymised name; True erases them (content and files purged, tombstones kept).
+CHAT_ERASE_MESSAGES_ON_DELETE = env_bool("CHAT_ERASE_MESSAGES_ON_DELETE", False)
 
 # Rate limits per user and kind of action, e.g. "message.send=30/10s,reaction=60/m"
 # (kinds and defaults in chatsite/core/ratelimit.py).

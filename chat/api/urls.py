@@ -43,6 +43,7 @@ urlpatterns = [
     path("messages/<uuid:message_id>/thread/", threads.ThreadView.as_view(), name="thread-detail"),
     path("messages/<uuid:message_id>/thread/read/", threads.ThreadReadView.as_view(), name="thread-read"),
     path("messages/<uuid:message_id>/follow/", threads.ThreadFollowView.as_view(), name="thread-follow"),
+    path("auth/me/delete/", users.AccountDeleteView.as_view(), name="auth-me-delete"),
     path("auth/me/avatar/", accounts_api.AvatarView.as_view(), name="auth-me-avatar"),
     path("auth/password/", accounts_api.PasswordChangeView.as_view(), name="auth-password"),
     path("auth/sessions/", accounts_api.SessionListView.as_view(), name="auth-sessions"),

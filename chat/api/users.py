@@ -4,11 +4,12 @@ people's avatars (shown to whoever may see the person).
 Chat questions (they depend on room memberships), so they live in chat; their
 URLs stay under ``/api/users/`` beside the accounts endpoints."""
 
-from django.contrib.auth import get_user_model
+from django.contrib.auth import SESSION_KEY, get_user_model
 from django.db.models import Q
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -16,8 +17,9 @@ from accounts import avatars
 from accounts.serializers import UserSerializer
 from chatsite.core.exceptions import Invalid, NotFound
 
+from .. import commands
 from ..models import ChatMember
-from .common import ERRORS
+from .common import ERRORS, body_errors, parse
 
 User = get_user_model()
 DIRECTORY_LIMIT = 50
@@ -74,3 +76,34 @@ class AvatarView(APIView):
         response["Content-Security-Policy"] = "default-src 'none'; sandbox"
         response["Cache-Control"] = "private, max-age=31536000, immutable"
         return response
+
+
+class AccountDeleteInputSerializer(serializers.Serializer):
+    password = serializers.CharField(max_length=1000, trim_whitespace=False)
+    confirm = serializers.CharField(max_length=20, help_text='The word "delete": accidental deletion is made hard.')
+
+    def validate_confirm(self, value):
+        if value.strip().lower() != "delete":
+            raise serializers.ValidationError('Type "delete" to confirm.')
+        return value
+
+
+class AccountDeleteView(APIView):
+    """Deleting one's own account (chat.commands.account_delete): an account
+    change that reaches into every room, so it is chat's endpoint under
+    ``/api/auth/``."""
+
+    @extend_schema(
+        summary="Delete my account: anonymised, signed out everywhere, messages kept or erased (CHAT_ERASE_MESSAGES_ON_DELETE)",
+        request=AccountDeleteInputSerializer,
+        responses={204: None, **body_errors()},
+    )
+    def post(self, request):
+        data = parse(AccountDeleteInputSerializer, request.data)
+        commands.account_delete(actor=request.user, user_id=request.user.pk, password=data["password"])
+        if str(request.session.get(SESSION_KEY, "")) == str(request.user.pk):
+            # The session was deleted with the others; flush the in-memory one so
+            # no cookie of it is sent back (no user_logged_out: the sockets are
+            # already closing with account_deleted).
+            request.session.flush()
+        return Response(status=204)

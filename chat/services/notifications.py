@@ -267,6 +267,11 @@ def cancel_for_message(message: ChatMessage) -> None:
     _cancel(Notification.objects.filter(message=message))
 
 
+def cancel_messages(message_ids) -> None:
+    """Deleted messages (an account's, erased) notify nobody any more."""
+    _cancel(Notification.objects.filter(message_id__in=list(message_ids)))
+
+
 def cancel_thread(*, user, root: ChatMessage, through: int | None = None) -> None:
     """The person read the thread up to ``through`` (or stopped following it):
     its replies notify them no more (a mention of them stays wanted when they
