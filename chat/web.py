@@ -46,6 +46,8 @@ def chat_page(request):
         "max_message_length": settings.CHAT_MAX_MESSAGE_LENGTH,
         "max_attachment_bytes": settings.CHAT_MAX_ATTACHMENT_BYTES,
         "undo_delete_seconds": settings.CHAT_UNDO_DELETE_SECONDS,
+        # Deleting one's account erases one's messages (or keeps them under "Deleted user …").
+        "erase_messages_on_delete": settings.CHAT_ERASE_MESSAGES_ON_DELETE,
         "urls": {
             "api": "/api/",
             "socket": "/ws/chat/",

@@ -1,9 +1,9 @@
 // The profile dialog (opened from my name at the top of the sidebar): display
 // name and avatar, password, time zone, my sessions with "log out everywhere
-// else", and the people I blocked. Each section saves on its own and says what
+// else", the people I blocked, and deleting my account. Each section saves on its own and says what
 // happened in its own live region; a field at fault is marked and described.
 
-import { api, del, describeError, get, patch, post } from "../api.js";
+import { api, del, describeError, get, patch, post, setUnauthenticatedHandler } from "../api.js";
 import { $, avatarOf, fullTime, h } from "../dom.js";
 import { displayName } from "../state.js";
 import { confirmDialog, openDialog, toast } from "../ui.js";
@@ -15,6 +15,8 @@ const FIELD_IDS = {
   current_password: "password-current",
   new_password: "password-new",
   time_zone: "profile-time-zone",
+  password: "delete-password",
+  confirm: "delete-confirm",
 };
 
 export function createProfileView(app) {
@@ -288,6 +290,58 @@ export function createProfileView(app) {
     );
   }
 
+  // --- deleting my account ---------------------------------------------------
+  function deleteSection() {
+    const erase = Boolean(state.config.erase_messages_on_delete);
+    const what = [
+      "You are signed out everywhere at once and cannot log in again; this cannot be undone.",
+      "Your name becomes \u201cDeleted user\u201d with a number; your picture, email and time zone are removed.",
+      "You leave your groups; your direct chats are closed, their history stays for the other person.",
+      erase
+        ? "Your messages are erased: their text and your files are deleted; others see \u201cThis message was deleted\u201d in their place."
+        : "Your messages stay where they are, shown under \u201cDeleted user\u201d.",
+      "Your saved messages, notification settings and push notifications are deleted.",
+    ];
+    const form = h(
+      "form",
+      { class: "stack", id: "delete-account-form", novalidate: true },
+      h("ul", { class: "muted hint", id: "delete-account-what" }, what.map((text) => h("li", { text }))),
+      h("label", { for: "delete-password", text: "Your password" }),
+      h("input", { type: "password", id: "delete-password", autocomplete: "current-password", required: true }),
+      h("label", { for: "delete-confirm", text: "Type delete to confirm" }),
+      h("input", { type: "text", id: "delete-confirm", autocomplete: "off", spellcheck: "false", required: true }),
+      h("div", { class: "row" }, h("button", { type: "submit", class: "btn danger", id: "delete-account", text: "Delete my account" })),
+      h("p", { id: "delete-note", class: "muted", role: "status", "aria-live": "polite" }),
+    );
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const password = $("#delete-password").value;
+      const confirm = $("#delete-confirm").value.trim();
+      const fields = {};
+      if (!password) fields.password = ["Enter your password."];
+      if (confirm.toLowerCase() !== "delete") fields.confirm = ["Type delete to confirm."];
+      if (Object.keys(fields).length) {
+        markFields(form, { fields });
+        say("delete-note", "Not deleted: fill in both fields.", { error: true });
+        return;
+      }
+      const button = $("#delete-account");
+      button.disabled = true;
+      try {
+        // The socket closes and the session ends: go to the login page ourselves, with the notice.
+        setUnauthenticatedHandler(() => {});
+        await post("auth/me/delete/", { password, confirm });
+        window.location.assign(`${state.config.urls.login}?account_deleted=1`);
+      } catch (error) {
+        button.disabled = false;
+        markFields(form, error);
+        say("delete-note", `Not deleted: ${error.code === "wrong_password" ? "the password is wrong." : error.detail || describeError(error)}`, { error: true });
+        if (error.status === 401) window.location.assign(state.config.urls.login);
+      }
+    });
+    return section("delete-heading", "Delete account", form);
+  }
+
   function section(id, title, ...body) {
     return h("section", { class: "stack profile-section", "aria-labelledby": id, id: `${id.replace("-heading", "")}-section` }, h("h3", { id, text: title }), body);
   }
@@ -310,6 +364,7 @@ export function createProfileView(app) {
       zoneSection(me),
       sessionsSection(),
       section("blocked-heading", "Blocked people", app.blocking.blockedList()),
+      deleteSection(),
     );
     dialog.classList.add("profile-dialog");
     dialog.addEventListener("close", () => dialog.classList.remove("profile-dialog"), { once: true });
