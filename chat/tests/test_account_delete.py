@@ -284,6 +284,19 @@ def test_the_admin_action_is_for_moderators_only(client, make_user, alice):
     assert User.objects.get(pk=alice.pk).is_active
 
 
+@pytest.mark.parametrize("erase_messages", [False, True])
+def test_the_page_tells_the_profile_dialog_what_happens_to_messages(client, alice, settings, erase_messages):
+    settings.CHAT_ERASE_MESSAGES_ON_DELETE = erase_messages
+    client.force_login(alice)
+    config = client.get("/").context["chat_config"]
+    assert config["erase_messages_on_delete"] is erase_messages
+
+
+def test_the_login_page_shows_the_notice_after_a_deletion(client):
+    assert "Your account has been deleted." in client.get(reverse("login"), {"account_deleted": "1"}).content.decode()
+    assert "Your account has been deleted." not in client.get(reverse("login")).content.decode()
+
+
 # --- sockets ---------------------------------------------------------------------------------------
 @pytest.mark.django_db(transaction=True)
 async def test_the_open_socket_closes_at_once_and_tickets_stop_working(alice, bob):
