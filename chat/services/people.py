@@ -24,6 +24,7 @@ from ..models import (
     ChatRoom,
     MessageEdit,
     MessageMention,
+    MessageReaction,
     Notification,
     NotificationPreferences,
     PushSubscription,
@@ -248,9 +249,11 @@ def _erase_messages(*, user: User, actor) -> int:
             .filter(pk__in=message_ids)
             .order_by("seq")
         )
+        reacted = set(MessageReaction.objects.filter(message_id__in=message_ids).values_list("message_id", flat=True))
         highest_seq = None
         for offset, message in enumerate(tombstones):
             message.room = room
+            message.is_new = message.pk not in reacted  # no reactions: the payload needs no query for them
             highest_seq = message.seq
             log.append(
                 room=room, seq=first + offset, kind=wire.MESSAGE_DELETED, body={"message_id": str(message.pk)}, message=message
