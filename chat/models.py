@@ -370,6 +370,11 @@ class SavedMessage(BaseModel):
         return f"{self.message_id} saved by {self.user_id}"
 
 
+# Kinds of the durable jobs chat runs (chatsite/core/jobs.py): the exports (chat/exports).
+JOB_ROOM_EXPORT = "room.export"
+JOB_PERSONAL_EXPORT = "user.export"
+EXPORT_JOB_KINDS = (JOB_ROOM_EXPORT, JOB_PERSONAL_EXPORT)
+
 # What an invite link makes of whoever uses it.
 INVITE_ROLES = [(Role.MEMBER, "Member"), (Role.GUEST, "Guest")]
 
