@@ -31,6 +31,11 @@ class User(AbstractUser):
     is_support_agent = models.BooleanField(
         default=False, help_text="Support agents are added to every support room."
     )
+    # The current avatar's files are avatars/<id>/<avatar_key>-<size>.webp; empty: none.
+    # A new upload gets a new key, so an avatar URL never changes what it shows.
+    avatar_key = models.CharField(max_length=32, blank=True, editable=False)
+    # An IANA zone ("Europe/Paris") for displayed times; empty: the browser's own.
+    time_zone = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -64,3 +69,28 @@ class UserBlock(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.blocker} blocked {self.blocked}"
+
+
+class SessionKind(models.TextChoices):
+    BROWSER = "browser", "Browser"
+    API = "api", "API client"
+
+
+class UserSession(BaseModel):
+    """One signed-in device: a browser's Django session, or an API client's
+    chain of rotating refresh tokens (their ``sid`` claim is this row's id).
+    Deleting the row ends the session (accounts/sessions.py)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sessions")
+    kind = models.CharField(max_length=10, choices=SessionKind.choices)
+    # Browser sessions: the Django session's current key (it changes when the key is cycled).
+    session_key = models.CharField(max_length=40, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-last_seen_at"], name="accounts_session_user_seen")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} session of {self.user_id}"

@@ -12,19 +12,29 @@ TTL_SECONDS = 30
 _PREFIX = "wsticket:"
 
 
-def issue(user) -> str:
+def issue(user, *, session_id: str | None = None) -> str:
+    """A ticket for ``user``; the socket it opens belongs to ``session_id``
+    (accounts/sessions.py), so revoking that session closes it."""
     ticket = secrets.token_urlsafe(32)
-    cache.set(_PREFIX + ticket, str(user.pk), TTL_SECONDS)
+    value = f"{user.pk}|{session_id}" if session_id else str(user.pk)
+    cache.set(_PREFIX + ticket, value, TTL_SECONDS)
     return ticket
+
+
+def redeem(ticket: str) -> tuple[str, str | None] | None:
+    """(user id, session id or None) the ticket was issued for, or None. A ticket works once."""
+    if not isinstance(ticket, str) or not 20 <= len(ticket) <= 100:
+        return None
+    key = _PREFIX + ticket
+    value = cache.get(key)
+    # delete() reports whether this call removed it: of two racing consumers, one wins.
+    if value is None or not cache.delete(key):
+        return None
+    user_id, _, session_id = str(value).partition("|")
+    return user_id, session_id or None
 
 
 def consume(ticket: str) -> str | None:
     """The user id the ticket was issued to, or None. A ticket works once."""
-    if not isinstance(ticket, str) or not 20 <= len(ticket) <= 100:
-        return None
-    key = _PREFIX + ticket
-    user_id = cache.get(key)
-    # delete() reports whether this call removed it: of two racing consumers, one wins.
-    if user_id is None or not cache.delete(key):
-        return None
-    return user_id
+    redeemed = redeem(ticket)
+    return redeemed[0] if redeemed else None

@@ -450,3 +450,11 @@ def user_set_active(*, user, is_active: bool) -> User:
 
 def user_logged_out(*, user) -> None:
     people.user_logged_out(user=user)
+
+
+def user_profile_changed(*, user) -> None:
+    people.user_profile_changed(user=user)
+
+
+def user_sessions_revoked(*, user, session_ids, keep_session_id) -> None:
+    people.user_sessions_revoked(user=user, session_ids=session_ids, keep_session_id=keep_session_id)

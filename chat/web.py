@@ -35,6 +35,8 @@ from .events.render import user_payload
 def chat_page(request):
     config = {
         "user": user_payload(request.user),
+        # The zone chosen in the profile for displayed times ("": the browser's own).
+        "time_zone": request.user.time_zone,
         "is_staff": request.user.is_staff,
         "has_company": request.user.company_id is not None,
         # People I blocked: their messages never notify me nor count as mentions.

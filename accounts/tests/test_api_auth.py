@@ -48,6 +48,8 @@ def test_register_returns_the_user_and_a_working_token_pair(db):
         "email": "dora@example.com",
         "company": None,
         "is_support_agent": False,
+        "avatar": None,
+        "time_zone": "",
     }
     assert user.check_password(STRONG)
     client = APIClient()
@@ -303,6 +305,8 @@ def test_me_shows_my_profile(api, alice, company):
         "email": alice.email,
         "company": str(company.pk),
         "is_support_agent": False,
+        "avatar": None,
+        "time_zone": "",
     }
 
 
@@ -361,7 +365,7 @@ def test_directory_lists_my_company_and_people_i_share_a_room_with(api, alice, b
     assert everyone.status_code == 200
     usernames = [u["username"] for u in everyone.json()]
     assert usernames == ["bob", "carol", "rita"]  # sorted, not me, not Sam, not the inactive one
-    assert everyone.json()[0] == {"id": str(bob.pk), "username": "bob", "display_name": "Bob"}
+    assert everyone.json()[0] == {"id": str(bob.pk), "username": "bob", "display_name": "Bob", "avatar": None}
     searched = api(alice).get(USERS, {"q": "RI"})
     assert [u["username"] for u in searched.json()] == ["rita"]
     # Sam is not found by name either; nor does Sam see Alice.

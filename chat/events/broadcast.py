@@ -12,6 +12,10 @@ many sockets encodes once:
     {"type": "chat.membership", "action": "added" | "removed", "room", "seq", "text"}
     {"type": "chat.ephemeral", "text": "<frame json>"}
     {"type": "chat.disconnect", "reason": "logged_out", "code": 4001}
+    {"type": "chat.profile"}   the user's name or picture changed: reload the user
+    {"type": "chat.disconnect", "reason": "session_revoked", "code": 4001,
+     "sessions": ["<session id>", ...]}     only the sockets of those sessions
+     "keep_session": "<session id>"}        every socket but those of this session
 
 Delivery through the layer is best-effort: a failure is logged and the
 change stays committed; clients fill gaps from the room log.
@@ -78,9 +82,23 @@ def to_user(user_id, frame: dict) -> None:
     _on_commit(wire.user_group(user_id), {"type": "chat.ephemeral", "text": wire.encode(frame)})
 
 
-def disconnect_user(user_id, *, reason: str, code: int = wire.CLOSE_LOGGED_OUT) -> None:
-    """Ask every socket of the user to close (logout, deactivation)."""
-    _on_commit(wire.user_group(user_id), {"type": "chat.disconnect", "reason": reason, "code": code})
+def disconnect_user(
+    user_id, *, reason: str, code: int = wire.CLOSE_LOGGED_OUT, sessions: list | None = None, keep_session: str | None = None
+) -> None:
+    """Ask every socket of the user to close (logout, deactivation); with
+    ``sessions`` only the sockets of those sessions (accounts/sessions.py), with
+    ``keep_session`` all but that session's."""
+    message = {"type": "chat.disconnect", "reason": reason, "code": code}
+    if sessions is not None:
+        message["sessions"] = [str(session) for session in sessions]
+    if keep_session is not None:
+        message["keep_session"] = str(keep_session)
+    _on_commit(wire.user_group(user_id), message)
+
+
+def profile_changed(user_id) -> None:
+    """The user's sockets reload the user (their name or picture changed)."""
+    _on_commit(wire.user_group(user_id), {"type": "chat.profile"})
 
 
 # --- from a consumer (asynchronous, on its event loop) -------------------------------------

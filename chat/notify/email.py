@@ -14,6 +14,7 @@ authorization; the salt keeps a token signed for anything else from working.
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -127,6 +128,16 @@ def conversations_for(*, user, notifications: Sequence[Notification], names: dic
     return conversations
 
 
+def _zone_of(user) -> ZoneInfo | None:
+    name = getattr(user, "time_zone", "")
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
 def compose(*, user, notifications: Sequence[Notification], names: dict | None = None) -> EmailMultiAlternatives:
     """The batch email to ``user`` for ``notifications`` (rows with room, message and
     sender loaded). ``names``: user id -> display name of the direct rooms' other
@@ -135,6 +146,7 @@ def compose(*, user, notifications: Sequence[Notification], names: dict | None =
         names = peer_names(user_id=user.pk, rooms=[row.room for row in notifications])
     conversations = conversations_for(user=user, notifications=notifications, names=names)
     unsubscribe = unsubscribe_url(user_id=user.pk)
+    zone = _zone_of(user)
     context = {
         "user": user,
         "subject": subject_for(messages=len(notifications), conversations=len(conversations)),
@@ -143,11 +155,15 @@ def compose(*, user, notifications: Sequence[Notification], names: dict | None =
         "site_url": settings.CHAT_SITE_URL,
         "unsubscribe_url": unsubscribe,
         "include_content": settings.CHAT_EMAIL_INCLUDE_CONTENT,
-        "time_zone": timezone.get_default_timezone_name(),
+        "time_zone": zone.key if zone is not None else timezone.get_default_timezone_name(),
     }
+    # Times in the person's own time zone (their profile), else the server's.
+    with timezone.override(zone or timezone.get_default_timezone()):
+        text = render_to_string("chat/email/notification.txt", context)
+        html = render_to_string("chat/email/notification.html", context)
     email = EmailMultiAlternatives(
         subject=context["subject"],
-        body=render_to_string("chat/email/notification.txt", context),
+        body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[user.email],
         headers={
@@ -157,7 +173,7 @@ def compose(*, user, notifications: Sequence[Notification], names: dict | None =
             "Auto-Submitted": "auto-generated",
         },
     )
-    email.attach_alternative(render_to_string("chat/email/notification.html", context), "text/html")
+    email.attach_alternative(html, "text/html")
     return email
 
 

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from redis.exceptions import RedisError
 
+from accounts.sessions import session_id_of_scope
 from chatsite.core import overload
 from chatsite.core.exceptions import ChatError, NotFound, Unavailable
 
@@ -63,6 +64,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     send_buffer: SendBuffer | None = None
     registered = False
     hold_timer = None
+    session_id: str | None = None  # the signed-in session (accounts/sessions.py), if known
 
     # --- connection ---------------------------------------------------------
     async def connect(self):
@@ -71,6 +73,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=wire.CLOSE_UNAUTHENTICATED)
             return
         self.user, self.user_id = user, str(user.pk)
+        self.session_id = await database_sync_to_async(session_id_of_scope)(self.scope)
         overload.gauge.ensure_monitor()
         # (room id, thread root id or None) -> the timer that ends the typing notice
         self.typing_timers: dict[tuple, asyncio.TimerHandle] = {}
@@ -413,10 +416,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.send_text(message["text"])
 
     async def chat_disconnect(self, message):
+        if "sessions" in message and self.session_id not in message["sessions"]:
+            return
+        if "keep_session" in message and self.session_id is not None and self.session_id == message["keep_session"]:
+            return
         self.send_frame({"type": wire.DISCONNECTED, "reason": message.get("reason", "")})
         self.send_buffer.put_close(message.get("code", wire.CLOSE_LOGGED_OUT))
 
+    async def chat_profile(self, message):
+        """My name or picture changed: what this socket sends as me from now on
+        (messages, typing, presence) carries the new ones."""
+        user = await database_sync_to_async(type(self.user).objects.filter(pk=self.user_id).first)()
+        if user is not None:
+            self.user = user
+
     _layer_handlers = {
+        "chat.profile": chat_profile,
         "chat.event": chat_event,
         "chat.membership": chat_membership,
         "chat.ephemeral": chat_ephemeral,

@@ -35,10 +35,12 @@ def origin_allowed(origin: str) -> bool:
 
 @database_sync_to_async
 def _ticket_user(ticket: str):
-    user_id = tickets.consume(ticket)
-    if user_id is None:
-        return None
-    return get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    """(user, the session the ticket was issued in) or (None, None)."""
+    redeemed = tickets.redeem(ticket)
+    if redeemed is None:
+        return None, None
+    user_id, session_id = redeemed
+    return get_user_model().objects.filter(pk=user_id, is_active=True).first(), session_id
 
 
 class ChatAuthMiddleware:
@@ -55,10 +57,11 @@ class ChatAuthMiddleware:
             return await WebsocketDenier()(scope, receive, send)
         query = parse_qs(scope.get("query_string", b"").decode("latin1"))
         if "ticket" in query:
-            user = await _ticket_user(query["ticket"][0])
+            user, session_id = await _ticket_user(query["ticket"][0])
             if user is None:
                 return await WebsocketDenier()(scope, receive, send)
-            return await self.inner({**scope, "user": user, "auth": "ticket"}, receive, send)
+            scope = {**scope, "user": user, "auth": "ticket", "device_session": session_id}
+            return await self.inner(scope, receive, send)
         if not origin:
             # A session cookie is ambient: only a page of ours may use it.
             return await WebsocketDenier()(scope, receive, send)

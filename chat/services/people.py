@@ -60,3 +60,18 @@ def user_set_active(*, user: User, is_active: bool) -> User:
 def user_logged_out(*, user: User) -> None:
     """Close the user's WebSockets (4001): an access token or session may have ended."""
     broadcast.disconnect_user(user.pk, reason="logged_out", code=wire.CLOSE_LOGGED_OUT)
+
+
+def user_profile_changed(*, user: User) -> None:
+    """The person's name or picture changed: their open sockets send the new ones."""
+    broadcast.profile_changed(user.pk)
+
+
+def user_sessions_revoked(*, user: User, session_ids: list, keep_session_id: str | None) -> None:
+    """Close the WebSockets of ended sessions (4001): with ``keep_session_id``
+    every socket but that session's ("log out everywhere else", a password
+    change), else only those of ``session_ids``."""
+    if keep_session_id is not None:
+        broadcast.disconnect_user(user.pk, reason="session_revoked", keep_session=keep_session_id)
+    elif session_ids:
+        broadcast.disconnect_user(user.pk, reason="session_revoked", sessions=list(session_ids))

@@ -66,7 +66,7 @@ def test_list_members(api, alice, bob, carol, team):
         ("bob", "admin"),
         ("carol", "member"),
     ]
-    assert body[0]["user"] == {"id": str(alice.pk), "username": "alice", "display_name": "Alice"}
+    assert body[0]["user"] == {"id": str(alice.pk), "username": "alice", "display_name": "Alice", "avatar": None}
     assert all(m["room"] == str(team.pk) and m["is_active"] and not m["is_banned"] for m in body)
 
 

@@ -199,7 +199,7 @@ def test_send_then_retry_with_the_same_client_msg_id(api, alice, team):
         "text",
         str(team.pk),
     )
-    assert body["sender"] == {"id": str(alice.pk), "username": "alice", "display_name": "Alice"}
+    assert body["sender"] == {"id": str(alice.pk), "username": "alice", "display_name": "Alice", "avatar": None}
     assert body["is_edited"] is False and body["is_deleted"] is False and body["reactions"] == []
     assert retry.status_code == 200
     assert (retry.json()["id"], retry.json()["seq"]) == (body["id"], body["seq"])
@@ -299,7 +299,7 @@ def test_reply(api, alice, bob, team):
     assert response.json()["reply_to"] == {
         "id": str(hello.pk),
         "seq": hello.seq,
-        "sender": {"id": str(alice.pk), "username": "alice", "display_name": "Alice"},
+        "sender": {"id": str(alice.pk), "username": "alice", "display_name": "Alice", "avatar": None},
         "content": "hello everyone",
         "is_deleted": False,
     }

@@ -182,7 +182,7 @@ async def test_read_typing_presence_and_ping(alice, bob):
     ws_b, _ = await connect(bob)
     ws_a, _ = await connect(alice)
     presence = (await frames_until(ws_b, lambda f: f["type"] == "presence" and f["user"]["id"] == str(alice.pk)))[-1]
-    assert presence == {"type": "presence", "user": {"id": str(alice.pk), "username": "alice", "display_name": "Alice"}, "status": "online"}
+    assert presence == {"type": "presence", "user": {"id": str(alice.pk), "username": "alice", "display_name": "Alice", "avatar": None}, "status": "online"}
 
     await ws_b.send_json_to({"type": "read", "ref": 7, "room": str(room.pk), "seq": room.seq + 1})
     ack = (await frames_until(ws_b, lambda f: f["type"] == "ack"))[-1]

@@ -273,7 +273,7 @@ def test_blocking_from_a_direct_chat_says_what_it_does_and_is_undone_from_settin
     expect(page.locator("#composer-note")).to_contain_text("You blocked Bob")
     expect(page.get_by_role("textbox", name="Message", exact=True)).to_be_disabled()
 
-    page.locator("#settings-toggle").click()
+    page.locator("#profile-toggle").click()  # the people I blocked are listed in my profile
     blocked = page.get_by_role("list", name="People you blocked")
     expect(blocked).to_contain_text("Bob (@bob)", timeout=LIVE * 3)
     blocked.get_by_role("button", name="Unblock Bob").click()

@@ -38,3 +38,45 @@ class RateLimitLog(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.event_type} x{self.count}"
+
+
+class JobState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Job(BaseModel):
+    """Long work off the request path (an export, an import, a preview), run by
+    the worker process (chatsite/core/jobs.py). The row is the queue: claimed
+    with SKIP LOCKED, held by a lease the worker renews, resumed from its
+    checkpoint by the next worker when the lease runs out (a worker that died)."""
+
+    kind = models.CharField(max_length=60)
+    payload = models.JSONField(default=dict, blank=True)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    state = models.CharField(max_length=10, choices=JobState.choices, default=JobState.PENDING)
+    progress = models.PositiveSmallIntegerField(default=0, help_text="0–100")
+    checkpoint = models.JSONField(default=dict, blank=True, help_text="Where the work got to: a restart goes on from here.")
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    due_at = models.DateTimeField()
+    lease_until = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=100, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # When the result (a file to download) is deleted by the retention command.
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["due_at"], condition=models.Q(state="pending"), name="core_job_due_idx"),
+            models.Index(fields=["lease_until"], condition=models.Q(state="running"), name="core_job_lease_idx"),
+            models.Index(fields=["owner", "kind", "-created_at"], name="core_job_owner_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} ({self.state}, {self.progress}%)"

@@ -33,6 +33,7 @@ import { newChatDialog, renderDetails, renderWelcome, toggleDetails } from "./vi
 import { createRoomView } from "./views/room.js";
 import { renderRooms } from "./views/rooms.js";
 import { createSearch } from "./views/search.js";
+import { createProfileView } from "./views/profile.js";
 import { createSettingsView } from "./views/settings.js";
 import { createThreadsView } from "./views/threads.js";
 import { createThreadPanel } from "./thread.js";
@@ -63,6 +64,7 @@ app.notifier = createNotifier(app);
 app.push = createPush(app);
 app.mentionsView = createMentionsView(app);
 app.settingsView = createSettingsView(app);
+app.profileView = createProfileView(app);
 app.thread = createThreadPanel(app);
 app.threadsView = createThreadsView(app);
 app.reloadThreads = () => app.threadsView.reload();
@@ -150,6 +152,7 @@ const runEffects = createEffectRunner({
 });
 
 function onFrame(frame) {
+  app.profileView.notePerson((frame.message && frame.message.sender) || frame.user);
   runEffects(reduce(state, frame));
 }
 
@@ -204,6 +207,7 @@ function wire() {
   app.notifier.wire();
   app.mentionsView.wire();
   app.settingsView.wire();
+  app.profileView.wire();
   app.thread.wire();
   app.threadsView.wire();
   app.saved.wire();

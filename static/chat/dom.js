@@ -1,6 +1,8 @@
 // DOM helpers. User data only ever becomes text nodes (textContent) or
 // attribute values; nothing here parses HTML.
 
+import { dayOf, formatter } from "./zone.js";
+
 const PROPERTIES = new Set(["hidden", "disabled", "checked", "value", "selected", "multiple", "required"]);
 
 export function h(tag, props, ...children) {
@@ -114,27 +116,50 @@ export function initials(name) {
   return letters.toUpperCase();
 }
 
-const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
-const dayFormat = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" });
-const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+// A person's round avatar: their picture (the smallest rendering at least
+// `px` wide, for sharp pixels on dense screens), or their initials when they
+// have none or it fails to load. Decorative: the name is always beside it.
+export function avatarOf(person, name, { className = "avatar", px = 40 } = {}) {
+  const el = h("span", { class: className, "aria-hidden": "true" });
+  const urls = person && person.avatar;
+  const wanted = Math.ceil(px * Math.min(window.devicePixelRatio || 1, 2));
+  const size = urls ? Object.keys(urls).map(Number).sort((a, b) => a - b).find((s) => s >= wanted) || Math.max(...Object.keys(urls).map(Number)) : null;
+  if (!size) {
+    el.textContent = initials(name);
+    return el;
+  }
+  el.classList.add("has-picture");
+  el.dataset.avatar = person.id || "";
+  const img = h("img", { src: urls[String(size)], alt: "", width: px, height: px, loading: "lazy", decoding: "async", class: "avatar-picture" });
+  img.addEventListener("error", () => {
+    el.classList.remove("has-picture");
+    img.remove();
+    el.prepend(initials(name));
+  });
+  el.append(img);
+  return el;
+}
+
+// Times are shown in the display zone (zone.js: the profile's, or the browser's).
+const TIME = { hour: "2-digit", minute: "2-digit" };
+const DAY = { month: "short", day: "numeric" };
+const FULL = { dateStyle: "medium", timeStyle: "short" };
 
 export function shortTime(iso) {
   if (!iso) return "";
   const date = new Date(iso);
-  const now = new Date();
-  return date.toDateString() === now.toDateString() ? timeFormat.format(date) : dayFormat.format(date);
+  return dayOf(date) === dayOf(new Date()) ? formatter(TIME).format(date) : formatter(DAY).format(date);
 }
 
 export function messageTime(iso) {
   if (!iso) return "";
   const date = new Date(iso);
-  const now = new Date();
-  if (date.toDateString() === now.toDateString()) return timeFormat.format(date);
-  return `${dayFormat.format(date)}, ${timeFormat.format(date)}`;
+  if (dayOf(date) === dayOf(new Date())) return formatter(TIME).format(date);
+  return `${formatter(DAY).format(date)}, ${formatter(TIME).format(date)}`;
 }
 
 export function fullTime(iso) {
-  return iso ? fullFormat.format(new Date(iso)) : "";
+  return iso ? formatter(FULL).format(new Date(iso)) : "";
 }
 
 export function fileSize(bytes) {

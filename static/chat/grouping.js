@@ -1,26 +1,25 @@
 // How the message list reads as a conversation: a separator at each new day
 // ("Today", "Yesterday", then the date), and consecutive messages of one sender
 // within GROUP_MINUTES grouped under one name. Pure: dates in, words out.
+// Days are those of the display time zone (zone.js: the profile's, or the browser's).
+
+import { dayBefore, dayOf, formatter } from "./zone.js";
 
 export const GROUP_MINUTES = 5;
 
-// The local calendar day of a time, as YYYY-MM-DD.
+// The calendar day of a time in the display zone, as YYYY-MM-DD.
 export function localDay(iso) {
-  const date = new Date(iso);
-  const pad = (n) => String(n).padStart(2, "0");
-  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+  return dayOf(iso);
 }
-
-const longDate = new Intl.DateTimeFormat(undefined, { weekday: "long", day: "numeric", month: "long" });
-const longDateWithYear = new Intl.DateTimeFormat(undefined, { weekday: "long", day: "numeric", month: "long", year: "numeric" });
 
 export function dayLabel(iso, now = new Date()) {
   const day = localDay(iso);
-  if (day === localDay(now)) return "Today";
-  const yesterday = new Date(now.getFullYear(), now.getMonth(), now.getDate() - 1, 12);
-  if (day === localDay(yesterday)) return "Yesterday";
-  const date = new Date(iso);
-  return (date.getFullYear() === now.getFullYear() ? longDate : longDateWithYear).format(date);
+  const today = localDay(now);
+  if (day === today) return "Today";
+  if (day === dayBefore(today)) return "Yesterday";
+  const sameYear = day.slice(0, 4) === today.slice(0, 4);
+  const options = sameYear ? { weekday: "long", day: "numeric", month: "long" } : { weekday: "long", day: "numeric", month: "long", year: "numeric" };
+  return formatter(options).format(new Date(iso));
 }
 
 // Whether `message` continues the group of `previous` (the message drawn just

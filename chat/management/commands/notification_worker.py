@@ -1,4 +1,5 @@
-"""``manage.py notification_worker``: send due notifications (Web Push, email) until stopped.
+"""``manage.py notification_worker``: send due notifications (Web Push, email)
+and run due jobs (exports, imports, previews: chatsite/core/jobs.py) until stopped.
 
 Run one or more beside the web processes (``make run`` starts one;
 docs/deploy.md has its systemd unit). Several workers can run at once: rows are
@@ -15,12 +16,13 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from chat.notify import worker
+from chatsite.core import jobs
 
 logger = logging.getLogger("chat.notify.worker")
 
 
 class Command(BaseCommand):
-    help = "Send due notifications (Web Push and email) until SIGTERM/SIGINT; --once for a single pass."
+    help = "Send due notifications (Web Push and email) and run due jobs until SIGTERM/SIGINT; --once for a single pass."
 
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true", help="one pass over what is due now, then exit")
@@ -39,6 +41,7 @@ class Command(BaseCommand):
             raise CommandError("--poll and --limit must be positive")
         if once:
             counts = worker.process_due(limit=limit)
+            counts["jobs"] = jobs.run_pending()
             self.stdout.write(", ".join(f"{key}: {value}" for key, value in counts.items()))
             return
         stop = threading.Event()
@@ -52,5 +55,9 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
         logger.info("notification worker: started (poll every %s s, %s rows per pass)", poll_seconds, limit)
+        # Jobs run in a thread of their own: a long export never holds up a notification.
+        job_thread = threading.Thread(target=jobs.run, kwargs={"poll_seconds": poll_seconds, "stop": stop}, name="jobs", daemon=True)
+        job_thread.start()
         worker.run(poll_seconds=poll_seconds, stop=stop, limit=limit)
+        job_thread.join()
         logger.info("notification worker: stopped")

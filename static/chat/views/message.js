@@ -1,6 +1,6 @@
 // One message as a list item. Every piece of user data goes in as text.
 
-import { fileSize, formatted, fullTime, h, initials, linkified, messageTime } from "../dom.js";
+import { avatarOf, fileSize, formatted, fullTime, h, linkified, messageTime } from "../dom.js";
 import { fold, mentionSegments, mentionsUser } from "../mentions.js";
 import { canModerate, canPin, displayName, roomTitle, state } from "../state.js";
 import { canStartThread, summaryText } from "../threads.js";
@@ -137,7 +137,11 @@ function threadSummaryNode(message, actions) {
       "aria-label": `Open the thread: ${text}${names.length ? `, with ${names.join(", ")}` : ""}`,
       onclick: () => actions.openThread(message),
     },
-    h("span", { class: "thread-avatars", "aria-hidden": "true" }, people.map((person) => h("span", { class: "avatar tiny", title: displayName(person), text: initials(displayName(person)) }))),
+    h("span", { class: "thread-avatars", "aria-hidden": "true" }, people.map((person) => {
+      const tiny = avatarOf(person, displayName(person), { className: "avatar tiny", px: 20 });
+      tiny.title = displayName(person);
+      return tiny;
+    })),
     h("span", { class: "thread-count", text }),
     names.length ? h("span", { class: "thread-names muted", text: names.join(", ") }) : null,
   );
@@ -326,7 +330,7 @@ export function renderMessage(message, { rd, room, actions, pending = null, pref
         else if (!event.target.closest("button, a, textarea, input")) event.currentTarget.classList.toggle("show-actions");
       },
     },
-    h("span", { class: "avatar", "aria-hidden": "true", text: initials(author) }),
+    avatarOf(message.sender, author, { px: 34 }),
     card,
   );
 }

@@ -27,6 +27,13 @@ export function createMessageList(app) {
     return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < NEAR_BOTTOM;
   }
 
+  // Every message drawn again (the time zone or my picture changed).
+  function redrawAll() {
+    const roomId = list.dataset.room || null;
+    clear(roomId);
+    app.invalidate("messages");
+  }
+
   function clear(roomId = null) {
     list.replaceChildren();
     if (roomId) list.dataset.room = roomId;
@@ -287,5 +294,5 @@ export function createMessageList(app) {
     });
   }
 
-  return { render, renderSeen, clear, nearBottom, focusAfterRender, setBusy: () => list.setAttribute("aria-busy", "true"), wire };
+  return { render, renderSeen, clear, redrawAll, nearBottom, focusAfterRender, setBusy: () => list.setAttribute("aria-busy", "true"), wire };
 }

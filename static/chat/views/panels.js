@@ -5,7 +5,7 @@
 import { del, get, patch, post, query } from "../api.js";
 import { BLOCK_EFFECT } from "../blocking.js";
 import { applyCounts, applyNotifySettings } from "../counts.js";
-import { $, debounce, fullTime, h, initials, uuid4 } from "../dom.js";
+import { $, avatarOf, debounce, fullTime, h, uuid4 } from "../dom.js";
 import { canModerate, displayName, presenceOf, roomData, roomTitle, sortedRooms, state } from "../state.js";
 import { closeDialog, confirmDialog, openDialog, showError, toast } from "../ui.js";
 import { renderInvites } from "./invites.js";
@@ -454,11 +454,12 @@ function renderMembers(app, room) {
           "div",
           { class: "member-line" },
           h("span", { class: `presence-dot ${status}`, title: PRESENCE_LABELS[status], "aria-hidden": "true" }),
+          avatarOf(member.user, displayName(member.user), { className: "avatar small", px: 28 }),
           h("span", { class: "member-name", text: `${displayName(member.user)}${me ? " (you)" : ""}` }),
           h("span", { class: "visually-hidden", text: `, ${PRESENCE_LABELS[status]}` }),
           h("span", { class: "member-role", text: member.role }),
         ),
-        muted ? h("div", { class: "member-note", text: `Muted until ${new Date(member.muted_until).toLocaleString()}` }) : null,
+        muted ? h("div", { class: "member-note", text: `Muted until ${fullTime(member.muted_until)}` }) : null,
       );
       if (manage && !me && outranks(room.my_role, member.role)) item.append(memberControls(app, room, member));
       return item;
@@ -574,7 +575,7 @@ function peoplePicker({ label, onPick, pickLabel, exclude = () => false }) {
           h(
             "li",
             {},
-            h("span", { class: "avatar", "aria-hidden": "true", text: initials(displayName(person)) }),
+            avatarOf(person, displayName(person), { px: 32 }),
             h("span", { class: "person-name", text: `${displayName(person)} (@${person.username})` }),
             h("button", { type: "button", class: "btn small", text: pickLabel, "aria-label": `${pickLabel} ${displayName(person)}`, onclick: (event) => onPick(person, event) }),
           ),

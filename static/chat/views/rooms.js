@@ -2,7 +2,7 @@
 // the total in the page title.
 
 import { isMuted, roomBadges } from "../counts.js";
-import { $, h, initials, shortTime } from "../dom.js";
+import { $, avatarOf, h, initials, shortTime } from "../dom.js";
 import { displayName, presenceOf, roomTitle, sortedRooms, state } from "../state.js";
 
 function lastMessageText(room) {
@@ -49,7 +49,7 @@ function roomItem(room) {
   // Offline shows nothing; unknown (the socket is down) a hollow dot, never the last one known.
   const status = peer ? presenceOf(state, peer.id) : null;
   const shown = status && status !== "offline" ? status : null;
-  const avatar = h("span", { class: "avatar", "aria-hidden": "true", text: initials(title) });
+  const avatar = peer ? avatarOf(peer, title) : h("span", { class: "avatar", "aria-hidden": "true", text: initials(title) });
   if (shown) avatar.append(h("span", { class: `presence-dot ${shown}` }));
   const button = h(
     "button",

@@ -119,7 +119,7 @@ export function createSettingsView(app) {
         ),
         h("p", { id: "notification-settings-note", class: "muted", role: "status", "aria-live": "polite" }),
       ),
-      h("section", { class: "stack", "aria-labelledby": "blocked-heading" }, h("h3", { id: "blocked-heading", text: "Blocked people" }), app.blocking.blockedList()),
+      h("p", { class: "muted hint" }, "The people you blocked are listed in ", h("button", { type: "button", class: "link", text: "your profile", onclick: () => app.profileView.open("blocked") }), "."),
     );
     render();
     const pushHint = $("#notify-push-hint");
