@@ -38,6 +38,10 @@ class ChatConfig(AppConfig):
         # System checks of the whole project (generated secrets, one-process defaults, keys).
         import chatsite.checks  # noqa: F401
 
+        # The job handlers (chatsite.core.jobs) are registered where the writes are:
+        # every process that enqueues or runs a job has them.
+        from . import commands  # noqa: F401
+
         user_logged_out.connect(close_sockets_on_logout, dispatch_uid="chat.close_sockets_on_logout")
         from accounts.services import profile_changed
         from accounts.sessions import sessions_revoked

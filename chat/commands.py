@@ -26,7 +26,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from chatsite.core import ratelimit
+from chatsite.core import jobs, ratelimit
 
 from . import policies, selectors
 from .events import render
@@ -433,6 +433,14 @@ def attachment_create(*, actor, upload, room_id=None, keep_original: bool = Fals
 def attachment_make_pdf_preview(*, attachment_id) -> Attachment | None:
     """A PDF's first-page thumbnails (the job's work; not metered: the upload was)."""
     return attachments.attachment_make_pdf_preview(attachment_id=attachment_id)
+
+
+@jobs.handler(attachments.PDF_PREVIEW_JOB)
+def attachment_pdf_preview_job(job, ctx) -> dict:
+    """The ``attachment.pdf_preview`` job (enqueued with the upload), run by
+    the worker. One step: safe to run again from the start."""
+    attachment = attachment_make_pdf_preview(attachment_id=job.payload["attachment_id"])
+    return {"preview_state": attachment.preview_state if attachment is not None else "gone"}
 
 
 # --- people (account changes that reach into chat) -------------------------------------------

@@ -14,6 +14,7 @@ from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
+from chatsite.core import jobs
 from chatsite.core.exceptions import Forbidden, Invalid, TooLarge, UnsupportedType
 
 from .. import previews
@@ -166,7 +167,8 @@ def attachment_create(*, uploader, upload: UploadedFile, room: ChatRoom | None =
         attachment.preview_state = PreviewState.PENDING
     attachment.save(force_insert=True)
     if attachment.preview_state == PreviewState.PENDING:
-        pass  # the job is enqueued once chatsite.core.jobs is merged
+        # In this transaction: the job exists exactly when the attachment does.
+        jobs.enqueue(kind=PDF_PREVIEW_JOB, payload={"attachment_id": str(attachment.pk)}, owner=uploader)
     return attachment
 
 

@@ -16,6 +16,8 @@ from chat.events import wire
 from chat.models import Attachment, PreviewState, RoomEvent
 from chat.tests.api_helpers import assert_error, client_for, png_bytes, upload
 from chat.tests.factories import group_room, send
+from chatsite.core import jobs
+from chatsite.core.models import Job, JobState
 
 UPLOADS = "/api/attachments/"
 GPS_IFD = 0x8825
@@ -237,6 +239,7 @@ def test_previews_are_served_only_to_the_files_people_with_long_cache(api, alice
 def test_a_file_without_previews_answers_404(api, alice, team):
     body = posted(api, alice, team, "notes.txt", b"plain words")
     assert body["previews"] is None
+    assert not Job.objects.exists()  # only PDFs have a job
     assert_error(api(alice).get(f"{UPLOADS}{body['id']}/preview/small/"), 404, "preview_not_found")
 
 
@@ -260,10 +263,15 @@ def test_a_pdf_gets_its_first_page_as_previews_later_and_its_message_is_updated(
     body = posted(api, alice, team, "report.pdf", pdf_bytes())
     assert (body["content_type"], body["previews"]) == ("application/pdf", None)
     assert Attachment.objects.get(pk=body["id"]).preview_state == PreviewState.PENDING
+    job = Job.objects.get(kind="attachment.pdf_preview")
+    assert (job.payload, job.owner_id, job.state) == ({"attachment_id": body["id"]}, alice.pk, JobState.PENDING)
     events_before = RoomEvent.objects.filter(room=team, kind=wire.MESSAGE_UPDATED).count()
 
-    attachment = commands.attachment_make_pdf_preview(attachment_id=body["id"])
+    assert jobs.run_pending() == 1  # what the worker process does
 
+    job.refresh_from_db()
+    assert (job.state, job.result) == (JobState.DONE, {"preview_state": "ready"})
+    attachment = Attachment.objects.get(pk=body["id"])
     assert attachment.preview_state == PreviewState.READY
     event = RoomEvent.objects.filter(room=team, kind=wire.MESSAGE_UPDATED).order_by("seq").last()
     assert RoomEvent.objects.filter(room=team, kind=wire.MESSAGE_UPDATED).count() == events_before + 1
@@ -286,8 +294,10 @@ def test_a_corrupt_pdf_uploads_without_a_preview_and_the_failure_is_logged(api, 
     assert body["content_type"] == "application/pdf"
 
     with caplog.at_level(logging.WARNING, logger="chat.services.attachments"):
-        attachment = commands.attachment_make_pdf_preview(attachment_id=body["id"])
+        assert jobs.run_pending() == 1
 
+    assert Job.objects.get().state == JobState.DONE  # not retried: a PDF that cannot render never will
+    attachment = Attachment.objects.get(pk=body["id"])
     assert attachment.preview_state == PreviewState.FAILED and not attachment.preview_small
     assert any("No preview for PDF" in record.getMessage() for record in caplog.records)
     assert not RoomEvent.objects.filter(room=team, kind=wire.MESSAGE_UPDATED).exists()
