@@ -9,7 +9,6 @@ import sys
 import pytest
 
 from chat.tests.factories import group_room
-from chat.tests.ui_helpers import PROJECT_DIR
 from chat.tests.test_ui import (  # noqa: F401 - fixtures of the browser tests
     LIVE,
     async_unsafe_allowed,
@@ -21,6 +20,7 @@ from chat.tests.test_ui import (  # noqa: F401 - fixtures of the browser tests
     server,
     server_side,
 )
+from chat.tests.ui_helpers import PROJECT_DIR
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
