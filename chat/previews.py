@@ -39,8 +39,10 @@ SAFE_INFO = frozenset({
     "jfif", "jfif_version", "jfif_unit", "jfif_density", "dpi", "adobe", "adobe_transform",
     "progressive", "progression", "icc_profile", "transparency", "gamma", "srgb", "chromaticity",
     "aspect", "interlace", "duration", "loop", "background", "version", "disposal", "blend", "bbox",
-    "default_image", "extension", "timestamp", "lossless",
+    "default_image",
 })
+# GIF application extensions Pillow reports in ``info["extension"]``: only the looping ones are safe.
+SAFE_GIF_EXTENSIONS = frozenset({b"NETSCAPE2.0", b"ANIMEXTS1.0"})
 # The JPEG segments a stripped JPEG may keep: APP0 (JFIF), APP2 (ICC), APP14 (Adobe colour transform).
 SAFE_JPEG_SEGMENTS = frozenset({"APP0", "APP2", "APP14"})
 SAVE_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "image/webp": "WEBP"}
@@ -107,10 +109,19 @@ def _frames(image: Image.Image) -> int:
     return getattr(image, "n_frames", 1)
 
 
+def unsafe_info(image: Image.Image) -> set[str]:
+    """The keys of Pillow's ``info`` that are more than how to show the pixels."""
+    keys = set(image.info) - SAFE_INFO - {"extension"}
+    extension = image.info.get("extension")
+    if extension is not None and not (isinstance(extension, tuple) and extension and extension[0] in SAFE_GIF_EXTENSIONS):
+        keys.add("extension")
+    return keys
+
+
 def has_metadata(image: Image.Image) -> bool:
     """Anything beyond how to show the pixels: EXIF (GPS, camera, author), XMP,
     IPTC, comments, PNG text."""
-    if set(image.info) - SAFE_INFO:
+    if unsafe_info(image):
         return True
     if image.format == "JPEG":
         markers = {marker for marker, _data in getattr(image, "applist", [])}
