@@ -150,17 +150,19 @@ def _preview_mode(image: Image.Image) -> Image.Image:
 
 
 def thumbnails(image: Image.Image) -> dict[str, Rendition]:
-    """The two WebP thumbnails of an (upright) image, no metadata in them."""
-    base = _preview_mode(image)
+    """The two WebP thumbnails of an (upright) image, no metadata in them: the
+    large one from the image, the small one from the large (as sharp, much faster)."""
+    source = _preview_mode(image)
     out = {}
-    for name, long_side in SIZES.items():
-        small = base.copy()
-        small.thumbnail((long_side, long_side), Image.Resampling.LANCZOS)
-        small.info = {}
+    for name, long_side in sorted(SIZES.items(), key=lambda item: -item[1]):
+        thumb = source.copy()
+        thumb.thumbnail((long_side, long_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+        thumb.info = {}
         buffer = io.BytesIO()
-        small.save(buffer, "WEBP", quality=PREVIEW_QUALITY, method=4)
-        out[name] = Rendition(buffer.getvalue(), PREVIEW_TYPE, small.width, small.height)
-    return out
+        thumb.save(buffer, "WEBP", quality=PREVIEW_QUALITY, method=4)
+        out[name] = Rendition(buffer.getvalue(), PREVIEW_TYPE, thumb.width, thumb.height)
+        source = thumb
+    return {name: out[name] for name in SIZES}
 
 
 def _strip_still(image: Image.Image, upright: Image.Image, content_type: str, rotated: bool) -> bytes:

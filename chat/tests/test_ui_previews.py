@@ -20,6 +20,7 @@ from chat.tests.test_ui import (  # noqa: F401 - fixtures of the browser tests
     server,
     server_side,
 )
+from chat.tests.test_ui_accessibility import axe_findings
 from chat.tests.ui_helpers import PROJECT_DIR
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -56,6 +57,7 @@ def test_previews_inline_the_viewer_by_keyboard_and_a_pdf_card(open_page, server
     keep = alice_page.get_by_role("checkbox", name="Keep the original (with its metadata)")
     expect(keep).to_be_visible()
     expect(keep).not_to_be_checked()
+    assert axe_findings(alice_page, "the attachment bar of an image") == []
     expect(keep).to_have_accessible_description("Photos can hold where they were taken, the camera and the author. Unless you tick this, that is removed before the picture is shared.")
     alice_page.get_by_role("button", name="Remove the attached file").click()
 
@@ -99,9 +101,10 @@ def test_previews_inline_the_viewer_by_keyboard_and_a_pdf_card(open_page, server
     expect(large).to_have_attribute("alt", "beach.png")
     assert large.get_attribute("src").endswith("/preview/large/")
     bob_page.wait_for_function("img => img.complete && img.naturalWidth === 1280", arg=large.element_handle(), timeout=5000)
-    download = dialog.get_by_role("link", name="Download the original of beach.png", exact=False)
+    download = dialog.get_by_role("link", name="Download original: beach.png", exact=False)
     assert download.get_attribute("href") == beach.get_attribute("href")
     expect(dialog.locator(".viewer-position")).to_have_text("1 of 2")
+    assert axe_findings(bob_page, "the image viewer") == []
     bob_page.keyboard.press("ArrowRight")
     expect(bob_page.get_by_role("dialog", name="forest.jpg")).to_be_visible()
     expect(bob_page.locator("#dialog .viewer-position")).to_have_text("2 of 2")
@@ -134,4 +137,27 @@ def test_keep_original_from_the_composer_keeps_the_bytes(open_page, alice, bob, 
     stored = server_side(lambda: Attachment.objects.get(original_name="kept.jpg"))
     assert stored.original_kept
     expect(page.get_by_role("checkbox", name="Keep the original (with its metadata)")).to_be_hidden()
+    watch.assert_clean()
+
+
+def test_keep_original_in_a_thread_reply(open_page, alice, bob, server_side):  # noqa: F811
+    from chat.models import Attachment
+    from chat.tests.factories import send
+
+    room = server_side(group_room, alice, bob, name="Threads")
+    root = server_side(send, room, bob, "Pictures here")
+    page, watch = open_page(alice, room_url(room))
+    message(page, "Pictures here").hover()
+    message(page, "Pictures here").get_by_role("button", name="Reply in thread", exact=True).click()
+    page.locator("#thread-file-input").set_input_files(files=[{"name": "reply.png", "mimeType": "image/png", "buffer": picture((20, 20), "purple")}])
+    keep = page.get_by_role("checkbox", name="Keep the original (with its metadata)").and_(page.locator("#thread-keep-original"))
+    expect(keep).not_to_be_checked()
+    keep.check()
+    reply = page.get_by_role("textbox", name="Reply in thread", exact=True)
+    reply.fill("Kept in the thread")
+    reply.press("Enter")
+    expect(page.locator("#thread-replies a.msg-image img")).to_be_visible(timeout=LIVE * 3)
+    stored = server_side(lambda: Attachment.objects.get(original_name="reply.png"))
+    assert stored.original_kept and root.pk
+    expect(page.locator("#thread-keep-original-box")).to_be_hidden()
     watch.assert_clean()

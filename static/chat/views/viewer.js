@@ -64,7 +64,7 @@ export function openViewer(opener) {
     position.textContent = links.length > 1 ? `${index + 1} of ${links.length}` : "";
     download.href = item.original;
     download.setAttribute("download", item.name);
-    download.setAttribute("aria-label", `Download the original of ${item.name} (${fileSize(item.size)})`);
+    download.setAttribute("aria-label", `Download original: ${item.name} (${fileSize(item.size)})`);
     previous.disabled = index === 0;
     next.disabled = index === links.length - 1;
   }
