@@ -430,16 +430,17 @@ def attachment_create(*, actor, upload, room_id=None, keep_original: bool = Fals
     return attachments.attachment_create(uploader=actor, upload=upload, room=room, keep_original=keep_original)
 
 
-def attachment_make_pdf_preview(*, attachment_id) -> Attachment | None:
-    """A PDF's first-page thumbnails (the job's work; not metered: the upload was)."""
-    return attachments.attachment_make_pdf_preview(attachment_id=attachment_id)
+def attachment_make_previews(*, attachment_id, announce: bool = True) -> Attachment | None:
+    """A PDF's first-page thumbnails (the job's work), or an older image's
+    (the backfill); not metered: the upload was."""
+    return attachments.attachment_make_previews(attachment_id=attachment_id, announce=announce)
 
 
 @jobs.handler(attachments.PDF_PREVIEW_JOB)
 def attachment_pdf_preview_job(job, ctx) -> dict:
     """The ``attachment.pdf_preview`` job (enqueued with the upload), run by
     the worker. One step: safe to run again from the start."""
-    attachment = attachment_make_pdf_preview(attachment_id=job.payload["attachment_id"])
+    attachment = attachment_make_previews(attachment_id=job.payload["attachment_id"])
     return {"preview_state": attachment.preview_state if attachment is not None else "gone"}
 
 

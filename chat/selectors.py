@@ -33,6 +33,7 @@ from chatsite.core.exceptions import Forbidden, Invalid, NotFound
 from . import crypto, policies, search
 from .events import log, render
 from .models import (
+    ATTACHMENT_IMAGE_TYPES,
     Attachment,
     ChatMember,
     ChatMessage,
@@ -42,6 +43,7 @@ from .models import (
     MessageType,
     NotificationPreferences,
     PinnedMessage,
+    PreviewState,
     PushSubscription,
     RoomEvent,
     RoomInvite,
@@ -765,3 +767,11 @@ def attachment_for_user(*, attachment_id, user):
     if posted or ChatRoom.objects.filter(avatar=attachment, pk__in=my_rooms).exists():
         return attachment
     raise NotFound("Attachment not found.", code="attachment_not_found")
+
+
+def attachments_without_previews(*, limit: int) -> list:
+    """Ids of the images and PDFs stored before previews existed (no preview
+    state), oldest first: the backfill's work (manage.py make_attachment_previews)."""
+    kinds = sorted(ATTACHMENT_IMAGE_TYPES | {"application/pdf"})
+    rows = Attachment.objects.filter(preview_state=PreviewState.NONE, content_type__in=kinds).order_by("created_at")
+    return list(rows.values_list("pk", flat=True)[:limit])

@@ -100,7 +100,6 @@ def _save_previews(attachment: Attachment, renditions: dict[str, previews.Rendit
     attachment.preview_state = PreviewState.READY
 
 
-@transaction.atomic
 def attachment_create(*, uploader, upload: UploadedFile, room: ChatRoom | None = None, keep_original: bool = False) -> Attachment:
     """Store an upload for ``uploader`` to post. Raises TooLarge (413: the
     file's bytes, ``file_too_large``, or an image's pixels, ``image_too_large``),
@@ -165,32 +164,44 @@ def attachment_create(*, uploader, upload: UploadedFile, room: ChatRoom | None =
         _save_previews(attachment, processed.previews)
     elif content_type == PDF_TYPE:
         attachment.preview_state = PreviewState.PENDING
-    attachment.save(force_insert=True)
-    if attachment.preview_state == PreviewState.PENDING:
-        # In this transaction: the job exists exactly when the attachment does.
-        jobs.enqueue(kind=PDF_PREVIEW_JOB, payload={"attachment_id": str(attachment.pk)}, owner=uploader)
+    # The pixels were worked on before: the transaction holds nothing meanwhile.
+    with transaction.atomic():
+        attachment.save(force_insert=True)
+        if attachment.preview_state == PreviewState.PENDING:
+            # In the same transaction: the job exists exactly when the attachment does.
+            jobs.enqueue(kind=PDF_PREVIEW_JOB, payload={"attachment_id": str(attachment.pk)}, owner=uploader)
     return attachment
 
 
-def attachment_make_pdf_preview(*, attachment_id) -> Attachment | None:
-    """Render a PDF attachment's first page into its thumbnails (the
-    ``attachment.pdf_preview`` job; off the request path). A PDF that cannot
-    be rendered keeps no preview (state ``failed``, logged), never raises.
-
-    Rendering runs outside any transaction; the result is written with the
-    attachment's row locked, then every message that shows the attachment is
-    announced again (``message.updated``: its payload now has ``previews``).
-    Returns the attachment, or None when it is gone. Running it twice is
-    harmless (a ready preview is left as it is)."""
-    attachment = Attachment.objects.filter(pk=attachment_id).first()
-    if attachment is None or attachment.content_type != PDF_TYPE or attachment.preview_state == PreviewState.READY:
-        return attachment
+def _renditions_of(attachment: Attachment) -> dict[str, previews.Rendition] | None:
+    """The thumbnails of a stored PDF or image; None (logged) when they cannot be made."""
     try:
         with attachment.file.open("rb") as handle:
-            renditions = previews.pdf_previews(handle.read())
-    except (ValueError, OSError) as exc:
-        logger.warning("No preview for PDF attachment %s: %s", attachment.pk, exc)
-        renditions = None
+            if attachment.content_type == PDF_TYPE:
+                return previews.pdf_previews(handle.read())
+            # An image stored before previews existed: its stored bytes are left as they are.
+            return previews.process_image(handle, attachment.content_type, keep_original=True).previews
+    except (ValueError, OSError, previews.BadImage, previews.ImageTooLarge) as exc:
+        logger.warning("No preview for attachment %s (%s): %r", attachment.pk, attachment.content_type, exc)
+        return None
+
+
+def attachment_make_previews(*, attachment_id, announce: bool = True) -> Attachment | None:
+    """Make the thumbnails of a PDF (its first page: the ``attachment.pdf_preview``
+    job, off the request path) or of an image stored before previews existed
+    (``manage.py make_attachment_previews``). A file that cannot be rendered
+    keeps no preview (state ``failed``, logged); this never raises for it.
+
+    Rendering runs outside any transaction; the result is written with the
+    attachment's row locked, then (``announce``) every message that shows the
+    attachment is announced again (``message.updated``: its payload now has
+    ``previews``). Returns the attachment, or None when it is gone. Running it
+    twice is harmless (a ready preview is left as it is)."""
+    attachment = Attachment.objects.filter(pk=attachment_id).first()
+    wanted = attachment is not None and (attachment.content_type == PDF_TYPE or attachment.content_type in IMAGE_TYPES)
+    if not wanted or attachment.preview_state == PreviewState.READY:
+        return attachment
+    renditions = _renditions_of(attachment)
     with transaction.atomic():
         attachment = Attachment.objects.select_for_update().filter(pk=attachment_id).first()
         if attachment is None or attachment.preview_state == PreviewState.READY:
@@ -201,7 +212,8 @@ def attachment_make_pdf_preview(*, attachment_id) -> Attachment | None:
             return attachment
         _save_previews(attachment, renditions)
         attachment.save(update_fields=["preview_state", "preview_small", "preview_large", "preview_sizes", "updated_at"])
-        _announce_messages_showing(attachment)
+        if announce:
+            _announce_messages_showing(attachment)
     return attachment
 
 

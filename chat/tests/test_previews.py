@@ -6,6 +6,7 @@ import io
 import logging
 import struct
 import zlib
+from pathlib import Path
 
 import pytest
 from PIL import Image, ImageSequence
@@ -285,7 +286,7 @@ def test_a_pdf_gets_its_first_page_as_previews_later_and_its_message_is_updated(
     assert page.getpixel((160, 40))[2] > 150 and page.getpixel((160, 40))[0] < 60  # the blue top half
     assert page.getpixel((160, 180)) > (200, 200, 200)  # the white bottom half
     # Run again (a job retried): nothing changes, nothing is announced.
-    commands.attachment_make_pdf_preview(attachment_id=body["id"])
+    assert commands.attachment_make_previews(attachment_id=body["id"]).preview_state == PreviewState.READY
     assert RoomEvent.objects.filter(room=team, kind=wire.MESSAGE_UPDATED).count() == events_before + 1
 
 
@@ -299,7 +300,34 @@ def test_a_corrupt_pdf_uploads_without_a_preview_and_the_failure_is_logged(api, 
     assert Job.objects.get().state == JobState.DONE  # not retried: a PDF that cannot render never will
     attachment = Attachment.objects.get(pk=body["id"])
     assert attachment.preview_state == PreviewState.FAILED and not attachment.preview_small
-    assert any("No preview for PDF" in record.getMessage() for record in caplog.records)
+    assert any("No preview for attachment" in record.getMessage() and body["id"] in record.getMessage() for record in caplog.records)
     assert not RoomEvent.objects.filter(room=team, kind=wire.MESSAGE_UPDATED).exists()
     assert body_of(api(bob).get(body["url"])).startswith(b"%PDF")
     assert_error(api(bob).get(f"{UPLOADS}{body['id']}/preview/small/"), 404, "preview_not_found")
+
+
+def test_older_images_and_pdfs_get_previews_from_the_backfill_their_files_untouched(api, alice, bob, team):
+    from django.core.management import call_command
+
+    photo = posted(api, alice, team, "old.jpg", photo_with_gps(), keep_original="true")
+    pdf = posted(api, alice, team, "old.pdf", pdf_bytes())
+    text = posted(api, alice, team, "old.txt", b"words")
+    broken = posted(api, alice, team, "broken.png", png_bytes(8, 8))
+    # As they were before previews existed.
+    Attachment.objects.update(preview_state=PreviewState.NONE, preview_small="", preview_large="", preview_sizes={})
+    Path(Attachment.objects.get(pk=broken["id"]).file.path).write_bytes(b"\x89PNG\r\n\x1a\n broken since")
+    events_before = RoomEvent.objects.count()
+    out = io.StringIO()
+
+    call_command("make_attachment_previews", "--batch", "2", stdout=out)
+
+    assert out.getvalue().strip() == "previews made: 2, could not be made: 1"
+    states = dict(Attachment.objects.values_list("original_name", "preview_state"))
+    assert states == {"old.jpg": "ready", "old.pdf": "ready", "old.txt": "", "broken.png": "failed"}
+    assert body_of(api(bob).get(photo["url"])) == photo_with_gps()  # the kept file is not touched
+    small = api(bob).get(f"/api/messages/{Attachment.objects.get(pk=photo['id']).messages.get().pk}/").json()
+    assert small["attachment"]["previews"]["small"]["width"] == 20  # upright
+    assert RoomEvent.objects.count() == events_before  # no event: clients see them when they load messages
+    assert text and pdf
+    call_command("make_attachment_previews", stdout=out)  # nothing left
+    assert out.getvalue().strip().endswith("previews made: 0, could not be made: 0")
