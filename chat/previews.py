@@ -49,7 +49,12 @@ SAVE_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "i
 
 
 class ImageTooLarge(Exception):
-    """More pixels than MAX_IMAGE_PIXELS (or an animation over MAX_ANIMATION_PIXELS)."""
+    """More pixels than MAX_IMAGE_PIXELS."""
+
+
+class AnimationTooLarge(ImageTooLarge):
+    """An animation with metadata whose frames together exceed MAX_ANIMATION_PIXELS:
+    too costly to re-encode (kept as uploaded, it would be accepted)."""
 
 
 class BadImage(Exception):
@@ -209,8 +214,6 @@ def process_image(fileobj, content_type: str, *, keep_original: bool = False) ->
     try:
         with _open(fileobj) as image:
             animated = _frames(image) > 1
-            if animated and _frames(image) * image.width * image.height > MAX_ANIMATION_PIXELS:
-                raise ImageTooLarge
             orientation = _orientation(image)
             rotated = orientation != 1 and not animated
             image.seek(0)
@@ -220,6 +223,8 @@ def process_image(fileobj, content_type: str, *, keep_original: bool = False) ->
             if keep_original or not (has_metadata(image) or rotated):
                 original = None
             elif animated:
+                if _frames(image) * image.width * image.height > MAX_ANIMATION_PIXELS:
+                    raise AnimationTooLarge
                 original = _strip_animation(image, content_type)
             else:
                 original = _strip_still(image, upright, content_type, rotated)

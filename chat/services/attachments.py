@@ -139,6 +139,12 @@ def attachment_create(*, uploader, upload: UploadedFile, room: ChatRoom | None =
         try:
             previews.measure(upload)
             processed = previews.process_image(upload, content_type, keep_original=keep_original)
+        except previews.AnimationTooLarge:
+            raise TooLarge(
+                f"The animation is too large to be cleaned of its metadata (all its frames together: over "
+                f"{previews.MAX_ANIMATION_PIXELS:,} pixels). Upload it with “keep original” to share it as it is.",
+                code="image_too_large",
+            ) from None
         except previews.ImageTooLarge:
             raise _too_large() from None
         except previews.BadImage:

@@ -216,6 +216,19 @@ def test_a_decompression_bomb_is_refused_with_413_not_a_crash(api, alice, team, 
     assert not Attachment.objects.exists()
 
 
+def test_an_animation_too_large_to_strip_is_refused_unless_kept_as_uploaded(api, alice, team, monkeypatch):
+    monkeypatch.setattr(previews, "MAX_ANIMATION_PIXELS", 24 * 16 * 2)  # fewer than this GIF's 3 frames
+    with_comment = gif_frames(comment=b"by Alice Example")
+
+    refused = post_file(api(alice), "long.gif", with_comment, team)
+    plain = post_file(api(alice), "plain.gif", gif_frames(), team)  # nothing to strip: nothing to decode
+    kept = post_file(api(alice), "kept.gif", with_comment, team, keep_original="true")
+
+    body = assert_error(refused, 413, "image_too_large")
+    assert "keep original" in body["detail"]
+    assert (plain.status_code, kept.status_code) == (201, 201)
+
+
 def test_pillow_limit_is_set_explicitly():
     assert Image.MAX_IMAGE_PIXELS == previews.MAX_IMAGE_PIXELS == 50_000_000
 
