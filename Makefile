@@ -13,7 +13,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 JS_TESTS ?= chat/tests/js/
-SQLITE_TESTS ?= chat/tests/test_services_messages.py chat/tests/test_services_rooms.py chat/tests/test_services_members.py chat/tests/test_services_attachments.py chat/tests/test_services_notifications.py chat/tests/test_events.py chat/tests/test_architecture.py
+SQLITE_TESTS ?= chat/tests/test_services_messages.py chat/tests/test_services_rooms.py chat/tests/test_services_members.py chat/tests/test_services_attachments.py chat/tests/test_services_notifications.py chat/tests/test_events.py chat/tests/test_architecture.py imports/tests/test_slack_import.py
 SEED_ARGS ?=
 
 .PHONY: help venv dev run test test-js test-sqlite bench overload migrate seed collectstatic clean

@@ -2,6 +2,7 @@
 password) and blocking. Sessions are in accounts/sessions.py. Changes that reach
 into chat (company, support agents, deactivation, logout) are chat's: chat/services/people.py."""
 
+import re
 import zoneinfo
 from functools import lru_cache, partial
 
@@ -155,4 +156,31 @@ def user_change_password(*, user: User, current_password: str, new_password: str
     with transaction.atomic():
         user.set_password(new_password)
         user.save(update_fields=["password", "updated_at"])
+    return user
+
+
+def _free_username(wanted: str) -> str:
+    """``wanted`` made a valid username, with a number added when it is taken."""
+    base = re.sub(r"[^\w.@+-]", "", wanted.replace(" ", ".")).strip(".")[:140] or "user"
+    candidate, number = base, 1
+    while User.objects.filter(username__iexact=candidate).exists():
+        number += 1
+        candidate = f"{base}{number}"
+    return candidate
+
+
+@transaction.atomic
+def user_create_invited(*, username: str, email: str = "", display_name: str = "", company=None) -> User:
+    """An account made for someone else (an import): inactive, with no usable
+    password, until they set one from their invitation. The username is
+    ``username`` or, when taken, the same with a number."""
+    user = User(
+        username=_free_username(username),
+        email=email,
+        display_name=without_bidi_controls(display_name)[:150],
+        company=company,
+        is_active=False,
+    )
+    user.set_unusable_password()
+    user.save(force_insert=True)
     return user

@@ -40,6 +40,7 @@ from .models import (
 )
 from .services import (
     attachments,
+    imports,
     invites,
     members,
     messages,
@@ -442,6 +443,51 @@ def attachment_pdf_preview_job(job, ctx) -> dict:
     the worker. One step: safe to run again from the start."""
     attachment = attachment_make_previews(attachment_id=job.payload["attachment_id"])
     return {"preview_state": attachment.preview_state if attachment is not None else "gone"}
+
+
+# --- imported history (the importers of the imports app) ------------------------------------
+# Staff or the command line import a whole export: not metered, and no person's
+# membership is asked for (the people are the export's, most not active yet).
+def room_import_group(*, company, creator, name: str, description: str = "", is_public: bool, members=()) -> ChatRoom:
+    """A group room of imported history with its members."""
+    return imports.room_import_group(
+        company=company, creator=creator, name=name, description=description, is_public=is_public, members=members
+    )
+
+
+def room_import_direct(*, user, other) -> ChatRoom:
+    """The direct room of two people, for imported history."""
+    return imports.room_import_direct(user=user, other=other)
+
+
+def message_import(
+    *, room_id, sender, text: str, created_at, thread_id=None, also_in_room: bool = False, edited_at=None, files=(), reactions=()
+) -> imports.ImportedMessage:
+    """One imported message at its original time, in a thread when ``thread_id``
+    names a root of the room (locked before the room, like any reply)."""
+    with transaction.atomic():
+        room = ChatRoom.objects.get(pk=room_id)
+        thread = (
+            ChatMessage.objects.select_for_update(of=("self",)).select_related("room").filter(pk=thread_id, room=room).first()
+            if thread_id
+            else None
+        )
+        return imports.message_import(
+            room=room,
+            sender=sender,
+            text=text,
+            created_at=created_at,
+            thread=thread,
+            also_in_room=also_in_room,
+            edited_at=edited_at,
+            files=files,
+            reactions=reactions,
+        )
+
+
+def room_import_finish(*, room_id, history_until=None, archived: bool = False) -> ChatRoom:
+    """Imported history (messages up to ``history_until``) is read by its members; an archived room is closed."""
+    return imports.room_import_finish(room=ChatRoom.objects.get(pk=room_id), history_until=history_until, archived=archived)
 
 
 # --- people (account changes that reach into chat) -------------------------------------------

@@ -389,6 +389,10 @@ class SavedMessage(BaseModel):
         return f"{self.message_id} saved by {self.user_id}"
 
 
+# What an invite link makes of whoever uses it.
+INVITE_ROLES = [(Role.MEMBER, "Member"), (Role.GUEST, "Guest")]
+
+
 class RoomInvite(BaseModel):
     """A link that lets whoever opens it (logged in) join a group room, as a
     member or a guest, until it expires, is used up or is revoked. Owners and
@@ -396,7 +400,7 @@ class RoomInvite(BaseModel):
 
     room = models.ForeignKey(ChatRoom, on_delete=models.CASCADE, related_name="invites")
     code = models.CharField(max_length=32, unique=True)
-    role = models.CharField(max_length=10, choices=[(Role.MEMBER, "Member"), (Role.GUEST, "Guest")], default=Role.MEMBER)
+    role = models.CharField(max_length=10, choices=INVITE_ROLES, default=Role.MEMBER)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -109,6 +109,7 @@ INSTALLED_APPS = [
     "chatsite.core",
     "accounts",
     "chat",
+    "imports",
 ]
 
 MIDDLEWARE = [
@@ -300,6 +301,7 @@ SPECTACULAR_SETTINGS = {
         "RoleEnum": "chat.models.Role",
         "RoomTypeEnum": "chat.models.RoomType",
         "MessageTypeEnum": "chat.models.MessageType",
+        "InviteRoleEnum": "chat.models.INVITE_ROLES",
     },
 }
 # Request bodies: JSON and form fields are small; uploads are limited by CHAT_MAX_ATTACHMENT_BYTES.
@@ -355,6 +357,8 @@ CHAT_MAX_ROOM_INVITES = env_int("CHAT_MAX_ROOM_INVITES", 100)
 CHAT_INVITE_MAX_DAYS = env_int("CHAT_INVITE_MAX_DAYS", 30)
 CHAT_MAX_ROOM_MEMBERS = env_int("CHAT_MAX_ROOM_MEMBERS", 1000)
 CHAT_MAX_ATTACHMENT_BYTES = env_int("CHAT_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024)
+# A Slack export (manage.py import_slack, the admin upload): the most its files may unpack to.
+CHAT_IMPORT_MAX_BYTES = env_int("CHAT_IMPORT_MAX_BYTES", 2 * 1024 * 1024 * 1024)
 CHAT_MAX_ROOM_NAME_LENGTH = 200
 # WebSocket: sockets per user (across processes) and the largest client frame.
 CHAT_MAX_SOCKETS_PER_USER = env_int("CHAT_MAX_SOCKETS_PER_USER", 10)

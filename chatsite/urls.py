@@ -13,6 +13,7 @@ urlpatterns = [
     path("accounts/logout/", account_views.LogoutView.as_view(), name="logout"),
     path("accounts/signup/", account_views.signup, name="signup"),
     path("admin/", admin.site.urls),
+    path("imports/", include("imports.urls")),
     path("api/", include("chat.api.urls")),
     path("notifications/unsubscribe/<str:token>/", notify_views.email_unsubscribe, name="email-unsubscribe"),
 ]

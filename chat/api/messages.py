@@ -4,6 +4,7 @@ rendered: the same payload the room's event carries."""
 
 import uuid
 
+from drf_spectacular.plumbing import build_array_type, build_basic_type
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import viewsets
@@ -189,7 +190,7 @@ class SavedMessageListView(APIView):
 class SavedMessageIdsView(APIView):
     @extend_schema(
         summary="The ids of every message I saved (to mark them in any room)",
-        responses={200: OpenApiTypes.UUID, **errors()},
+        responses={200: build_array_type(build_basic_type(OpenApiTypes.UUID)), **errors()},
     )
     def get(self, request):
         return Response(selectors.saved_message_ids(user=request.user))

@@ -11,6 +11,7 @@ from accounts.serializers import UserSerializer
 from chat import selectors
 from chat.events import render as payloads
 from chat.models import (
+    INVITE_ROLES,
     MentionKind,
     MessageType,
     NotifyLevel,
@@ -113,7 +114,7 @@ class InviteSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     code = serializers.CharField()
     url = serializers.CharField(help_text="The page that joins whoever opens it (path; prefix the site's address).")
-    role = serializers.ChoiceField(choices=[Role.MEMBER, Role.GUEST])
+    role = serializers.ChoiceField(choices=INVITE_ROLES)
     expires_at = serializers.DateTimeField()
     max_uses = serializers.IntegerField(allow_null=True)
     uses = serializers.IntegerField()
@@ -125,7 +126,7 @@ class InviteSerializer(serializers.Serializer):
 
 
 class InviteCreateInputSerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=[Role.MEMBER, Role.GUEST], default=Role.MEMBER)
+    role = serializers.ChoiceField(choices=INVITE_ROLES, default=Role.MEMBER)
     expires_in = serializers.IntegerField(
         min_value=1, max_value=10**9, default=7 * 86400, help_text="Seconds until it expires (5 minutes to CHAT_INVITE_MAX_DAYS)."
     )
@@ -136,7 +137,7 @@ class InvitePreviewSerializer(serializers.Serializer):
     """What the person opening a link learns before joining."""
 
     room = serializers.DictField(help_text="id, name, description, member_count")
-    role = serializers.ChoiceField(choices=[Role.MEMBER, Role.GUEST])
+    role = serializers.ChoiceField(choices=INVITE_ROLES)
     expires_at = serializers.DateTimeField()
     already_member = serializers.BooleanField()
 

@@ -55,7 +55,7 @@ def clean_text(value, *, field: str, max_length: int, required: bool = False) ->
     return value
 
 
-def create_message(message: ChatMessage, *, text: str) -> ChatMessage:
+def create_message(message: ChatMessage, *, text: str, created_at=None) -> ChatMessage:
     """Store ``message`` (built by the caller, not saved, permission checked)
     with ``text`` as its content: allocate a seq, write the encrypted row and
     its search tokens, log and announce ``message.created``.
@@ -63,8 +63,12 @@ def create_message(message: ChatMessage, *, text: str) -> ChatMessage:
     The one insert path, the same on every database: the seq (one ``UPDATE …
     RETURNING`` that holds the room lock), then the rows by ``bulk_create``,
     which takes the columns from the models' metadata.
+
+    ``created_at`` is for imported history only (chat.services.imports): the
+    message and its search entries keep that time instead of now (two more
+    updates, since ``auto_now_add`` stamps the insert); a send never passes it.
     """
-    now = timezone.now()
+    now = created_at or timezone.now()
     shown_in_room = message.thread_id is None or message.also_in_room
     message.seq = allocate_seq(message.room, last_message_at=now if shown_in_room else None)
     message.content_encrypted = crypto.encrypt(text)
@@ -78,6 +82,12 @@ def create_message(message: ChatMessage, *, text: str) -> ChatMessage:
         SearchToken.objects.bulk_create(
             [SearchToken(message=message, room_id=message.room_id, token=t) for t in crypto.search_tokens(text)]
         )
+    if created_at is not None:
+        message.created_at = created_at
+        ChatMessage.objects.filter(pk=message.pk).update(created_at=created_at)
+        # Search walks entries newest first by their time: an imported message's
+        # entries sort by the message's time, not by when it was imported.
+        SearchToken.objects.filter(message=message).update(created_at=created_at)
     log.append(room=message.room, seq=message.seq, kind=wire.MESSAGE_CREATED, message=message)
     return message
 

@@ -15,13 +15,19 @@ from django.utils import timezone
 
 from chatsite.core.exceptions import Forbidden, Invalid, NotFound
 
-from ..models import ChatMember, ChatRoom, ModerationAction, Role, RoomInvite, RoomType
+from ..models import (
+    INVITE_ROLES,
+    ChatMember,
+    ChatRoom,
+    ModerationAction,
+    RoomInvite,
+    RoomType,
+)
 from ..policies import require_active_room, require_invite_usable, require_moderator
 from ..selectors import live_invites
 from .common import audit, post_system_message
 from .member_rows import add_members, check_member_limit
 
-INVITE_ROLES = (Role.MEMBER, Role.GUEST)
 MAX_USES_LIMIT = 10_000
 
 
@@ -33,7 +39,7 @@ def invite_create(*, room: ChatRoom, actor, role: str, expires_in: timedelta, ma
         raise Invalid("Only group rooms have invite links.", code="invites_group_only")
     require_moderator(room, actor)
     require_active_room(room)
-    if role not in INVITE_ROLES:
+    if role not in dict(INVITE_ROLES):
         raise Invalid("An invite makes a member or a guest.", code="invalid_role", fields={"role": ["member or guest."]})
     longest = timedelta(days=settings.CHAT_INVITE_MAX_DAYS)
     if not timedelta(minutes=5) <= expires_in <= longest:
