@@ -49,7 +49,7 @@ export function openViewer(opener) {
   function show() {
     current = links[index];
     const item = describe(current);
-    // A new element each time: the old picture never shows under the new name.
+    // The old picture is dropped first: it never shows under the new name.
     image.removeAttribute("src");
     if (item.width && item.height) {
       image.width = item.width;
