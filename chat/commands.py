@@ -428,11 +428,26 @@ def member_unban(*, actor, room_id, user_id, reason: str = "") -> ChatMember:
 
 
 # --- files ---------------------------------------------------------------------------------
-def attachment_create(*, actor, upload, room_id=None) -> Attachment:
-    """Store an upload (checked by content); ``room_id`` checks the actor may post there."""
+def attachment_create(*, actor, upload, room_id=None, keep_original: bool = False) -> Attachment:
+    """Store an upload (checked by content; an image stripped of its metadata
+    unless ``keep_original``); ``room_id`` checks the actor may post there."""
     _meter(kind="upload", user=actor, room_id=room_id)
     room = selectors.room_get_for_member(room_id=room_id, user=actor) if room_id else None
-    return attachments.attachment_create(uploader=actor, upload=upload, room=room)
+    return attachments.attachment_create(uploader=actor, upload=upload, room=room, keep_original=keep_original)
+
+
+def attachment_make_previews(*, attachment_id, announce: bool = True) -> Attachment | None:
+    """A PDF's first-page thumbnails (the job's work), or an older image's
+    (the backfill); not metered: the upload was."""
+    return attachments.attachment_make_previews(attachment_id=attachment_id, announce=announce)
+
+
+@jobs.handler(attachments.PDF_PREVIEW_JOB)
+def attachment_pdf_preview_job(job, ctx) -> dict:
+    """The ``attachment.pdf_preview`` job (enqueued with the upload), run by
+    the worker. One step: safe to run again from the start."""
+    attachment = attachment_make_previews(attachment_id=job.payload["attachment_id"])
+    return {"preview_state": attachment.preview_state if attachment is not None else "gone"}
 
 
 # --- imported history (the importers of the imports app) ------------------------------------

@@ -34,6 +34,7 @@ from chatsite.core.models import Job
 from . import crypto, policies, search
 from .events import log, render
 from .models import (
+    ATTACHMENT_IMAGE_TYPES,
     EXPORT_JOB_KINDS,
     Attachment,
     ChatMember,
@@ -44,6 +45,7 @@ from .models import (
     MessageType,
     NotificationPreferences,
     PinnedMessage,
+    PreviewState,
     PushSubscription,
     RoomEvent,
     RoomInvite,
@@ -779,3 +781,11 @@ def export_job(*, job_id, user) -> Job:
 def export_jobs(*, user, limit: int = 20) -> list[Job]:
     """My exports, newest first."""
     return list(Job.objects.filter(owner=user, kind__in=EXPORT_JOB_KINDS).order_by("-created_at")[:limit])
+
+
+def attachments_without_previews(*, limit: int) -> list:
+    """Ids of the images and PDFs stored before previews existed (no preview
+    state), oldest first: the backfill's work (manage.py make_attachment_previews)."""
+    kinds = sorted(ATTACHMENT_IMAGE_TYPES | {"application/pdf"})
+    rows = Attachment.objects.filter(preview_state=PreviewState.NONE, content_type__in=kinds).order_by("created_at")
+    return list(rows.values_list("pk", flat=True)[:limit])
