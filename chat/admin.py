@@ -40,11 +40,12 @@ from accounts.admin import NeverAddedOrDeletedMixin, ReadOnlyMixin, UserAdmin
 from accounts.models import User
 from accounts.services import DELETED_USERNAME_PREFIX
 from chatsite.core.exceptions import ChatError
-from chatsite.core.models import RateLimitLog
+from chatsite.core.models import Job, JobState, RateLimitLog
 
 from . import commands, crypto, search
 from .events.render import message_content
 from .models import (
+    EXPORT_JOB_KINDS,
     Attachment,
     AuditLog,
     ChatMember,
@@ -243,7 +244,7 @@ class ChatRoomAdmin(ModerationActionsMixin, NeverAddedOrDeletedMixin, ModeratorV
     EDITABLE = ("name", "description", "is_public")
 
     action_form = RoomActionForm
-    actions = ("deactivate_rooms", "reactivate_rooms", "post_announcement")
+    actions = ("deactivate_rooms", "reactivate_rooms", "post_announcement", "export_rooms")
     noun = ("room", "rooms")
     command_ids = {"room_id": "pk"}
     list_display = (
@@ -362,6 +363,22 @@ class ChatRoomAdmin(ModerationActionsMixin, NeverAddedOrDeletedMixin, ModeratorV
             self.message_user(request, "Write the announcement's text first.", messages.ERROR)
             return
         self.run_command(request, queryset, self._announce, content=text)
+
+    @admin.action(description="Export selected rooms (a ZIP each: see Jobs to download them)", permissions=["moderate"])
+    def export_rooms(self, request, queryset):
+        started = 0
+        for room in queryset:
+            try:
+                commands.room_export_start(actor=request.user, room_id=room.pk, attachments_bytes=0)
+            except ChatError as exc:
+                self.message_user(request, f"{room}: {exc.detail}", messages.ERROR)
+            else:
+                started += 1
+        if started:
+            link = format_html('<a href="{}">Jobs</a>', reverse("admin:core_job_changelist"))
+            self.message_user(
+                request, format_html("Started {}: the worker makes them; download each from {} when it is done.", _count(started, "export", "exports"), link), messages.SUCCESS
+            )
 
 
 # --- Members -----------------------------------------------------------------
@@ -623,6 +640,31 @@ class RoomInviteAdmin(ModerationActionsMixin, ReadOnlyAdmin):
         skip=lambda invite: invite.revoked_at is not None,
         skipped="{} already revoked.",
     )
+
+
+@admin.register(Job)
+class JobAdmin(ReadOnlyAdmin):
+    """Durable jobs (exports, imports, previews): their state and progress; a
+    finished export can be downloaded here by the person who started it."""
+
+    list_display = ("kind", "state", "progress", "owner", "created_at", "finished_at", "attempts", "download")
+    list_filter = ("kind", "state")
+    search_fields = ("kind", "owner__username")
+    list_select_related = ("owner",)
+    ordering = ("-created_at",)
+    fields = ("kind", "state", "progress", "owner", "payload", "result", "error", "attempts", "worker", "due_at", "lease_until", "started_at", "finished_at", "expires_at", "created_at")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        self._request = request
+        return super().get_queryset(request)
+
+    @admin.display(description="download")
+    def download(self, obj):
+        mine = getattr(self, "_request", None) is not None and obj.owner_id == self._request.user.pk
+        if mine and obj.kind in EXPORT_JOB_KINDS and obj.state == JobState.DONE and obj.expires_at and obj.expires_at > timezone.now():
+            return format_html('<a href="{}">{}</a>', reverse("export-download", args=[obj.pk]), obj.result.get("name") or "ZIP")
+        return "-"
 
 
 @admin.register(MessageReaction)

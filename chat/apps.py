@@ -38,6 +38,12 @@ class ChatConfig(AppConfig):
         # System checks of the whole project (generated secrets, one-process defaults, keys).
         import chatsite.checks  # noqa: F401
 
+        # The handlers of chat's durable jobs (chatsite.core.jobs): every process
+        # that enqueues or runs a job has them — the previews' where the writes
+        # are (commands), the exports' in chat.exports.
+        from . import commands  # noqa: F401
+        from .exports import personal, room  # noqa: F401
+
         user_logged_out.connect(close_sockets_on_logout, dispatch_uid="chat.close_sockets_on_logout")
         from accounts.services import profile_changed
         from accounts.sessions import sessions_revoked

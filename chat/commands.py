@@ -27,12 +27,15 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from chatsite.core import ratelimit
+from chatsite.core import jobs, ratelimit
 from chatsite.core.exceptions import Forbidden, Invalid, NotFound
+from chatsite.core.models import Job, JobState
 
 from . import policies, selectors
 from .events import render
 from .models import (
+    JOB_PERSONAL_EXPORT,
+    JOB_ROOM_EXPORT,
     Attachment,
     ChatMember,
     ChatMessage,
@@ -425,11 +428,26 @@ def member_unban(*, actor, room_id, user_id, reason: str = "") -> ChatMember:
 
 
 # --- files ---------------------------------------------------------------------------------
-def attachment_create(*, actor, upload, room_id=None) -> Attachment:
-    """Store an upload (checked by content); ``room_id`` checks the actor may post there."""
+def attachment_create(*, actor, upload, room_id=None, keep_original: bool = False) -> Attachment:
+    """Store an upload (checked by content; an image stripped of its metadata
+    unless ``keep_original``); ``room_id`` checks the actor may post there."""
     _meter(kind="upload", user=actor, room_id=room_id)
     room = selectors.room_get_for_member(room_id=room_id, user=actor) if room_id else None
-    return attachments.attachment_create(uploader=actor, upload=upload, room=room)
+    return attachments.attachment_create(uploader=actor, upload=upload, room=room, keep_original=keep_original)
+
+
+def attachment_make_previews(*, attachment_id, announce: bool = True) -> Attachment | None:
+    """A PDF's first-page thumbnails (the job's work), or an older image's
+    (the backfill); not metered: the upload was."""
+    return attachments.attachment_make_previews(attachment_id=attachment_id, announce=announce)
+
+
+@jobs.handler(attachments.PDF_PREVIEW_JOB)
+def attachment_pdf_preview_job(job, ctx) -> dict:
+    """The ``attachment.pdf_preview`` job (enqueued with the upload), run by
+    the worker. One step: safe to run again from the start."""
+    attachment = attachment_make_previews(attachment_id=job.payload["attachment_id"])
+    return {"preview_state": attachment.preview_state if attachment is not None else "gone"}
 
 
 # --- imported history (the importers of the imports app) ------------------------------------
@@ -500,6 +518,55 @@ def user_profile_changed(*, user) -> None:
 
 def user_sessions_revoked(*, user, session_ids, keep_session_id) -> None:
     people.user_sessions_revoked(user=user, session_ids=session_ids, keep_session_id=keep_session_id)
+
+
+# --- exports (run by the worker: chat/exports) ----------------------------------------------
+def _attachments_budget(value) -> int:
+    if value is None:
+        return 0
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= settings.CHAT_EXPORT_MAX_ATTACHMENT_BYTES:
+        raise Invalid(
+            f"attachments_bytes is 0 to {settings.CHAT_EXPORT_MAX_ATTACHMENT_BYTES:,}.",
+            code="invalid_attachments_bytes",
+            fields={"attachments_bytes": [f"0 to {settings.CHAT_EXPORT_MAX_ATTACHMENT_BYTES}."]},
+        )
+    return value
+
+
+def _unfinished(kind: str, owner, **payload) -> Job | None:
+    """An export of the same thing this person asked for and is still running (asked twice: one job)."""
+    jobs_of_owner = Job.objects.filter(kind=kind, owner=owner, state__in=[JobState.PENDING, JobState.RUNNING])
+    return next((job for job in jobs_of_owner if all(job.payload.get(k) == v for k, v in payload.items())), None)
+
+
+def room_export_start(*, actor, room_id, attachments_bytes: int | None = 0) -> Job:
+    """Start the export of a room (its owners and admins, site moderators):
+    every message to the room's current seq. The worker makes the ZIP."""
+    budget = _attachments_budget(attachments_bytes)
+    _meter(kind="export", user=actor, room_id=room_id)
+    with transaction.atomic():
+        room = _room_for_moderation(room_id, actor)
+        policies.require_moderator(room, actor)
+        running = _unfinished(JOB_ROOM_EXPORT, actor, room=str(room.pk), attachments_bytes=budget)
+        if running is not None:
+            return running
+        return jobs.enqueue(
+            kind=JOB_ROOM_EXPORT, owner=actor, payload={"room": str(room.pk), "through_seq": room.seq, "attachments_bytes": budget}
+        )
+
+
+def personal_export_start(*, actor, attachments_bytes: int | None = 0) -> Job:
+    """Start the export of my own data (docs/data.md)."""
+    budget = _attachments_budget(attachments_bytes)
+    _meter(kind="export", user=actor)
+    with transaction.atomic():
+        running = _unfinished(JOB_PERSONAL_EXPORT, actor, attachments_bytes=budget)
+        return running or jobs.enqueue(kind=JOB_PERSONAL_EXPORT, owner=actor, payload={"attachments_bytes": budget})
+
+
+def export_cancel(*, actor, job_id) -> bool:
+    job = selectors.export_job(job_id=job_id, user=actor)
+    return jobs.cancel(job)
 
 
 def account_delete(*, actor, user_id, password: str | None = None, reason: str = "") -> people.AccountDeleted:

@@ -44,6 +44,13 @@ ATTACHMENT_FILE_TYPES = frozenset({
 ATTACHMENT_TEXT_TYPE = "text/plain"
 
 
+class PreviewState(models.TextChoices):
+    NONE = "", "No preview (not an image or a PDF)"
+    PENDING = "pending", "Being made (a PDF's job)"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Could not be made"
+
+
 class Attachment(BaseModel):
     """An uploaded file. Served only to members of a room it was posted in."""
 
@@ -57,9 +64,21 @@ class Attachment(BaseModel):
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
     sha256 = models.CharField(max_length=64, blank=True)
+    # The uploader kept the original's bytes (and its metadata) as uploaded.
+    original_kept = models.BooleanField(default=False)
+    # Two WebP thumbnails (chat/previews.py SIZES), served like the file.
+    preview_state = models.CharField(max_length=10, choices=PreviewState.choices, default=PreviewState.NONE, blank=True)
+    preview_small = models.FileField(upload_to="previews/%Y/%m/", blank=True)
+    preview_large = models.FileField(upload_to="previews/%Y/%m/", blank=True)
+    # {"small": [width, height], "large": [width, height]}
+    preview_sizes = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return self.original_name
+
+    @property
+    def has_previews(self) -> bool:
+        return self.preview_state == PreviewState.READY and bool(self.preview_small) and bool(self.preview_large)
 
     @property
     def is_image(self) -> bool:
@@ -369,6 +388,11 @@ class SavedMessage(BaseModel):
     def __str__(self) -> str:
         return f"{self.message_id} saved by {self.user_id}"
 
+
+# Kinds of the durable jobs chat runs (chatsite/core/jobs.py): the exports (chat/exports).
+JOB_ROOM_EXPORT = "room.export"
+JOB_PERSONAL_EXPORT = "user.export"
+EXPORT_JOB_KINDS = (JOB_ROOM_EXPORT, JOB_PERSONAL_EXPORT)
 
 # What an invite link makes of whoever uses it.
 INVITE_ROLES = [(Role.MEMBER, "Member"), (Role.GUEST, "Guest")]

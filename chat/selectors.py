@@ -29,10 +29,13 @@ from django.utils import timezone
 
 from accounts.models import UserBlock
 from chatsite.core.exceptions import Forbidden, Invalid, NotFound
+from chatsite.core.models import Job
 
 from . import crypto, policies, search
 from .events import log, render
 from .models import (
+    ATTACHMENT_IMAGE_TYPES,
+    EXPORT_JOB_KINDS,
     Attachment,
     ChatMember,
     ChatMessage,
@@ -42,6 +45,7 @@ from .models import (
     MessageType,
     NotificationPreferences,
     PinnedMessage,
+    PreviewState,
     PushSubscription,
     RoomEvent,
     RoomInvite,
@@ -765,3 +769,23 @@ def attachment_for_user(*, attachment_id, user):
     if posted or ChatRoom.objects.filter(avatar=attachment, pk__in=my_rooms).exists():
         return attachment
     raise NotFound("Attachment not found.", code="attachment_not_found")
+
+
+def export_job(*, job_id, user) -> Job:
+    """One of my exports (a room's or my data's), by id; NotFound otherwise."""
+    return _first_or_not_found(
+        Job.objects.filter(pk=job_id, owner=user, kind__in=EXPORT_JOB_KINDS), "Export not found.", "export_not_found"
+    )
+
+
+def export_jobs(*, user, limit: int = 20) -> list[Job]:
+    """My exports, newest first."""
+    return list(Job.objects.filter(owner=user, kind__in=EXPORT_JOB_KINDS).order_by("-created_at")[:limit])
+
+
+def attachments_without_previews(*, limit: int) -> list:
+    """Ids of the images and PDFs stored before previews existed (no preview
+    state), oldest first: the backfill's work (manage.py make_attachment_previews)."""
+    kinds = sorted(ATTACHMENT_IMAGE_TYPES | {"application/pdf"})
+    rows = Attachment.objects.filter(preview_state=PreviewState.NONE, content_type__in=kinds).order_by("created_at")
+    return list(rows.values_list("pk", flat=True)[:limit])

@@ -302,6 +302,9 @@ SPECTACULAR_SETTINGS = {
         "RoomTypeEnum": "chat.models.RoomType",
         "MessageTypeEnum": "chat.models.MessageType",
         "InviteRoleEnum": "chat.models.INVITE_ROLES",
+        "ExportKindEnum": "chat.models.EXPORT_JOB_KINDS",
+        "MentionKindEnum": "chat.models.MentionKind",
+        "SessionKindEnum": "accounts.models.SessionKind",
     },
 }
 # Request bodies: JSON and form fields are small; uploads are limited by CHAT_MAX_ATTACHMENT_BYTES.
@@ -474,6 +477,14 @@ CHAT_SITE_URL = env_str("CHAT_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 CHAT_EMAIL_INCLUDE_CONTENT = env_bool("CHAT_EMAIL_INCLUDE_CONTENT", True)
 # The worker: how often it looks for due rows, and how often a failed email is retried.
 CHAT_NOTIFICATION_POLL_SECONDS = env_int("CHAT_NOTIFICATION_POLL_SECONDS", 5)
+# Jobs (chatsite/core/jobs.py): how long a worker holds a job without a word
+# before another worker takes it over (its lease).
+CHAT_JOB_LEASE_SECONDS = env_int("CHAT_JOB_LEASE_SECONDS", 60)
+# Exports (docs/data.md): messages per step (a checkpoint after each), how long a
+# finished export can be downloaded, the most attachment bytes one may include.
+CHAT_EXPORT_BATCH = env_int("CHAT_EXPORT_BATCH", 500)
+CHAT_EXPORT_HOURS = env_int("CHAT_EXPORT_HOURS", 24)
+CHAT_EXPORT_MAX_ATTACHMENT_BYTES = env_int("CHAT_EXPORT_MAX_ATTACHMENT_BYTES", 1024 * 1024 * 1024)
 CHAT_NOTIFICATION_MAX_ATTEMPTS = env_int("CHAT_NOTIFICATION_MAX_ATTEMPTS", 5)
 
 # --- Notifications: Web Push (docs/notifications.md) ---------------------------

@@ -23,6 +23,18 @@ from chatsite.core import json_values
 
 
 # --- Output ------------------------------------------------------------------
+class PreviewSerializer(serializers.Serializer):
+    url = serializers.CharField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+
+
+class PreviewsSerializer(serializers.Serializer):
+    content_type = serializers.CharField(help_text="image/webp")
+    small = PreviewSerializer(help_text="At most 320 px on the long side (never upscaled).")
+    large = PreviewSerializer(help_text="At most 1280 px on the long side (never upscaled).")
+
+
 class AttachmentSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     name = serializers.CharField()
@@ -31,6 +43,9 @@ class AttachmentSerializer(serializers.Serializer):
     width = serializers.IntegerField(allow_null=True)
     height = serializers.IntegerField(allow_null=True)
     url = serializers.CharField()
+    previews = PreviewsSerializer(
+        allow_null=True, help_text="Thumbnails (images, and a PDF's first page once its job made it); null when there are none (yet)."
+    )
 
     def to_representation(self, instance):
         return payloads.attachment_payload(instance)
@@ -529,6 +544,12 @@ class SearchQuerySerializer(serializers.Serializer):
 class UploadInputSerializer(serializers.Serializer):
     file = serializers.FileField(max_length=255)
     room = serializers.UUIDField(required=False, help_text="The room it will be posted in (checks you may post files there).")
+    keep_original = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Images: keep the file exactly as uploaded, with its metadata (EXIF: GPS position, camera, author). "
+        "By default it is stored without them.",
+    )
 
 
 def max_message_length() -> int:

@@ -6,6 +6,7 @@ from accounts import api as accounts_api
 
 from . import (
     attachments,
+    exports,
     invites,
     members,
     messages,
@@ -52,6 +53,11 @@ urlpatterns = [
     path("users/blocked/", accounts_api.BlockListView.as_view(), name="user-blocked"),
     path("users/<uuid:user_id>/avatar/<str:key>/<int:size>/", users.AvatarView.as_view(), name="user-avatar"),
     path("users/<uuid:user_id>/block/", accounts_api.BlockView.as_view(), name="user-block"),
+    path("exports/", exports.ExportListView.as_view(), name="export-list"),
+    path("exports/me/", exports.MyExportView.as_view(), name="export-me"),
+    path("exports/<uuid:job_id>/", exports.ExportView.as_view(), name="export-detail"),
+    path("exports/<uuid:job_id>/download/", exports.ExportDownloadView.as_view(), name="export-download"),
+    path(f"rooms/{UUID}/export/", exports.RoomExportView.as_view(), name="room-export"),
     path("saved/", messages.SavedMessageListView.as_view(), name="saved-list"),
     path("saved/ids/", messages.SavedMessageIdsView.as_view(), name="saved-ids"),
     path(f"rooms/{UUID}/invites/", invites.RoomInviteListView.as_view(), name="room-invite-list"),

@@ -90,7 +90,21 @@ def attachment_payload(attachment: Attachment | None) -> dict | None:
         "width": attachment.width,
         "height": attachment.height,
         "url": reverse("attachment-detail", kwargs={"pk": attachment.pk}),
+        "previews": previews_payload(attachment),
     }
+
+
+def previews_payload(attachment: Attachment) -> dict | None:
+    """The two thumbnails, served like the file (members only); null when none (yet)."""
+    if not attachment.has_previews:
+        return None
+    sizes = attachment.preview_sizes or {}
+    out = {"content_type": "image/webp"}
+    for name in ("small", "large"):
+        width, height = sizes.get(name) or (None, None)
+        url = reverse("attachment-preview", kwargs={"pk": attachment.pk, "size": name})
+        out[name] = {"url": url, "width": width, "height": height}
+    return out
 
 
 def remember_plaintext(message: ChatMessage, text: str) -> None:

@@ -21,7 +21,7 @@ from chat.tests.api_helpers import (
 from chat.tests.factories import group_room, send
 
 UPLOADS = "/api/attachments/"
-ATTACHMENT_KEYS = {"id", "name", "content_type", "size", "width", "height", "url"}
+ATTACHMENT_KEYS = {"id", "name", "content_type", "size", "width", "height", "url", "previews"}
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import close_old_connections, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -36,11 +37,15 @@ from .models import Job, JobState
 
 logger = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=60)
 MAX_ATTEMPTS = 5
 RETRY_BACKOFF = (10, 60, 300, 900)  # seconds before the next try, by attempts so far
 
 _handlers: dict[str, Callable] = {}
+
+
+def lease() -> timedelta:
+    """How long a claim holds without a word from its worker (CHAT_JOB_LEASE_SECONDS)."""
+    return timedelta(seconds=settings.CHAT_JOB_LEASE_SECONDS)
 
 
 class JobCancelled(Exception):
@@ -100,7 +105,7 @@ class JobContext:
         """Record progress (and where to resume from), renewing the lease.
         Raises JobCancelled or JobLost when the job is no longer this worker's to
         run, JobInterrupted when the worker is stopping (after saving)."""
-        fields = {"progress": max(0, min(100, int(percent))), "lease_until": timezone.now() + LEASE, "updated_at": timezone.now()}
+        fields = {"progress": max(0, min(100, int(percent))), "lease_until": timezone.now() + lease(), "updated_at": timezone.now()}
         if checkpoint is not None:
             self.checkpoint = dict(checkpoint)
             fields["checkpoint"] = self.checkpoint
@@ -128,7 +133,7 @@ def claim(*, worker: str, now=None) -> Job | None:
             return None
         if job.state == JobState.RUNNING:
             logger.warning("job %s (%s): the lease of %s ran out; going on from its checkpoint", job.pk, job.kind, job.worker)
-        job.state, job.worker, job.lease_until = JobState.RUNNING, worker, now + LEASE
+        job.state, job.worker, job.lease_until = JobState.RUNNING, worker, now + lease()
         job.attempts += 1
         job.started_at = job.started_at or now
         job.save(update_fields=["state", "worker", "lease_until", "attempts", "started_at", "updated_at"])

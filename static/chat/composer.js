@@ -50,6 +50,8 @@ export function createComposer(app) {
     $("#attachment-bar").hidden = true;
     $("#attachment-preview").hidden = true;
     $("#attachment-preview").removeAttribute("src");
+    $("#keep-original-box").hidden = true;
+    $("#keep-original").checked = false;
   }
 
   function chooseFile() {
@@ -68,6 +70,7 @@ export function createComposer(app) {
       preview.src = chosen.previewUrl;
       preview.alt = `Preview of ${file.name}`;
       preview.hidden = false;
+      $("#keep-original-box").hidden = false; // off by default: the metadata is stripped
     }
     $("#attachment-text").textContent = `${file.name} (${fileSize(file.size)})`;
     $("#attachment-bar").hidden = false;
@@ -115,6 +118,7 @@ export function createComposer(app) {
     const content = autocomplete.expand(input.value);
     if (!content.trim() && !chosen.file) return;
     const file = chosen.file;
+    const keepOriginal = Boolean(file) && $("#keep-original").checked;
     const pending = createPending({
       clientMsgId: uuid4(),
       room: room.id,
@@ -124,6 +128,7 @@ export function createComposer(app) {
       attachmentPreview: takeAttachmentPreview(file),
       sender: state.me,
     });
+    pending.keepOriginal = keepOriginal;
     rd.replyTo = null;
     rd.firstUnreadSeq = null;
     rd.scrollToBottom = true;
@@ -143,6 +148,7 @@ export function createComposer(app) {
     const form = new FormData();
     form.append("file", pending.file, pending.file.name);
     form.append("room", pending.room);
+    if (pending.keepOriginal) form.append("keep_original", "true");
     return api("POST", "attachments/", form);
   }
 

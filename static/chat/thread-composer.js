@@ -47,6 +47,8 @@ export function createThreadComposer(app, { onEscape }) {
     $("#thread-attachment-bar").hidden = true;
     $("#thread-attachment-preview").hidden = true;
     $("#thread-attachment-preview").removeAttribute("src");
+    $("#thread-keep-original-box").hidden = true;
+    $("#thread-keep-original").checked = false;
   }
 
   function chooseFile() {
@@ -65,6 +67,7 @@ export function createThreadComposer(app, { onEscape }) {
       preview.src = chosen.previewUrl;
       preview.alt = `Preview of ${file.name}`;
       preview.hidden = false;
+      $("#thread-keep-original-box").hidden = false; // off by default: the metadata is stripped
     }
     $("#thread-attachment-text").textContent = `${file.name} (${fileSize(file.size)})`;
     $("#thread-attachment-bar").hidden = false;
@@ -109,6 +112,7 @@ export function createThreadComposer(app, { onEscape }) {
     const content = autocomplete.expand(input.value);
     if (!content.trim() && !chosen.file) return;
     const file = chosen.file;
+    const keepOriginal = Boolean(file) && $("#thread-keep-original").checked;
     const pending = createPending({
       clientMsgId: uuid4(),
       room: room.id,
@@ -119,6 +123,7 @@ export function createThreadComposer(app, { onEscape }) {
       thread: panel.rootId,
       alsoInRoom: also.checked,
     });
+    pending.keepOriginal = keepOriginal;
     panel.scrollToBottom = true;
     input.value = "";
     drafts.delete(panel.rootId);

@@ -14,6 +14,10 @@
 3. Notification rows that are done (sent, cancelled, skipped or failed) and
    older than ``--event-days`` are deleted: the worker's queue keeps only what
    is pending and recent history for staff.
+4. Exports past their ``expires_at`` (CHAT_EXPORT_HOURS after they finished)
+   lose their file (decrypted content: never kept longer), and the work folders
+   of exports that failed or were cancelled are removed; their job rows stay as
+   a record (without the file).
 
 Each batch (of messages, or of one room's events) is one transaction, so
 Ctrl-C leaves every message and every room consistent, and a rerun continues
@@ -29,7 +33,9 @@ from django.db.models import Max, Min
 from django.utils import timezone
 
 from chat import crypto
+from chat.exports.writer import ExportWriter, result_path
 from chat.models import (
+    EXPORT_JOB_KINDS,
     ChatMessage,
     ChatRoom,
     MessageEdit,
@@ -39,6 +45,7 @@ from chat.models import (
     RoomEvent,
     SearchToken,
 )
+from chatsite.core.models import Job, JobState
 
 
 def purge_message_content(message_ids: list) -> tuple[int, int, int]:
@@ -114,6 +121,7 @@ class Command(BaseCommand):
             "rooms_purged": 0,
             "events": 0,
             "notifications": 0,
+            "exports": 0,
         }
         now = timezone.now()
         deleted_cutoff = now - timedelta(days=deleted_days)
@@ -126,6 +134,7 @@ class Command(BaseCommand):
             self._purge_deleted_content(deleted_cutoff)
             self._purge_events(event_cutoff)
             self._purge_notifications(event_cutoff)
+            self._purge_exports(now)
         except KeyboardInterrupt:
             self._summary()
             raise CommandError(
@@ -242,6 +251,19 @@ class Command(BaseCommand):
                 deleted, _ = Notification.objects.filter(pk__in=ids).delete()
             self.stats["notifications"] += deleted
 
+    def _purge_exports(self, now) -> None:
+        expired = Job.objects.filter(kind__in=EXPORT_JOB_KINDS, state=JobState.DONE, expires_at__lte=now).exclude(result__has_key="expired")
+        ended = Job.objects.filter(kind__in=EXPORT_JOB_KINDS, state__in=[JobState.FAILED, JobState.CANCELLED])
+        if self.dry_run:
+            self.stats["exports"] = expired.count()
+            return
+        for job in expired:
+            result_path(job.result.get("file", "missing")).unlink(missing_ok=True)
+            Job.objects.filter(pk=job.pk).update(result={**job.result, "expired": True})
+            self.stats["exports"] += 1
+        for job_id in ended.values_list("pk", flat=True):
+            ExportWriter.discard_work(job_id)
+
     # --- report -------------------------------------------------------------------
 
     def _summary(self) -> None:
@@ -257,6 +279,7 @@ class Command(BaseCommand):
             f"({stats['rooms_checked']} rooms checked)"
         )
         self.stdout.write(f"notifications: {stats['notifications']} done ones {verb} deleted")
+        self.stdout.write(f"exports: {stats['exports']} expired files {verb} deleted")
         if self.dry_run:
             self.stdout.write("Dry run: nothing was changed.")
         self.stdout.flush()

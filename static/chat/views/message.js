@@ -4,6 +4,7 @@ import { avatarOf, fileSize, formatted, fullTime, h, linkified, messageTime } fr
 import { fold, mentionSegments, mentionsUser } from "../mentions.js";
 import { canModerate, canPin, displayName, roomTitle, state } from "../state.js";
 import { canStartThread, summaryText } from "../threads.js";
+import { openViewer } from "./viewer.js";
 
 export const QUICK_REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
 
@@ -14,23 +15,81 @@ function reactionLabel(reaction, me) {
   return `${reaction.reaction}: ${reaction.count} reaction${reaction.count === 1 ? "" : "s"}`;
 }
 
-function attachmentNode(attachment) {
-  if (!attachment) return null;
-  if (attachment.content_type && attachment.content_type.startsWith("image/")) {
-    const props = { src: attachment.url, alt: attachment.name, loading: "lazy", decoding: "async" };
-    if (attachment.width && attachment.height) Object.assign(props, { width: attachment.width, height: attachment.height });
-    return h(
-      "a",
-      { class: "msg-image", href: attachment.url, target: "_blank", rel: "noopener", "aria-label": `Open image ${attachment.name}` },
-      h("img", props),
-    );
-  }
+// A file's kind, for its card: an icon and a word anyone understands.
+const FILE_KINDS = [
+  ["application/pdf", "📕", "PDF document"],
+  ["application/zip", "🗜️", "ZIP archive"],
+  ["application/gzip", "🗜️", "gzip archive"],
+  ["audio/", "🎵", "Audio"],
+  ["video/", "🎬", "Video"],
+  ["text/plain", "📄", "Text"],
+  ["image/", "🖼️", "Image"],
+];
+
+export function fileKind(contentType) {
+  const found = FILE_KINDS.find(([prefix]) => (contentType || "").startsWith(prefix));
+  return found ? { icon: found[1], label: found[2] } : { icon: "📎", label: "File" };
+}
+
+function imageNode(attachment) {
+  const small = attachment.previews && attachment.previews.small;
+  const large = attachment.previews && attachment.previews.large;
+  const props = { src: small ? small.url : attachment.url, alt: attachment.name, loading: "lazy", decoding: "async" };
+  const [width, height] = small ? [small.width, small.height] : [attachment.width, attachment.height];
+  // The size before it loads: no jump of the list when it does.
+  if (width && height) Object.assign(props, { width, height });
   return h(
     "a",
-    { class: "msg-file", href: attachment.url, download: attachment.name, "aria-label": `Download ${attachment.name}` },
-    h("span", { "aria-hidden": "true", text: "📄" }),
-    h("span", { class: "file-name", text: attachment.name }),
-    h("span", { class: "muted", text: `(${fileSize(attachment.size)})` }),
+    {
+      class: "msg-image",
+      href: attachment.url,
+      target: "_blank",
+      rel: "noopener",
+      "aria-label": `Open image ${attachment.name}`,
+      "aria-haspopup": "dialog",
+      dataset: {
+        viewer: "1",
+        attachment: attachment.id,
+        name: attachment.name,
+        original: attachment.url,
+        size: String(attachment.size || 0),
+        large: large ? large.url : attachment.url,
+        largeWidth: String((large ? large.width : attachment.width) || ""),
+        largeHeight: String((large ? large.height : attachment.height) || ""),
+      },
+      onclick: (event) => {
+        if (event.ctrlKey || event.metaKey || event.shiftKey || event.button === 1) return; // a new tab, as asked
+        event.preventDefault();
+        openViewer(event.currentTarget);
+      },
+    },
+    h("img", props),
+  );
+}
+
+function attachmentNode(attachment) {
+  if (!attachment) return null;
+  if (attachment.content_type && attachment.content_type.startsWith("image/")) return imageNode(attachment);
+  const kind = fileKind(attachment.content_type);
+  const small = attachment.previews && attachment.previews.small;
+  return h(
+    "a",
+    {
+      class: `msg-file${small ? " with-preview" : ""}`,
+      href: attachment.url,
+      download: attachment.name,
+      "aria-label": `Download ${attachment.name}`,
+      dataset: { contentType: attachment.content_type || "" },
+    },
+    small
+      ? h("img", { class: "file-preview", src: small.url, alt: "", width: small.width, height: small.height, loading: "lazy", decoding: "async" })
+      : h("span", { class: "file-icon", "aria-hidden": "true", text: kind.icon }),
+    h(
+      "span",
+      { class: "file-text" },
+      h("span", { class: "file-name", text: attachment.name }),
+      h("span", { class: "file-meta muted", text: `${kind.label} · ${fileSize(attachment.size)}` }),
+    ),
   );
 }
 

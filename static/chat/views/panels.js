@@ -8,6 +8,7 @@ import { applyCounts, applyNotifySettings } from "../counts.js";
 import { $, avatarOf, debounce, fullTime, h, uuid4 } from "../dom.js";
 import { canModerate, displayName, presenceOf, roomData, roomTitle, sortedRooms, state } from "../state.js";
 import { closeDialog, confirmDialog, openDialog, showError, toast } from "../ui.js";
+import { exportControl } from "./exports.js";
 import { renderInvites } from "./invites.js";
 
 const ROLES = ["owner", "admin", "member", "guest"];
@@ -83,6 +84,7 @@ export function renderDetails(app) {
       h("section", { id: "notify-section", "aria-labelledby": "notify-heading" }),
       h("section", { "aria-labelledby": "members-heading" }, h("h2", { id: "members-heading", text: "Members" }), h("div", { id: "add-member" }), h("ul", { id: "member-list", class: "member-list" })),
       h("section", { id: "invites-section", "aria-labelledby": "invites-heading" }),
+      h("section", { id: "export-section", "aria-labelledby": "export-heading" }),
       h("section", { id: "banned-section", "aria-label": "Banned people" }),
       h("section", { id: "block-section", "aria-label": "Blocking" }),
       h("section", { id: "leave-section", "aria-label": "Leave or close" }),
@@ -91,6 +93,7 @@ export function renderDetails(app) {
     built.banned = null;
     renderAddMember(app, room);
     renderInvites(app, room, $("#invites-section"));
+    renderExport(room);
     renderLeave(app, room);
   }
   const bannedKey = `${room.id}:${canModerate(room)}:${roomData(room.id).memberEvents}`;
@@ -103,6 +106,20 @@ export function renderDetails(app) {
   renderSettings(app, room);
   renderNotifications(app, room);
   renderMembers(app, room);
+}
+
+// --- the room's export (owners and admins) -------------------------------------------
+function renderExport(room) {
+  const section = $("#export-section");
+  if (!canModerate(room)) {
+    section.replaceChildren();
+    return;
+  }
+  section.replaceChildren(
+    h("h2", { id: "export-heading", text: "Export" }),
+    h("p", { class: "muted", text: "A ZIP of every message (edits, deleted ones as tombstones, reactions, threads) with a page to read it offline. Only you can download it, for 24 hours." }),
+    exportControl({ path: `rooms/${room.id}/export/`, what: "this room", filesLabel: "Include attached files (up to 100 MB)", idPrefix: "room-export" }),
+  );
 }
 
 // --- blocking the other person of a direct room ------------------------------------------

@@ -8,6 +8,7 @@ import { $, avatarOf, fullTime, h } from "../dom.js";
 import { displayName } from "../state.js";
 import { confirmDialog, openDialog, toast } from "../ui.js";
 import { setTimeZone, timeZone, validTimeZone } from "../zone.js";
+import { exportControl } from "./exports.js";
 
 const FIELD_IDS = {
   display_name: "profile-name",
@@ -363,6 +364,12 @@ export function createProfileView(app) {
       passwordSection(),
       zoneSection(me),
       sessionsSection(),
+      section(
+        "my-data-heading",
+        "Your data",
+        h("p", { class: "hint muted", text: "A ZIP of what chatsite keeps about you: your profile, rooms, messages you wrote, reactions, uploads, settings and sessions. Only you can download it, for 24 hours." }),
+        exportControl({ path: "exports/me/", what: "my data", filesLabel: "Include my uploaded files (up to 100 MB)", idPrefix: "my-export" }),
+      ),
       section("blocked-heading", "Blocked people", app.blocking.blockedList()),
       deleteSection(),
     );
