@@ -13,10 +13,12 @@ from django.utils import timezone
 from accounts.models import Company, User
 from accounts.services import user_anonymise as anonymise_account
 from chatsite.core.exceptions import Invalid, NotFound
+from chatsite.core.models import Job, JobState
 
 from .. import crypto, policies, selectors
 from ..events import broadcast, log, wire
 from ..models import (
+    EXPORT_JOB_KINDS,
     Attachment,
     AuditLog,
     ChatMember,
@@ -141,6 +143,8 @@ def account_delete(*, user: User, actor, reason: str = "", erase_messages: bool)
       messages, thread follows and mention rows are deleted;
     - with ``erase_messages``, every message they sent is purged as retention
       purges (below); otherwise the messages stay, shown under the new name;
+    - their exports are cancelled or expire now (the files go with the next
+      purge_chat_retention);
     - their sockets close after commit (4001, ``account_deleted``);
     - an AuditLog row (action ``account.delete``, the target the user).
 
@@ -156,6 +160,7 @@ def account_delete(*, user: User, actor, reason: str = "", erase_messages: bool)
     SavedMessage.objects.filter(user=user).delete()
     ThreadFollow.objects.filter(user=user).delete()
     MessageMention.objects.filter(user=user).delete()
+    exports = _end_exports(user)
     broadcast.disconnect_user(user.pk, reason=CLOSE_REASON_ACCOUNT_DELETED, code=wire.CLOSE_LOGGED_OUT)
     audit(
         actor=actor,
@@ -167,8 +172,23 @@ def account_delete(*, user: User, actor, reason: str = "", erase_messages: bool)
         messages_erased=erased,
         rooms_left=left,
         rooms_closed=closed,
+        exports_ended=exports,
     )
     return AccountDeleted(user=user, messages_erased=erased, rooms_left=left, rooms_closed=closed)
+
+
+def _end_exports(user: User) -> int:
+    """Their exports (chat/exports): a running or pending one cancelled, a
+    finished one expired now, so nothing of theirs can be downloaded and the
+    next ``purge_chat_retention`` deletes the files (the exports' files are the
+    worker's: services do not reach into them). Returns how many."""
+    now = timezone.now()
+    mine = Job.objects.filter(owner=user, kind__in=EXPORT_JOB_KINDS)
+    cancelled = mine.filter(state__in=[JobState.PENDING, JobState.RUNNING]).update(
+        state=JobState.CANCELLED, finished_at=now, lease_until=None, updated_at=now
+    )
+    expired = mine.filter(state=JobState.DONE).exclude(result__has_key="expired").update(expires_at=now, updated_at=now)
+    return cancelled + expired
 
 
 def _leave_rooms(*, user: User) -> tuple[int, int]:

@@ -284,6 +284,35 @@ def test_the_admin_action_is_for_moderators_only(client, make_user, alice):
     assert User.objects.get(pk=alice.pk).is_active
 
 
+def test_my_exports_are_cancelled_or_expired_and_their_files_go_with_the_next_purge(alice):
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from chat.exports.writer import exports_dir, result_path
+    from chat.models import JOB_PERSONAL_EXPORT
+    from chatsite.core.models import Job, JobState
+
+    now = timezone.now()
+    exports_dir().mkdir(parents=True, exist_ok=True)
+    done = Job.objects.create(
+        kind=JOB_PERSONAL_EXPORT, owner=alice, state=JobState.DONE, due_at=now, finished_at=now,
+        expires_at=now + timedelta(hours=24), result={"file": "mine.zip"},
+    )
+    result_path("mine.zip").write_bytes(b"PK personal data")
+    pending = Job.objects.create(kind=JOB_PERSONAL_EXPORT, owner=alice, due_at=now)
+
+    result = commands.account_delete(actor=alice, user_id=alice.pk, password=PASSWORD)
+    call_command("purge_chat_retention", stdout=io.StringIO())
+
+    assert Job.objects.get(pk=pending.pk).state == JobState.CANCELLED
+    assert Job.objects.get(pk=done.pk).expires_at <= timezone.now()
+    assert not result_path("mine.zip").exists()
+    assert AuditLog.objects.get(action=ACCOUNT_DELETE_ACTION).details["exports_ended"] == "2"
+    assert result.user.pk == alice.pk
+
+
 @pytest.mark.parametrize("erase_messages", [False, True])
 def test_the_page_tells_the_profile_dialog_what_happens_to_messages(client, alice, settings, erase_messages):
     settings.CHAT_ERASE_MESSAGES_ON_DELETE = erase_messages
