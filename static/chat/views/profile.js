@@ -301,7 +301,8 @@ export function createProfileView(app) {
       erase
         ? "Your messages are erased: their text and your files are deleted; others see \u201cThis message was deleted\u201d in their place."
         : "Your messages stay where they are, shown under \u201cDeleted user\u201d.",
-      "Your saved messages, notification settings and push notifications are deleted.",
+      "Your saved messages, notification settings, push notifications and exports are deleted.",
+      "To keep a copy, export your data (above) first.",
     ];
     const form = h(
       "form",
