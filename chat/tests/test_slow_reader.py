@@ -484,7 +484,14 @@ async def test_a_client_that_never_reads_is_closed_with_4008_and_memory_stays_bo
             closes = [payload for opcode, payload in frames if opcode == 0x8]
             assert ended in ("closed", "reset") or closes, f"{ended}, no close frame"
             if closes:  # daphne: only if it reached us before the connection was dropped
-                assert struct.unpack("!H", closes[0][:2])[0] == wire.CLOSE_TOO_SLOW
+                code = struct.unpack("!H", closes[0][:2])[0]
+                # uvicorn's close waits for the backlog to drain; its keepalive's does
+                # not: a client that reads nothing answers no ping either, and when
+                # the run is slow (a loaded machine) the ping's 1011 (keepalive ping
+                # timeout, 40 s after connecting) goes out first. Either way the
+                # server dropped it; a client reconnects and syncs after both.
+                allowed = {wire.CLOSE_TOO_SLOW, 1011} if isinstance(daphne, live.Uvicorn) else {wire.CLOSE_TOO_SLOW}
+                assert code in allowed, code
 
             growth = after - before
             print(f"{daphne.name} RSS: {before / 2**20:.1f} MiB before, {after / 2**20:.1f} MiB after, growth {growth / 2**20:.1f} MiB")
