@@ -337,7 +337,7 @@ def test_logging_out_unsubscribes_this_browser_from_web_push(notifying_context, 
 
     page.get_by_role("button", name="Log out").click()
 
-    page.wait_for_url(re.compile(r"/accounts/login/"), timeout=LIVE)
+    expect(page).to_have_url(re.compile(r"/accounts/login/"), timeout=LIVE)
     remaining = server_side(lambda: sorted(PushSubscription.objects.values_list("endpoint", flat=True)))
     assert remaining == [endpoint + "-bobs"]  # this browser's is gone, nobody else's
 

@@ -186,6 +186,9 @@ function wire() {
   $("#details-toggle").addEventListener("click", () => toggleDetails(app));
   $("#reconnect-now").addEventListener("click", () => app.socket.reconnectNow());
   $(".logout-form").addEventListener("submit", (event) => {
+    // Logging out: a request answered 401 meanwhile must not start a second
+    // navigation (to the login page) that cuts this one off.
+    setUnauthenticatedHandler(() => {});
     app.composer.stopTyping();
     app.composer.forgetDrafts(); // a shared browser keeps nothing typed by this person
     app.socket.stop();
