@@ -188,6 +188,7 @@ def search_reads() -> dict:
         f"search: a rare word ({rare!r})": q(rare),
         f"search: a 3-letter prefix ({usual[:3]!r})": q(usual[:3]),
         f"search: two words ({words[20]!r} {words[900]!r})": q(f"{words[20]} {words[900]}"),
+        f"search: two common words ({words[1]!r} {words[25]!r})": q(f"{words[1]} {words[25]}"),
         f"search: a word from: someone in: a room ({words[150]!r})": q(f"{words[150]} from:reader1 in:history"),
         "search: a word in no message": q("zzzyzzx"),
     }
