@@ -169,6 +169,8 @@ def test_the_admin_action_and_the_command_line(alice, team, moderator, tmp_path)
     assert json.loads(zipfile.ZipFile(target).read("messages.json"))["room"]["id"] == str(team.pk)
 
 
+@pytest.mark.postgres
+@pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_in_the_middle_of_an_export_is_taken_over_and_the_export_is_complete(alice, bob, tmp_path, settings):
     from django.db import connection

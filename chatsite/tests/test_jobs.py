@@ -118,8 +118,6 @@ def test_a_cancelled_job_stops_at_its_next_step_and_a_stopping_worker_hands_its_
 
 @pytest.mark.postgres
 def test_two_workers_never_claim_the_same_job():
-    if connection.vendor != "postgresql":
-        pytest.skip("SKIP LOCKED needs PostgreSQL")
     for _ in range(6):
         jobs.enqueue(kind="test.count", payload={"to": 1})
     claimed, barrier = [], threading.Barrier(2)
