@@ -221,7 +221,8 @@ def test_erasing_purges_content_files_and_search_but_keeps_tombstones(alice, bob
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT content_encrypted FROM chat_chatmessage WHERE sender_id = %s", [alice.pk])
+        sender = type(alice)._meta.pk.get_db_prep_value(alice.pk, connection)  # a uuid, as this database stores it
+        cursor.execute("SELECT content_encrypted FROM chat_chatmessage WHERE sender_id = %s", [sender])
         assert all(crypto.decrypt(value) == "" for (value,) in cursor.fetchall())
     assert AuditLog.objects.get(action=ACCOUNT_DELETE_ACTION).details["messages"] == "erased"
 

@@ -11,16 +11,7 @@ import pytest
 
 from chat import commands
 from chat.tests.factories import group_room, react, send
-from chat.tests.test_ui import (  # noqa: F401 - fixtures of the browser tests
-    LIVE,
-    async_unsafe_allowed,
-    browser,
-    message,
-    open_page,
-    room_url,
-    server,
-    server_side,
-)
+from chat.tests.test_ui import message, room_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -56,7 +47,7 @@ def axe_findings(page, where: str) -> list[str]:
 
 
 @pytest.fixture
-def busy_room(alice, bob, carol, server_side, settings):  # noqa: F811
+def busy_room(alice, bob, carol, server_side, settings):
     settings.CHAT_RATE_LIMITS_ENABLED = False
 
     def make():
@@ -73,7 +64,7 @@ def busy_room(alice, bob, carol, server_side, settings):  # noqa: F811
     return server_side(make)
 
 
-def test_the_main_views_have_no_serious_accessibility_finding(open_page, alice, busy_room):  # noqa: F811
+def test_the_main_views_have_no_serious_accessibility_finding(open_page, alice, busy_room):
     findings = []
     for scheme in ("light", "dark"):
         page, watch = open_page(alice, room_url(busy_room), color_scheme=scheme)
@@ -115,7 +106,7 @@ def test_the_main_views_have_no_serious_accessibility_finding(open_page, alice, 
     assert not findings, "\n".join(findings)
 
 
-def test_the_phone_layout_and_the_pages_outside_the_chat(open_page, alice, bob, busy_room, server_side):  # noqa: F811
+def test_the_phone_layout_and_the_pages_outside_the_chat(open_page, alice, bob, busy_room, server_side):
     findings = []
     page, watch = open_page(alice, room_url(busy_room), viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     expect(message(page, "a thread root")).to_be_visible(timeout=10000)

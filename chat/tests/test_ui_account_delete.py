@@ -5,17 +5,7 @@ the people I talked with see my messages under "Deleted user …"."""
 import pytest
 
 from chat.tests.factories import group_room, send
-from chat.tests.test_ui import (  # noqa: F401 - fixtures of the browser tests
-    LIVE,
-    artifact,
-    async_unsafe_allowed,
-    browser,
-    message,
-    open_page,
-    room_url,
-    server,
-    server_side,
-)
+from chat.tests.test_ui import LIVE, artifact, message, room_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -27,7 +17,7 @@ except ImportError:  # pragma: no cover - test_ui's server fixture skips with th
 PASSWORD = "correct horse battery staple"
 
 
-def test_i_delete_my_account_and_others_see_my_messages_under_the_new_name(open_page, alice, bob, server, server_side):  # noqa: F811
+def test_i_delete_my_account_and_others_see_my_messages_under_the_new_name(open_page, alice, bob, server, server_side):
     from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
     from accounts.models import User

@@ -5,14 +5,7 @@ in a message cannot reorder the author's name, the time or the next line
 import pytest
 
 from chat.tests.factories import group_room, send
-from chat.tests.test_ui import (  # noqa: F401 - fixtures of the browser tests
-    async_unsafe_allowed,
-    browser,
-    open_page,
-    room_url,
-    server,
-    server_side,
-)
+from chat.tests.test_ui import room_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -24,7 +17,7 @@ except ImportError:  # pragma: no cover - test_ui's server fixture skips with th
 TRICK = "see file\u202egnp.exe now"
 
 
-def test_message_text_and_names_are_isolated(open_page, alice, bob, server_side):  # noqa: F811 - fixtures
+def test_message_text_and_names_are_isolated(open_page, alice, bob, server_side):
     room = server_side(lambda: group_room(alice, bob, name="Bidi"))
     server_side(lambda: send(room, bob, TRICK))
     page, watch = open_page(alice, room_url(room))

@@ -8,19 +8,7 @@ import re
 import pytest
 
 from chat.tests.factories import group_room, send
-from chat.tests.test_ui import (  # noqa: F401 - fixtures of the browser tests
-    CATCH_UP,
-    LIVE,
-    async_unsafe_allowed,
-    browser,
-    compose,
-    message,
-    open_page,
-    restartable_server,
-    room_url,
-    server,
-    server_side,
-)
+from chat.tests.test_ui import CATCH_UP, LIVE, compose, message, room_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -40,7 +28,7 @@ def _my_counts(room, user):
     return row
 
 
-def test_going_back_to_a_room_that_fits_on_screen_marks_it_read(open_page, alice, bob, server_side):  # noqa: F811
+def test_going_back_to_a_room_that_fits_on_screen_marks_it_read(open_page, alice, bob, server_side):
     first = server_side(group_room, alice, bob, name="First")
     second = server_side(group_room, alice, bob, name="Second")
     server_side(send, first, bob, "Hello before")
@@ -81,7 +69,7 @@ def _open_join_tab(page):
     return dialog
 
 
-def test_a_banned_person_is_not_offered_the_room_under_join_a_room(open_page, alice, bob, server_side):  # noqa: F811
+def test_a_banned_person_is_not_offered_the_room_under_join_a_room(open_page, alice, bob, server_side):
     from chat import commands
 
     server_side(group_room, bob, name="Lobby", is_public=True)
@@ -95,7 +83,7 @@ def test_a_banned_person_is_not_offered_the_room_under_join_a_room(open_page, al
     watch.assert_clean()
 
 
-def test_a_person_banned_while_the_join_list_is_open_is_told_and_the_room_leaves_the_list(open_page, alice, bob, server_side):  # noqa: F811
+def test_a_person_banned_while_the_join_list_is_open_is_told_and_the_room_leaves_the_list(open_page, alice, bob, server_side):
     from chat import commands
 
     closed = server_side(group_room, bob, alice, name="Closed doors", is_public=True)
@@ -116,7 +104,7 @@ def test_a_person_banned_while_the_join_list_is_open_is_told_and_the_room_leaves
 
 
 def test_presence_is_unknown_while_the_server_is_down_and_the_servers_again_after(
-    open_page, alice, bob, carol, restartable_server, server_side  # noqa: F811
+    open_page, alice, bob, carol, restartable_server, server_side
 ):
     from chat import commands
 

@@ -5,17 +5,7 @@ through the full picker; the other person sees each live."""
 import pytest
 
 from chat.tests.factories import group_room, send
-from chat.tests.test_ui import (  # noqa: F401 - fixtures of the browser tests
-    LIVE,
-    artifact,
-    async_unsafe_allowed,
-    browser,
-    message,
-    open_page,
-    room_url,
-    server,
-    server_side,
-)
+from chat.tests.test_ui import LIVE, artifact, message, room_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -25,7 +15,7 @@ except ImportError:  # pragma: no cover - test_ui's server fixture skips with th
     expect = None
 
 
-def test_picker_search_and_shortcodes_reach_the_other_person_and_recent_emoji_come_first(open_page, alice, bob, server_side):  # noqa: F811
+def test_picker_search_and_shortcodes_reach_the_other_person_and_recent_emoji_come_first(open_page, alice, bob, server_side):
     room = server_side(lambda: group_room(alice, bob, name="Emoji"))
     bob_page, bob_watch = open_page(bob, room_url(room))
     page, watch = open_page(alice, room_url(room))
@@ -121,7 +111,7 @@ def test_picker_search_and_shortcodes_reach_the_other_person_and_recent_emoji_co
     bob_watch.assert_clean()
 
 
-def test_a_reaction_from_the_full_picker_and_emoji_in_a_thread_reply(open_page, alice, bob, server_side):  # noqa: F811
+def test_a_reaction_from_the_full_picker_and_emoji_in_a_thread_reply(open_page, alice, bob, server_side):
     room = server_side(lambda: group_room(alice, bob, name="Reactions"))
     server_side(lambda: send(room, bob, "the release is out"))
     bob_page, bob_watch = open_page(bob, room_url(room))

@@ -4,16 +4,7 @@ and a room switch, and is gone once sent."""
 import pytest
 
 from chat.tests.factories import group_room, send
-from chat.tests.test_ui import (  # noqa: F401 - fixtures of the browser tests
-    LIVE,
-    async_unsafe_allowed,
-    browser,
-    message,
-    open_page,
-    room_url,
-    server,
-    server_side,
-)
+from chat.tests.test_ui import LIVE, message, room_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -23,7 +14,7 @@ except ImportError:  # pragma: no cover - test_ui's server fixture skips with th
     expect = None
 
 
-def test_a_draft_is_kept_per_room_across_a_reload_and_gone_once_sent(open_page, alice, bob, server_side):  # noqa: F811
+def test_a_draft_is_kept_per_room_across_a_reload_and_gone_once_sent(open_page, alice, bob, server_side):
     first = server_side(lambda: group_room(alice, bob, name="First"))
     second = server_side(lambda: group_room(alice, bob, name="Second"))
     page, watch = open_page(alice, room_url(first))
@@ -49,7 +40,7 @@ def test_a_draft_is_kept_per_room_across_a_reload_and_gone_once_sent(open_page, 
     watch.assert_clean()
 
 
-def test_days_are_separated_and_one_senders_run_of_messages_shows_one_name(open_page, alice, bob, server_side):  # noqa: F811
+def test_days_are_separated_and_one_senders_run_of_messages_shows_one_name(open_page, alice, bob, server_side):
     from datetime import timedelta
 
     from django.utils import timezone
@@ -78,7 +69,7 @@ def test_days_are_separated_and_one_senders_run_of_messages_shows_one_name(open_
     watch.assert_clean()
 
 
-def test_the_edited_mark_opens_the_earlier_versions(open_page, alice, bob, server_side):  # noqa: F811
+def test_the_edited_mark_opens_the_earlier_versions(open_page, alice, bob, server_side):
     from chat import commands
 
     room = server_side(lambda: group_room(alice, bob, name="Edits"))
@@ -99,7 +90,7 @@ def test_the_edited_mark_opens_the_earlier_versions(open_page, alice, bob, serve
     watch.assert_clean()
 
 
-def test_keyboard_switcher_room_order_and_the_shortcut_list(open_page, alice, bob, carol, server_side):  # noqa: F811
+def test_keyboard_switcher_room_order_and_the_shortcut_list(open_page, alice, bob, carol, server_side):
     first = server_side(lambda: group_room(alice, bob, name="Alpha"))
     second = server_side(lambda: group_room(alice, bob, name="Second floor"))
     server_side(lambda: group_room(alice, carol, name="Corner"))  # Alice finds Carol through a shared room
@@ -141,7 +132,7 @@ def test_keyboard_switcher_room_order_and_the_shortcut_list(open_page, alice, bo
     watch.assert_clean()
 
 
-def test_undo_my_delete_and_an_admin_restores_a_deleted_message(open_page, alice, bob, server_side):  # noqa: F811
+def test_undo_my_delete_and_an_admin_restores_a_deleted_message(open_page, alice, bob, server_side):
     from chat import commands
 
     room = server_side(lambda: group_room(alice, bob, name="Undo"))  # alice owns it
@@ -173,7 +164,7 @@ def test_undo_my_delete_and_an_admin_restores_a_deleted_message(open_page, alice
     bob_watch.assert_clean()
 
 
-def test_several_failed_sends_are_retried_together(open_page, alice, bob, server_side):  # noqa: F811
+def test_several_failed_sends_are_retried_together(open_page, alice, bob, server_side):
     from datetime import timedelta
 
     from django.utils import timezone
@@ -200,7 +191,7 @@ def test_several_failed_sends_are_retried_together(open_page, alice, bob, server
     bob_watch.assert_clean()
 
 
-def test_someone_in_no_room_is_welcomed_with_the_rooms_to_join(open_page, bob, make_user, server_side):  # noqa: F811
+def test_someone_in_no_room_is_welcomed_with_the_rooms_to_join(open_page, bob, make_user, server_side):
     server_side(lambda: group_room(bob, name="Open house", description="Drop in with questions", is_public=True))
     server_side(lambda: group_room(bob, name="Book club", is_public=True))
     newcomer = server_side(lambda: make_user(username="newcomer", display_name="Nina New"))  # bob's company
@@ -219,7 +210,7 @@ def test_someone_in_no_room_is_welcomed_with_the_rooms_to_join(open_page, bob, m
     watch.assert_clean()
 
 
-def test_someone_without_a_company_is_told_why_there_is_nothing_and_how_to_start(open_page, make_user, server_side):  # noqa: F811
+def test_someone_without_a_company_is_told_why_there_is_nothing_and_how_to_start(open_page, make_user, server_side):
     loner = server_side(lambda: make_user(username="loner", display_name="Lou Loner", company=None))
     page, watch = open_page(loner, "/")
     welcome = page.locator("#no-room")
@@ -231,7 +222,7 @@ def test_someone_without_a_company_is_told_why_there_is_nothing_and_how_to_start
     watch.assert_clean()
 
 
-def test_an_owner_pins_a_message_and_everyone_sees_it_marked_and_listed(open_page, alice, bob, server_side):  # noqa: F811
+def test_an_owner_pins_a_message_and_everyone_sees_it_marked_and_listed(open_page, alice, bob, server_side):
     room = server_side(lambda: group_room(alice, bob, name="Pins"))  # alice owns it
     server_side(lambda: send(room, bob, "the launch is on **Friday**"))
     alice_page, alice_watch = open_page(alice, room_url(room))
@@ -259,7 +250,7 @@ def test_an_owner_pins_a_message_and_everyone_sees_it_marked_and_listed(open_pag
     bob_watch.assert_clean()
 
 
-def test_blocking_from_a_direct_chat_says_what_it_does_and_is_undone_from_settings(open_page, alice, bob, server_side):  # noqa: F811
+def test_blocking_from_a_direct_chat_says_what_it_does_and_is_undone_from_settings(open_page, alice, bob, server_side):
     from chat.services import rooms
 
     direct = server_side(lambda: rooms.room_get_or_create_direct(user=alice, other=bob)[0])
@@ -283,7 +274,7 @@ def test_blocking_from_a_direct_chat_says_what_it_does_and_is_undone_from_settin
     watch.assert_clean()
 
 
-def test_a_group_created_public_is_in_the_directory_of_the_company(open_page, alice, carol, server_side):  # noqa: F811
+def test_a_group_created_public_is_in_the_directory_of_the_company(open_page, alice, carol, server_side):
     page, watch = open_page(alice, "/")
     page.get_by_role("button", name="New chat").click()
     dialog = page.get_by_role("dialog")

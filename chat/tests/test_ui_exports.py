@@ -10,16 +10,7 @@ import pytest
 
 from chat.tests import ui_helpers as ui
 from chat.tests.factories import group_room, send
-from chat.tests.test_ui import (  # noqa: F401 - fixtures of the browser tests
-    LIVE,
-    async_unsafe_allowed,
-    browser,
-    message,
-    open_page,
-    room_url,
-    server,
-    server_side,
-)
+from chat.tests.test_ui import message, room_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -29,7 +20,7 @@ except ImportError:  # pragma: no cover - test_ui's server fixture skips with th
     expect = None
 
 
-def run_worker(server):  # noqa: F811
+def run_worker(server):
     """One pass of the real worker, in the server's environment (its database and MEDIA_ROOT)."""
     done = subprocess.run(
         [sys.executable, "manage.py", "notification_worker", "--once"],
@@ -38,7 +29,7 @@ def run_worker(server):  # noqa: F811
     return done.stdout
 
 
-def test_a_room_export_and_my_data_are_followed_and_downloaded(open_page, alice, bob, server, server_side, tmp_path):  # noqa: F811
+def test_a_room_export_and_my_data_are_followed_and_downloaded(open_page, alice, bob, server, server_side, tmp_path):
     room = server_side(lambda: group_room(alice, bob, name="Launch"))
     server_side(lambda: send(room, bob, "the plan for **Friday**"))
     page, watch = open_page(alice, room_url(room))

@@ -5,16 +5,7 @@ but not in code, and markup typed by someone stays text."""
 import pytest
 
 from chat.tests.factories import group_room, send
-from chat.tests.test_ui import (  # noqa: F401 - fixtures of the browser tests
-    LIVE,
-    async_unsafe_allowed,
-    browser,
-    compose,
-    open_page,
-    room_url,
-    server,
-    server_side,
-)
+from chat.tests.test_ui import LIVE, compose, room_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -32,7 +23,7 @@ SOURCE = (
 )
 
 
-def test_formatting_is_shown_from_the_servers_html_only(open_page, alice, bob, server_side):  # noqa: F811 - fixtures
+def test_formatting_is_shown_from_the_servers_html_only(open_page, alice, bob, server_side):
     room = server_side(lambda: group_room(alice, bob, name="Formatting"))
     server_side(lambda: send(room, bob, SOURCE))
     page, watch = open_page(alice, room_url(room))
@@ -57,7 +48,7 @@ def test_formatting_is_shown_from_the_servers_html_only(open_page, alice, bob, s
     watch.assert_clean()
 
 
-def test_what_i_type_is_formatted_for_both_of_us_and_an_edit_starts_from_the_source(open_page, alice, bob, server_side):  # noqa: F811
+def test_what_i_type_is_formatted_for_both_of_us_and_an_edit_starts_from_the_source(open_page, alice, bob, server_side):
     room = server_side(lambda: group_room(alice, bob, name="Typing"))
     alice_page, alice_watch = open_page(alice, room_url(room))
     bob_page, bob_watch = open_page(bob, room_url(room))

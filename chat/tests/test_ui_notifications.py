@@ -14,18 +14,7 @@ import pytest
 
 from chat.tests import ui_helpers as ui
 from chat.tests.factories import group_room, mark_read, send
-from chat.tests.test_ui import (  # noqa: F401 - fixtures of the browser tests
-    LIVE,
-    artifact,
-    async_unsafe_allowed,
-    browser,
-    compose,
-    message,
-    open_page,
-    room_url,
-    server,
-    server_side,
-)
+from chat.tests.test_ui import LIVE, artifact, message, room_url
 
 pytestmark = [
     pytest.mark.postgres,
@@ -74,7 +63,7 @@ RECORDED = "() => window.__notifications.map(({title, body, tag, data, closed}) 
 
 
 @pytest.fixture
-def notifying_context(browser, server, server_side):  # noqa: F811 - fixtures
+def notifying_context(browser, server, server_side):
     """notifying_context(user) -> a logged-in browser context that may notify and records it."""
     contexts = []
 
@@ -153,7 +142,7 @@ def turn_on_desktop_notifications(page):
 
 
 def test_a_mention_in_another_room_notifies_once_badges_and_lists_it_live(
-    open_page, notifying_context, alice, bob, server_side  # noqa: F811 - fixtures
+    open_page, notifying_context, alice, bob, server_side
 ):
     from chat.models import NotificationPreferences
 
@@ -257,7 +246,7 @@ def test_a_mention_in_another_room_notifies_once_badges_and_lists_it_live(
 
 
 def test_muting_a_room_in_its_details_hides_its_unread_badge_in_every_tab(
-    open_page, notifying_context, alice, bob, server_side  # noqa: F811 - fixtures
+    open_page, notifying_context, alice, bob, server_side
 ):
     x, y = read_rooms(server_side, bob, "Xylophone", "Yard", owner=alice, members=[bob])
     context = notifying_context(bob)
@@ -296,7 +285,7 @@ def test_muting_a_room_in_its_details_hides_its_unread_badge_in_every_tab(
     other_watch.assert_clean()
 
 
-def test_the_service_worker_registers_from_sw_js(notifying_context, alice, server):  # noqa: F811 - fixtures
+def test_the_service_worker_registers_from_sw_js(notifying_context, alice, server):
     page, watch = open_tab(notifying_context(alice), "/")
     script = page.evaluate("async () => (await navigator.serviceWorker.ready).active.scriptURL")
     assert script == f"{server.url}/sw.js"
@@ -324,7 +313,7 @@ FAKE_PUSH_SUBSCRIPTION = """
 """
 
 
-def test_logging_out_unsubscribes_this_browser_from_web_push(notifying_context, alice, bob, server, server_side):  # noqa: F811 - fixtures
+def test_logging_out_unsubscribes_this_browser_from_web_push(notifying_context, alice, bob, server, server_side):
     from chat.models import PushSubscription
 
     endpoint = "https://fcm.googleapis.com/fcm/send/this-browser"
@@ -343,7 +332,7 @@ def test_logging_out_unsubscribes_this_browser_from_web_push(notifying_context, 
 
 
 def test_mentions_view_pages_with_load_more_and_opens_the_room_at_the_message(
-    open_page, alice, bob, server_side, no_rate_limits  # noqa: F811 - fixtures
+    open_page, alice, bob, server_side, no_rate_limits
 ):
     def busy_room():
         room = group_room(alice, bob, name="Busy")

@@ -9,17 +9,7 @@ import sys
 import pytest
 
 from chat.tests.factories import group_room
-from chat.tests.test_ui import (  # noqa: F401 - fixtures of the browser tests
-    LIVE,
-    async_unsafe_allowed,
-    browser,
-    compose,
-    message,
-    open_page,
-    room_url,
-    server,
-    server_side,
-)
+from chat.tests.test_ui import LIVE, compose, message, room_url
 from chat.tests.test_ui_accessibility import axe_findings
 from chat.tests.ui_helpers import PROJECT_DIR
 
@@ -47,7 +37,7 @@ def attach(page, name, mime, content, text):
     expect(message(page, text).locator("a.msg-image, a.msg-file")).to_be_visible(timeout=LIVE * 3)
 
 
-def test_previews_inline_the_viewer_by_keyboard_and_a_pdf_card(open_page, server, alice, bob, server_side):  # noqa: F811
+def test_previews_inline_the_viewer_by_keyboard_and_a_pdf_card(open_page, server, alice, bob, server_side):
     room = server_side(group_room, alice, bob, name="Pictures")
     alice_page, alice_watch = open_page(alice, room_url(room))
     bob_page, bob_watch = open_page(bob, room_url(room))
@@ -124,7 +114,7 @@ def test_previews_inline_the_viewer_by_keyboard_and_a_pdf_card(open_page, server
     bob_watch.assert_clean()
 
 
-def test_keep_original_from_the_composer_keeps_the_bytes(open_page, alice, bob, server_side):  # noqa: F811
+def test_keep_original_from_the_composer_keeps_the_bytes(open_page, alice, bob, server_side):
     from chat.models import Attachment
 
     room = server_side(group_room, alice, bob, name="Originals")
@@ -140,7 +130,7 @@ def test_keep_original_from_the_composer_keeps_the_bytes(open_page, alice, bob, 
     watch.assert_clean()
 
 
-def test_keep_original_in_a_thread_reply(open_page, alice, bob, server_side):  # noqa: F811
+def test_keep_original_in_a_thread_reply(open_page, alice, bob, server_side):
     from chat.models import Attachment
     from chat.tests.factories import send
 

@@ -8,17 +8,7 @@ import pytest
 from PIL import Image
 
 from chat.tests.factories import group_room, send
-from chat.tests.test_ui import (  # noqa: F401 - fixtures of the browser tests
-    LIVE,
-    artifact,
-    async_unsafe_allowed,
-    browser,
-    message,
-    open_page,
-    room_url,
-    server,
-    server_side,
-)
+from chat.tests.test_ui import LIVE, artifact, message, room_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -41,7 +31,7 @@ def open_profile(page):
     return dialog
 
 
-def test_my_picture_is_shown_to_others_beside_my_messages_and_in_the_members(open_page, alice, bob, server_side):  # noqa: F811
+def test_my_picture_is_shown_to_others_beside_my_messages_and_in_the_members(open_page, alice, bob, server_side):
     room = server_side(lambda: group_room(alice, bob, name="Faces"))
     page, watch = open_page(alice, room_url(room))
     other, other_watch = open_page(bob, room_url(room))
@@ -70,7 +60,7 @@ def test_my_picture_is_shown_to_others_beside_my_messages_and_in_the_members(ope
     other_watch.assert_clean()
 
 
-def test_times_are_shown_in_the_time_zone_i_choose(open_page, alice, bob, server_side):  # noqa: F811
+def test_times_are_shown_in_the_time_zone_i_choose(open_page, alice, bob, server_side):
     from datetime import UTC, datetime
 
     from chat.models import ChatMessage
@@ -106,7 +96,7 @@ def test_times_are_shown_in_the_time_zone_i_choose(open_page, alice, bob, server
     watch.assert_clean()
 
 
-def test_a_weak_new_password_is_refused_with_the_validators_words(open_page, alice, server_side):  # noqa: F811
+def test_a_weak_new_password_is_refused_with_the_validators_words(open_page, alice, server_side):
     from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
     from accounts.models import User
@@ -132,7 +122,7 @@ def test_a_weak_new_password_is_refused_with_the_validators_words(open_page, ali
     watch.assert_clean(allow=("400",))
 
 
-def test_log_out_everywhere_else_signs_out_my_other_browser(open_page, alice, server):  # noqa: F811
+def test_log_out_everywhere_else_signs_out_my_other_browser(open_page, alice, server):
     page, watch = open_page(alice)
     elsewhere, _elsewhere_watch = open_page(alice)
 

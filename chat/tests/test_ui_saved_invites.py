@@ -5,16 +5,7 @@ import re
 import pytest
 
 from chat.tests.factories import group_room, send
-from chat.tests.test_ui import (  # noqa: F401 - fixtures of the browser tests
-    LIVE,
-    async_unsafe_allowed,
-    browser,
-    message,
-    open_page,
-    room_url,
-    server,
-    server_side,
-)
+from chat.tests.test_ui import LIVE, message, room_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -24,7 +15,7 @@ except ImportError:  # pragma: no cover - test_ui's server fixture skips with th
     expect = None
 
 
-def test_a_saved_message_is_marked_in_every_tab_listed_in_saved_and_opens_its_room(open_page, alice, bob, server_side, no_rate_limits):  # noqa: F811
+def test_a_saved_message_is_marked_in_every_tab_listed_in_saved_and_opens_its_room(open_page, alice, bob, server_side, no_rate_limits):
     team = server_side(lambda: group_room(alice, bob, name="Team"))
     other = server_side(lambda: group_room(alice, bob, name="Other"))
     server_side(lambda: send(team, alice, "the launch is on **Friday**"))
@@ -67,7 +58,7 @@ def test_a_saved_message_is_marked_in_every_tab_listed_in_saved_and_opens_its_ro
     watch.assert_clean()
 
 
-def test_an_admin_makes_an_invite_link_and_someone_joins_with_it_once(open_page, alice, bob, carol, make_user, server_side):  # noqa: F811
+def test_an_admin_makes_an_invite_link_and_someone_joins_with_it_once(open_page, alice, bob, carol, make_user, server_side):
     team = server_side(lambda: group_room(alice, bob, name="Launch crew", description="Only the crew"))
     dave = server_side(lambda: make_user(username="dave", display_name="Dave"))
     page, watch = open_page(alice, room_url(team))

@@ -8,16 +8,7 @@ import pytest
 from chat import commands
 from chat.tests import ui_helpers as ui
 from chat.tests.factories import group_room, react, send
-from chat.tests.test_ui import (  # noqa: F401 - fixtures of the browser tests
-    LIVE,
-    async_unsafe_allowed,
-    browser,
-    message,
-    open_page,
-    room_url,
-    server,
-    server_side,
-)
+from chat.tests.test_ui import message, room_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -30,7 +21,7 @@ DOCS = ui.PROJECT_DIR / "docs"
 
 
 @pytest.fixture
-def launch_room(alice, bob, carol, server_side, settings):  # noqa: F811
+def launch_room(alice, bob, carol, server_side, settings):
     settings.CHAT_RATE_LIMITS_ENABLED = False
 
     def make():
@@ -52,7 +43,7 @@ def launch_room(alice, bob, carol, server_side, settings):  # noqa: F811
     return server_side(make)
 
 
-def test_the_readme_pictures_of_a_room_wide_and_on_a_phone(open_page, alice, bob, launch_room):  # noqa: F811
+def test_the_readme_pictures_of_a_room_wide_and_on_a_phone(open_page, alice, bob, launch_room):
     page, watch = open_page(alice, room_url(launch_room), viewport={"width": 1280, "height": 760})
     expect(message(page, "Thanks ☕")).to_have_count(0)  # a thread reply stays in its thread
     expect(page.locator("#messages .thread-summary").first).to_contain_text("2 replies", timeout=10000)

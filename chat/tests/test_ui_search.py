@@ -6,16 +6,7 @@ import re
 import pytest
 
 from chat.tests.factories import group_room, send
-from chat.tests.test_ui import (  # noqa: F401 - fixtures of the browser tests
-    LIVE,
-    async_unsafe_allowed,
-    browser,
-    message,
-    open_page,
-    room_url,
-    server,
-    server_side,
-)
+from chat.tests.test_ui import LIVE, message
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -25,7 +16,7 @@ except ImportError:  # pragma: no cover - test_ui's server fixture skips with th
     expect = None
 
 
-def test_search_everywhere_groups_by_room_marks_the_words_and_jumps(open_page, alice, bob, carol, server_side, no_rate_limits):  # noqa: F811
+def test_search_everywhere_groups_by_room_marks_the_words_and_jumps(open_page, alice, bob, carol, server_side, no_rate_limits):
     launch = server_side(lambda: group_room(alice, bob, carol, name="Launch"))
     design = server_side(lambda: group_room(alice, bob, name="Design"))
     hidden = server_side(lambda: group_room(carol, name="Carol alone"))

@@ -10,17 +10,7 @@ import re
 import pytest
 
 from chat.tests.factories import delete, group_room, mark_read, send
-from chat.tests.test_ui import (  # noqa: F401 - fixtures of the browser tests
-    LIVE,
-    artifact,
-    async_unsafe_allowed,
-    browser,
-    message,
-    open_page,
-    room_url,
-    server,
-    server_side,
-)
+from chat.tests.test_ui import LIVE, artifact, message, room_url
 
 pytestmark = [
     pytest.mark.postgres,
@@ -68,7 +58,7 @@ def counts_of(user, room):
 
 
 def test_a_thread_between_two_people_live_with_the_threads_view_and_unread_counts(
-    open_page, alice, bob, server_side  # noqa: F811 - fixtures
+    open_page, alice, bob, server_side
 ):
     (planning, elsewhere), root = rooms_read_by(
         server_side, alice, bob, owner=alice, members=[bob], names=["Planning", "Elsewhere"], root_text="Shall we ship on Friday?"
@@ -170,7 +160,7 @@ def test_a_thread_between_two_people_live_with_the_threads_view_and_unread_count
         watch.assert_clean()
 
 
-def test_the_thread_panel_with_the_keyboard_and_a_deep_link_to_a_reply(open_page, alice, bob, server_side):  # noqa: F811
+def test_the_thread_panel_with_the_keyboard_and_a_deep_link_to_a_reply(open_page, alice, bob, server_side):
     (room,), root = rooms_read_by(server_side, alice, owner=alice, members=[bob], names=["Keys"], root_text="Root for keys")
 
     def replies():
@@ -233,7 +223,7 @@ def test_the_thread_panel_with_the_keyboard_and_a_deep_link_to_a_reply(open_page
     watch.assert_clean()
 
 
-def test_on_a_phone_the_thread_is_a_full_screen_with_back(open_page, alice, bob, server_side):  # noqa: F811
+def test_on_a_phone_the_thread_is_a_full_screen_with_back(open_page, alice, bob, server_side):
     (room,), root = rooms_read_by(server_side, alice, owner=alice, members=[bob], names=["Phone"], root_text="Root on a phone")
     server_side(send, room, bob, "a reply on a phone", thread_id=root.pk)
     page, watch = open_page(alice, room_url(room), viewport={"width": 390, "height": 800}, has_touch=True)
@@ -251,7 +241,7 @@ def test_on_a_phone_the_thread_is_a_full_screen_with_back(open_page, alice, bob,
     watch.assert_clean()
 
 
-def test_typing_in_a_thread_shows_in_its_panel_not_in_the_room(open_page, alice, bob, server_side):  # noqa: F811
+def test_typing_in_a_thread_shows_in_its_panel_not_in_the_room(open_page, alice, bob, server_side):
     (room,), root = rooms_read_by(server_side, alice, bob, owner=alice, members=[bob], names=["Typing"], root_text="Root of typing")
     bob_page, bob_watch = open_page(bob, f"/#room/{room.pk}/thread/{root.pk}")
     alice_page, alice_watch = open_page(alice, f"/#room/{room.pk}/thread/{root.pk}")
@@ -266,7 +256,7 @@ def test_typing_in_a_thread_shows_in_its_panel_not_in_the_room(open_page, alice,
         watch.assert_clean()
 
 
-def test_the_thread_composer_completes_a_mention_and_sends_an_image(open_page, alice, bob, server_side):  # noqa: F811
+def test_the_thread_composer_completes_a_mention_and_sends_an_image(open_page, alice, bob, server_side):
     from PIL import Image
 
     (room,), root = rooms_read_by(server_side, alice, bob, owner=alice, members=[bob], names=["Studio"], root_text="Root of the studio")
