@@ -25,7 +25,7 @@ from datetime import datetime
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from chatsite.core import jobs, ratelimit
 from chatsite.core.exceptions import Forbidden, Invalid, NotFound
@@ -114,6 +114,22 @@ def message_send(
     a reply in that thread. Emits ``message.created`` (and a reply
     ``thread.updated``)."""
     _meter(kind="message.send", user=actor, room_id=room_id)
+    try:
+        return _message_send(
+            actor=actor, room_id=room_id, content=content, message_type=message_type, client_msg_id=client_msg_id,
+            reply_to_id=reply_to_id, attachment_id=attachment_id, extra_metadata=extra_metadata,
+            thread_id=thread_id, also_in_room=also_in_room,
+        )
+    except IntegrityError:
+        # A twin of this send (same client_msg_id) committed first: answer with it.
+        original = messages.original_of_retry(sender=actor, client_msg_id=client_msg_id, room_id=room_id, thread_id=thread_id)
+        if original is None:
+            raise
+        return _rendered(original, created=False)
+
+
+def _message_send(*, actor, room_id, content, message_type, client_msg_id, reply_to_id, attachment_id,
+                  extra_metadata, thread_id, also_in_room) -> MessageResult:
     with transaction.atomic():
         member = selectors.membership_for(room_id=room_id, user=actor)
         draft = messages.MessageDraft(
@@ -133,13 +149,19 @@ def message_send(
 def message_forward(*, actor, message_id, to_room_id, client_msg_id: str | None = None) -> MessageResult:
     """Copy a message the actor can read into another of their rooms. Emits ``message.created``."""
     _meter(kind="message.send", user=actor, room_id=to_room_id)
-    with transaction.atomic():
-        source, _member = selectors.message_for_member(message_id=message_id, user=actor)
-        member = selectors.membership_for(room_id=to_room_id, user=actor)
-        message, created = messages.message_forward(
-            source=source, to_room=member.room, actor=actor, member=member, client_msg_id=client_msg_id
-        )
-        return _rendered(message, created)
+    try:
+        with transaction.atomic():
+            source, _member = selectors.message_for_member(message_id=message_id, user=actor)
+            member = selectors.membership_for(room_id=to_room_id, user=actor)
+            message, created = messages.message_forward(
+                source=source, to_room=member.room, actor=actor, member=member, client_msg_id=client_msg_id
+            )
+            return _rendered(message, created)
+    except IntegrityError:
+        original = messages.original_of_retry(sender=actor, client_msg_id=client_msg_id, room_id=to_room_id)
+        if original is None:
+            raise
+        return _rendered(original, created=False)
 
 
 def message_edit(*, actor, message_id, content: str) -> MessageResult:

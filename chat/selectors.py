@@ -6,12 +6,15 @@ cause N+1 queries.
 
 import base64
 import binascii
+import functools
 import uuid
 from datetime import datetime
 
+import psycopg
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import (
     Case,
     Count,
@@ -44,6 +47,7 @@ from .models import (
     MessageMention,
     MessageType,
     NotificationPreferences,
+    NotifyLevel,
     PinnedMessage,
     PreviewState,
     PushSubscription,
@@ -183,11 +187,66 @@ def membership_for(*, room_id, user, with_avatar: bool = False) -> ChatMember:
     """The user's active membership of a room, with the room (NotFound otherwise,
     so a room's existence does not leak). One query, no ordering: it runs on
     every message sent (where the room's avatar is not needed)."""
+    if not with_avatar and connection.vendor == "postgresql":
+        return _membership_pg(room_id, user)
     related = "room__avatar" if with_avatar else "room"
     try:
         return ChatMember.objects.select_related(related).get(room_id=room_id, user=user, is_active=True)
     except (ChatMember.DoesNotExist, ValidationError):
         raise NotFound("Room not found.", code="room_not_found") from None
+
+
+@functools.cache
+def _membership_statement() -> tuple[str, tuple, tuple]:
+    member_fields, room_fields = ChatMember._meta.concrete_fields, ChatRoom._meta.concrete_fields
+    quote = connection.ops.quote_name
+    columns = ", ".join(
+        [f"mm.{quote(f.column)}" for f in member_fields] + [f"r.{quote(f.column)}" for f in room_fields]
+    )
+    member_table, room_table = quote(ChatMember._meta.db_table), quote(ChatRoom._meta.db_table)
+    text = (
+        f"SELECT {columns}, EXISTS (SELECT 1 FROM {member_table} o WHERE o.\"room_id\" = mm.\"room_id\" "
+        f"AND o.\"is_active\" AND o.\"notify_level\" = %s AND NOT o.\"notifications_muted\" "
+        f"AND o.\"user_id\" <> mm.\"user_id\") "
+        f"FROM {member_table} mm JOIN {room_table} r ON r.\"id\" = mm.\"room_id\" "
+        f"WHERE mm.\"room_id\" = %s AND mm.\"user_id\" = %s AND mm.\"is_active\""
+    )
+    return text, tuple(member_fields), tuple(room_fields)
+
+
+def _from_row(model, fields, values):
+    """A model instance from a row of its concrete fields, as the ORM would load it."""
+    values = [
+        field.from_db_value(value, None, connection) if value is not None and hasattr(field, "from_db_value") else value
+        for field, value in zip(fields, values, strict=True)
+    ]
+    return model.from_db(connection.alias, None, values)
+
+
+def _membership_pg(room_id, user) -> ChatMember:
+    """The send path's read (every message sent): the membership and its room
+    in one statement with server-side parameters (planned once per connection,
+    no ORM compilation), and whether anyone else in the room wants every
+    message (``room.level_all_besides``, which spares the notification
+    scheduler a query)."""
+    try:
+        room_uuid = room_id if isinstance(room_id, uuid.UUID) else uuid.UUID(str(room_id))
+    except ValueError:
+        raise NotFound("Room not found.", code="room_not_found") from None
+    text, member_fields, room_fields = _membership_statement()
+    connection.ensure_connection()
+    with connection._prepare_cursor(psycopg.Cursor(connection.connection)) as cursor:
+        cursor.execute(text, [NotifyLevel.ALL.value, room_uuid, user.pk])
+        row = cursor.fetchone()
+    if row is None:
+        raise NotFound("Room not found.", code="room_not_found")
+    split = len(member_fields)
+    member = _from_row(ChatMember, member_fields, row[:split])
+    room = _from_row(ChatRoom, room_fields, row[split:-1])
+    room.level_all_besides = (member.user_id, row[-1])
+    ChatMember.room.field.set_cached_value(member, room)
+    ChatMember.user.field.set_cached_value(member, user)
+    return member
 
 
 def room_get_for_member(*, room_id, user) -> ChatRoom:

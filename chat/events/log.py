@@ -47,6 +47,26 @@ def append(
     assert kind in wire.LOGGED_KINDS, kind
     body = body or {}
     RoomEvent.objects.bulk_create([RoomEvent(room_id=room.pk, seq=seq, kind=kind, payload=body, message=message)])
+    return announce(
+        room=room, seq=seq, kind=kind, body=body, message=message,
+        added_user_ids=added_user_ids, removed_user_ids=removed_user_ids,
+    )
+
+
+def announce(
+    *,
+    room: ChatRoom,
+    seq: int,
+    kind: str,
+    body: dict | None = None,
+    message: ChatMessage | None = None,
+    added_user_ids: tuple = (),
+    removed_user_ids: tuple = (),
+) -> Event:
+    """Render and broadcast (after commit) an event whose log row is written:
+    by :func:`append`, or by the message insert's own statement
+    (chat.services.store)."""
+    body = body or {}
     frame = {"type": kind, "room": str(room.pk), "seq": seq, **body}
     if message is not None:
         frame["message"] = wire.Raw(render.message_json(message, fresh=True))

@@ -10,6 +10,7 @@ from .. import crypto, formatting
 from ..events import log, render, wire
 from ..models import AuditLog, ChatMessage, ChatRoom, MessageType, SearchToken
 from ..search import index_message  # noqa: F401 - services index through here
+from . import store
 
 
 def allocate_seq(room: ChatRoom, count: int = 1, *, last_message_at=None) -> int:
@@ -60,35 +61,48 @@ def create_message(message: ChatMessage, *, text: str, created_at=None) -> ChatM
     with ``text`` as its content: allocate a seq, write the encrypted row and
     its search tokens, log and announce ``message.created``.
 
-    The one insert path, the same on every database: the seq (one ``UPDATE …
-    RETURNING`` that holds the room lock), then the rows by ``bulk_create``,
-    which takes the columns from the models' metadata.
+    The one insert path. On PostgreSQL the seq (an ``UPDATE … RETURNING`` that
+    holds the room lock), the message row, its search entries and its log row
+    are one statement (chat.services.store); other databases take the same
+    steps one statement each.
 
     ``created_at`` is for imported history only (chat.services.imports): the
-    message and its search entries keep that time instead of now (two more
-    updates, since ``auto_now_add`` stamps the insert); a send never passes it.
+    message, its log row and its search entries keep that time instead of now;
+    a send never passes it.
     """
     now = created_at or timezone.now()
+    room = message.room
     shown_in_room = message.thread_id is None or message.also_in_room
-    message.seq = allocate_seq(message.room, last_message_at=now if shown_in_room else None)
     message.content_encrypted = crypto.encrypt(text)
     if message.message_type != MessageType.SYSTEM:
         render.remember_html(message, formatting.formatted_html(text))
-    message.created_at = message.updated_at = now
+    message.created_at = now
+    message.updated_at = timezone.now() if created_at is not None else now
     render.remember_plaintext(message, text)  # rendered without decrypting again
     message.is_new = True  # nobody reacted yet: its payload needs no reaction query
+    tokens = crypto.search_tokens(text) if text and message.message_type != MessageType.SYSTEM else []
+    last_message_at = now if shown_in_room else None
+    if connection.vendor == "postgresql":
+        seq = store.insert_message(message, tokens=tokens, kind=wire.MESSAGE_CREATED, last_message_at=last_message_at)
+        if seq is None:
+            raise NotFound("Room not found.", code="room_not_found")
+        message.seq = room.seq = seq
+        if last_message_at is not None:
+            room.last_message_at = last_message_at
+        log.announce(room=room, seq=seq, kind=wire.MESSAGE_CREATED, message=message)
+        return message
+    # The same steps as separate statements, for other databases (SQLite).
+    message.seq = allocate_seq(room, last_message_at=last_message_at)
     ChatMessage.objects.bulk_create([message])
-    if text and message.message_type != MessageType.SYSTEM:
-        SearchToken.objects.bulk_create(
-            [SearchToken(message=message, room_id=message.room_id, token=t) for t in crypto.search_tokens(text)]
-        )
-    if created_at is not None:
-        message.created_at = created_at
+    if created_at is not None:  # auto_now_add stamped the insert
         ChatMessage.objects.filter(pk=message.pk).update(created_at=created_at)
+    entries = SearchToken.objects.bulk_create([SearchToken(message=message, room_id=room.pk, token=t) for t in tokens])
+    if created_at is not None and entries:
         # Search walks entries newest first by their time: an imported message's
         # entries sort by the message's time, not by when it was imported.
         SearchToken.objects.filter(message=message).update(created_at=created_at)
-    log.append(room=message.room, seq=message.seq, kind=wire.MESSAGE_CREATED, message=message)
+    message.created_at = now
+    log.append(room=room, seq=message.seq, kind=wire.MESSAGE_CREATED, message=message)
     return message
 
 

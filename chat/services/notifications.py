@@ -215,6 +215,9 @@ def schedule_notifications(message: ChatMessage, found: Mentions, *, only_user_i
 
 
 def _anyone_at_level_all(room: ChatRoom, sender_id) -> bool:
+    known = getattr(room, "level_all_besides", None)  # read with the sender's membership (chat.selectors)
+    if known is not None and known[0] == sender_id:
+        return known[1]
     return (
         ChatMember.objects.filter(room=room, is_active=True, notify_level=NotifyLevel.ALL, notifications_muted=False)
         .exclude(user_id=sender_id)

@@ -28,16 +28,16 @@ def hello(team, bob):
 
 
 # The counts (kept in docs/architecture.md, "Queries per hot path").
-# BEGIN and COMMIT are counted (psycopg logs them); a send's SAVEPOINT and
-# RELEASE are what lets a concurrent retry of the same client_msg_id roll back
-# its seq without leaving a gap.
+# BEGIN and COMMIT are counted (psycopg logs them). A send takes no savepoint:
+# a concurrent retry of the same client_msg_id rolls its whole transaction
+# back (the seq with it) and the command answers with the twin.
 QUERIES = {
-    # BEGIN, membership and room, SAVEPOINT, seq, message, search tokens, log
-    # event, whether anyone is at notification level "all" (nobody: no
-    # mention, so no one to notify), RELEASE, COMMIT
-    "send": 10,
+    # BEGIN; the membership, its room and whether anyone else is at
+    # notification level "all" (nobody: no mention, so no one to notify); the
+    # seq, message, search tokens and log event in one statement; COMMIT
+    "send": 4,
     # the same: the REST view adds nothing (force-authenticated: no user lookup)
-    "send over REST": 10,
+    "send over REST": 4,
     # BEGIN, message locked with its relations, membership, edit history row,
     # seq, message update, search tokens out and in, log event, the payload's
     # reactions, COMMIT
@@ -52,14 +52,14 @@ QUERIES = {
     "history page": 3,
     # membership page, room page with counts, last messages, their reactions
     "room list page": 4,
-    # BEGIN, membership and room, the root, SAVEPOINT, seq, message, search
-    # tokens, log event, the root's seq, its reply count and last reply, its
-    # last repliers, the root's update, their user rows, the thread.updated
-    # event, followers (the author and the mentioned: an insert, and an update
-    # for those who had only read it; the replier: an upsert), the followers to
-    # notify, the recipients with their settings, notification rows, RELEASE,
-    # COMMIT
-    "reply in a thread": 22,
+    # BEGIN, membership and room, the root, the seq with the message, search
+    # tokens and log event (one statement), the root's seq, its reply count
+    # and last reply, its last repliers, the root's update, their user rows,
+    # the thread.updated event, followers (the author and the mentioned: an
+    # insert, and an update for those who had only read it; the replier: an
+    # upsert), the followers to notify, the recipients with their settings,
+    # notification rows, COMMIT
+    "reply in a thread": 17,
     # the root, my membership, the page of replies, their reactions, the
     # participants of the thread, my follow row, my unread count
     "thread page": 7,

@@ -12,9 +12,17 @@ import time
 from datetime import UTC, datetime
 
 from django.conf import settings
+from django.core.cache import caches
 from django.core.exceptions import ValidationError
 from django.db.models import F
-from django_ratelimit.core import _split_rate, get_usage
+from django_ratelimit.core import (
+    EXPIRATION_FUDGE,
+    _get_window,
+    _make_cache_key,
+    _split_rate,
+    get_usage,
+)
+from django_redis.cache import RedisCache
 from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import RedisError
 
@@ -93,6 +101,33 @@ def record_rejection(*, kind: str, period: int, user=None, room_id=None, client_
             RateLimitLog.objects.filter(bucket=bucket).update(count=F("count") + 1)
 
 
+# One round trip: count the action, and start the window's expiry with its first one.
+_COUNT_SCRIPT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+_scripts = {}
+
+
+def _count(group: str, who: str, rate: str) -> dict | None:
+    """django-ratelimit's usage of ``group`` by ``who``, incremented: its keys,
+    windows and answer. On the Redis cache in one script (its own ``add``
+    then ``incr`` would be two round trips, on every write)."""
+    cache = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
+    if not isinstance(cache, RedisCache):
+        return get_usage(None, group=group, key=lambda _group, _request: who, rate=rate, increment=True)
+    limit, period = _split_rate(rate)
+    window = _get_window(who, period)
+    key = cache.make_key(_make_cache_key(group, window, rate, who, None))
+    client = cache.client.get_client(write=True)
+    script = _scripts.get(id(client))
+    if script is None:
+        script = _scripts[id(client)] = client.register_script(_COUNT_SCRIPT)
+    count = script(keys=[key], args=[period + EXPIRATION_FUDGE], client=client)
+    return {"count": count, "limit": limit, "should_limit": count > limit, "time_left": window - int(time.time())}
+
+
 def check(*, kind: str, user=None, client_key: str = "", room_id=None) -> None:
     """Count one ``kind`` action; raise :class:`RateLimited` past the rate.
 
@@ -105,7 +140,7 @@ def check(*, kind: str, user=None, client_key: str = "", room_id=None) -> None:
     rate = rate_for(kind)
     who = str(user.pk) if getattr(user, "is_authenticated", False) else f"anon:{client_key}"
     try:
-        usage = get_usage(None, group=f"chat.{kind}", key=lambda _group, _request: who, rate=rate, increment=True)
+        usage = _count(f"chat.{kind}", who, rate)
     except (ConnectionInterrupted, RedisError):
         # The shared cache is away: keep chatting (writes persist), unmetered.
         logger.warning("rate limit %s not checked: cache unreachable", kind)
