@@ -8,6 +8,7 @@ import base64
 import binascii
 import functools
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
@@ -35,7 +36,7 @@ from chatsite.core.exceptions import Forbidden, Invalid, NotFound
 from chatsite.core.models import Job
 
 from . import crypto, policies, search
-from .events import log, render
+from .events import log, render, wire
 from .models import (
     ATTACHMENT_IMAGE_TYPES,
     EXPORT_JOB_KINDS,
@@ -703,6 +704,36 @@ def events_since(*, room: ChatRoom, after: int, limit: int = 500) -> tuple[list[
         raise ResyncRequired(room)
     has_more = len(rows) > limit
     return log.replay(rows[:limit]), has_more
+
+
+@dataclass(frozen=True, slots=True)
+class RoomLog:
+    """A room's logged events after a seq, read once for every socket of a
+    process that needs them (chat/realtime/replays.py), and who may read them."""
+
+    room_seq: int
+    members: frozenset  # the room's active members' user ids (str)
+    frames: list  # [(seq, encoded frame)], in order
+    has_more: bool
+    resync: bool  # the log no longer reaches back to the asked seq
+
+
+def room_log_since(*, room_id, after: int, limit: int = 500) -> RoomLog | None:
+    """The room's events after ``after`` (see :func:`events_since`) with its
+    active members, or None when the room does not exist. The caller checks
+    that its user is one of ``members`` before sending any of it."""
+    room = ChatRoom.objects.filter(pk=room_id).first()
+    if room is None:
+        return None
+    members = frozenset(
+        str(user_id) for user_id in ChatMember.objects.filter(room=room, is_active=True).values_list("user_id", flat=True)
+    )
+    try:
+        frames, has_more = events_since(room=room, after=after, limit=limit)
+    except ResyncRequired:
+        return RoomLog(room_seq=room.seq, members=members, frames=[], has_more=False, resync=True)
+    encoded = [(frame["seq"], wire.encode(frame)) for frame in frames]
+    return RoomLog(room_seq=room.seq, members=members, frames=encoded, has_more=has_more, resync=False)
 
 
 def message_search(*, user, query: str, room: ChatRoom | None = None, limit: int = 50):

@@ -181,6 +181,9 @@ REDIS_URL = env_str("REDIS_URL")
 CHAT_LAYER_MAX_CONNECTIONS = env_int("CHAT_LAYER_MAX_CONNECTIONS", 1000)
 CHAT_PRESENCE_MAX_CONNECTIONS = CHAT_LAYER_MAX_CONNECTIONS
 CHAT_LAYER_PREFIX = env_str("CHAT_LAYER_PREFIX", "chatsite")
+# How long a process holds a room event that arrived past a gap, waiting for the
+# missing ones (chat/realtime/layer.py); 0 turns the wait off.
+CHAT_LAYER_REORDER_MS = env_int("CHAT_LAYER_REORDER_MS", 50)
 # Threads per process for the WebSocket's database work (keep below DATABASE_POOL_MAX_SIZE).
 # Few: they share the GIL with the event loop, and a dozen of them busy at once
 # starve it (the overload run in docs/performance.md: p99 1.1 s with 12, 0.1 s with 4).
@@ -227,6 +230,7 @@ if REDIS_URL:
                 ],
                 "prefix": CHAT_LAYER_PREFIX,
                 "capacity": env_int("CHAT_LAYER_CAPACITY", 1000),
+                "reorder_window": CHAT_LAYER_REORDER_MS / 1000,
             },
         }
     }
@@ -236,7 +240,11 @@ else:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "chat.realtime.layer.InMemoryFanoutLayer",
-            "CONFIG": {"prefix": CHAT_LAYER_PREFIX, "capacity": env_int("CHAT_LAYER_CAPACITY", 1000)},
+            "CONFIG": {
+                "prefix": CHAT_LAYER_PREFIX,
+                "capacity": env_int("CHAT_LAYER_CAPACITY", 1000),
+                "reorder_window": CHAT_LAYER_REORDER_MS / 1000,
+            },
         }
     }
     # The embedded default is one process by design: a local-memory cache is

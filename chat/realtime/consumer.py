@@ -12,6 +12,7 @@ decided by :class:`.delivery.Delivery` (per-room cursors, gap fill, the
 """
 
 import asyncio
+import functools
 import logging
 
 from channels.db import DatabaseSyncToAsync
@@ -31,6 +32,7 @@ from ..models import ChatMember
 from . import protocol
 from .delivery import FILL, SEND, Delivery
 from .disconnects import client_gone
+from .replays import SharedReads
 from .send_buffer import SendBuffer, limits, watch_daphne_transport
 
 logger = logging.getLogger(__name__)
@@ -55,6 +57,16 @@ SHEDDABLE = frozenset({"message.send", "message.edit", "message.delete", "reacti
 
 def database_sync_to_async(func):
     return DatabaseSyncToAsync(func, thread_sensitive=False, executor=_db_executor)
+
+
+# A room's log read once per room and starting seq for every socket of this
+# process that needs it at the same moment (gap fills, a reconnecting crowd's sync).
+_shared_reads = SharedReads()
+
+
+@database_sync_to_async
+def _read_log(room_id: str, after: int):
+    return selectors.room_log_since(room_id=room_id, after=after)
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -329,30 +341,23 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.delivery.replay_started()
         try:
             while True:
-                try:
-                    frames, has_more, room_seq = await self._events_since(room_id, after)
-                except selectors.ResyncRequired as exc:
-                    self.delivery.resync(room_id, exc.room.seq)
-                    self.send_frame({"type": wire.RESYNC_REQUIRED, "room": room_id, "seq": exc.room.seq})
-                    return "resync_required"
-                except NotFound:
+                found = await _shared_reads.get((room_id, after), functools.partial(_read_log, room_id, after))
+                if found is None or self.user_id not in found.members:
                     return "not_found"
-                for frame in frames:
+                if found.resync:
+                    self.delivery.resync(room_id, found.room_seq)
+                    self.send_frame({"type": wire.RESYNC_REQUIRED, "room": room_id, "seq": found.room_seq})
+                    return "resync_required"
+                for seq, text in found.frames:
                     # Paced: waits while the client's buffer is half full, so a long
                     # replay to a healthy client never trips the limit.
-                    if not await self.send_buffer.put_paced(wire.encode(frame)):
+                    if not await self.send_buffer.put_paced(text):
                         return "not_found"  # the socket is closing
-                    after = frame["seq"]
-                if not has_more:
-                    return self.delivery.replayed(room_id, after=after, room_seq=room_seq)
+                    after = seq
+                if not found.has_more:
+                    return self.delivery.replayed(room_id, after=after, room_seq=found.room_seq)
         finally:
             self.delivery.replay_finished()
-
-    @database_sync_to_async
-    def _events_since(self, room_id, after):
-        room = selectors.room_get_for_member(room_id=room_id, user=self.user)
-        frames, has_more = selectors.events_since(room=room, after=after)
-        return frames, has_more, room.seq
 
     async def _release_hold(self):
         if self.hold_timer is not None:

@@ -159,6 +159,28 @@ def _retrieve(future: asyncio.Future) -> None:
         future.exception()
 
 
+# Room events (``chat.event``, with the room's ``seq``) reach a process in the
+# order Redis got them, and concurrent senders' commits publish from different
+# threads and processes: two events of one room can arrive swapped by a moment.
+# Each local socket would then take the later one for a gap and read the log.
+# The hub holds an event that arrives past a gap for up to ``reorder_window``
+# seconds (0 turns it off) and hands it on as soon as the missing ones came.
+ORDERED_TYPE = "chat.event"
+REORDER_WINDOW = 0.05
+MAX_REORDER_HELD = 1000
+
+
+class _Order:
+    """One group's ordered events: the last seq handed on and what waits past a gap."""
+
+    __slots__ = ("last", "held", "timer")
+
+    def __init__(self, last: int):
+        self.last = last
+        self.held: dict[int, dict] = {}
+        self.timer: asyncio.TimerHandle | None = None
+
+
 class _Hub:
     """A layer's state on one event loop: local channels, handlers and groups."""
 
@@ -171,6 +193,8 @@ class _Hub:
         self.groups: dict[str, set[str]] = {}  # group -> local channel names
         self.memberships: dict[str, set[str]] = {}  # local channel name -> groups
         self.lost: set[str] = set()  # channels that were here when Redis was lost (until detached)
+        self.order: dict[str, _Order] = {}  # group -> its ordered events (room groups)
+        self.gaps = 0  # reorder windows that ended with the gap still open
 
     # --- backend hooks -------------------------------------------------------------
     async def ready(self) -> None:
@@ -209,6 +233,7 @@ class _Hub:
         members.discard(channel)
         if not members:
             del self.groups[group]
+            self._forget_order(group)
         groups = self.memberships.get(channel)
         if groups is not None:
             groups.discard(group)
@@ -226,6 +251,7 @@ class _Hub:
                 members.discard(channel)
                 if not members:
                     del self.groups[group]
+                    self._forget_order(group)
                     self.schedule_sync(group)
 
     def lose(self) -> None:
@@ -238,10 +264,70 @@ class _Hub:
         self.handlers.clear()
         self.groups.clear()
         self.memberships.clear()
+        for group in list(self.order):
+            self._forget_order(group)
 
     # --- delivery ------------------------------------------------------------------
     async def dispatch(self, group: str, message: dict) -> None:
-        """Hand a group message to every local member, one after the other."""
+        """Hand a group message to every local member, one after the other; a
+        room event in ``seq`` order (see :class:`_Order`)."""
+        seq = message.get("seq") if message.get("type") == ORDERED_TYPE else None
+        if seq is None or not self.layer.reorder_window or not isinstance(seq, int):
+            await self._fan_out(group, message)
+            return
+        order = self.order.get(group)
+        if order is None:
+            self.order[group] = _Order(seq)
+            await self._fan_out(group, message)
+            return
+        if seq > order.last + 1:
+            # Past a gap: the missing events are most likely a moment behind
+            # (published by other threads or processes just after it).
+            order.held[seq] = message
+            if len(order.held) >= MAX_REORDER_HELD:
+                await self._release(group)
+            elif order.timer is None:
+                order.timer = self.loop.call_later(self.layer.reorder_window, self._window_over, group)
+            return
+        await self._fan_out(group, message)
+        if seq == order.last + 1:
+            order.last = seq
+            while order.last + 1 in order.held:
+                order.last += 1
+                await self._fan_out(group, order.held.pop(order.last))
+            if not order.held and order.timer is not None:
+                order.timer.cancel()
+                order.timer = None
+
+    def _window_over(self, group: str) -> None:
+        order = self.order.get(group)
+        if order is not None:
+            order.timer = None
+            task = self.loop.create_task(self._release(group))
+            task.add_done_callback(_retrieve)
+
+    async def _release(self, group: str) -> None:
+        """The gap did not close in time: hand on what was held, in order (each
+        socket then reads what is missing from the room's log, once per process:
+        chat/realtime/replays.py)."""
+        order = self.order.get(group)
+        if order is None:
+            return
+        if order.timer is not None:
+            order.timer.cancel()
+            order.timer = None
+        held, order.held = order.held, {}
+        self.gaps += 1
+        for seq in sorted(held):
+            order.last = max(order.last, seq)
+            await self._fan_out(group, held[seq])
+
+    def _forget_order(self, group: str) -> None:
+        order = self.order.pop(group, None)
+        if order is not None and order.timer is not None:
+            order.timer.cancel()
+
+    async def _fan_out(self, group: str, message: dict) -> None:
         for channel in tuple(self.groups.get(group, ())):
             await self.deliver(channel, message)
 
@@ -289,7 +375,10 @@ class _FanoutLayer(BaseChannelLayer):
     extensions = ["groups", "flush", BLOCKING_GROUP_SEND, DIRECT]
     hub_class = _Hub
 
-    def __init__(self, *, prefix: str = "asgi", capacity: int = 1000, channel_capacity=None, **unsupported):
+    def __init__(
+        self, *, prefix: str = "asgi", capacity: int = 1000, channel_capacity=None,
+        reorder_window: float = REORDER_WINDOW, **unsupported,
+    ):
         if unsupported:
             reasons = "; ".join(
                 f"{name}: {_UNSUPPORTED_OPTIONS.get(name, 'unknown option')}" for name in sorted(unsupported)
@@ -298,6 +387,7 @@ class _FanoutLayer(BaseChannelLayer):
         super().__init__(capacity=capacity, channel_capacity=channel_capacity)
         self.expiry = None  # nothing expires: see the module docstring
         self.channel_capacity = self.compile_capacities(channel_capacity or {})
+        self.reorder_window = float(reorder_window)
         self.prefix = prefix
         self._hubs: dict[asyncio.AbstractEventLoop, _Hub] = {}
         self._hubs_by_id: dict[str, _Hub] = {}
@@ -485,8 +575,8 @@ class InMemoryFanoutLayer(_FanoutLayer):
 
     hub_class = _MemoryHub
 
-    def __init__(self, *, prefix: str = "asgi", capacity: int = 1000, channel_capacity=None, **unsupported):
-        super().__init__(prefix=prefix, capacity=capacity, channel_capacity=channel_capacity, **unsupported)
+    def __init__(self, *, prefix: str = "asgi", capacity: int = 1000, channel_capacity=None, **options):
+        super().__init__(prefix=prefix, capacity=capacity, channel_capacity=channel_capacity, **options)
 
     def _hubs_in(self, group: str) -> list[_MemoryHub]:
         return [hub for hub in list(self._hubs.values()) if group in hub.groups and not hub.loop.is_closed()]
@@ -702,8 +792,8 @@ class RedisFanoutLayer(_FanoutLayer):
 
     hub_class = _RedisHub
 
-    def __init__(self, hosts, *, prefix: str = "asgi", capacity: int = 1000, channel_capacity=None, **unsupported):
-        super().__init__(prefix=prefix, capacity=capacity, channel_capacity=channel_capacity, **unsupported)
+    def __init__(self, hosts, *, prefix: str = "asgi", capacity: int = 1000, channel_capacity=None, **options):
+        super().__init__(prefix=prefix, capacity=capacity, channel_capacity=channel_capacity, **options)
         hosts = list(hosts or ())
         if len(hosts) != 1:
             raise ValueError(

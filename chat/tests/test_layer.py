@@ -691,3 +691,48 @@ async def test_a_client_gone_during_a_direct_delivery_is_no_error(make_pair, cap
     errors = [record for record in caplog.records if record.levelno >= logging.ERROR]
     assert [record.getMessage() for record in errors] == [f"direct handler of {broken} failed; dropped a chat.event message"]
     assert sum("went away during a delivery" in record.getMessage() for record in caplog.records) == 2
+
+
+# --- room events in seq order ----------------------------------------------------------
+async def test_a_room_event_past_a_gap_waits_for_the_missing_one(make_pair):
+    a, b = make_pair(capacity=50, reorder_window=5.0)
+    channel = await a.new_channel()
+    await a.group_add("room.1", channel)
+    for seq in (1, 3, 4, 2, 5):  # two commits published in the other order
+        await b.group_send("room.1", {"type": "chat.event", "seq": seq})
+    assert [(await receive(a, channel))["seq"] for _ in range(5)] == [1, 2, 3, 4, 5]
+    # Ephemeral frames (no seq) and other groups are never held.
+    await a.group_add("room.2", channel)
+    await b.group_send("room.1", {"type": "chat.event", "seq": 7})
+    await b.group_send("room.1", {"type": "chat.ephemeral", "text": "typing"})
+    await b.group_send("room.2", {"type": "chat.event", "seq": 40})
+    assert [await receive(a, channel), await receive(a, channel)] == [
+        {"type": "chat.ephemeral", "text": "typing"},
+        {"type": "chat.event", "seq": 40},
+    ]
+    await nothing_for(a, channel)  # seq 7 waits for 6
+
+
+async def test_a_gap_that_stays_open_is_handed_on_when_the_window_ends(make_pair):
+    a, b = make_pair(capacity=50, reorder_window=0.2)
+    channel = await a.new_channel()
+    await a.group_add("room.1", channel)
+    await b.group_send("room.1", {"type": "chat.event", "seq": 10})
+    assert (await receive(a, channel))["seq"] == 10
+    started = asyncio.get_running_loop().time()
+    for seq in (13, 12):  # 11 never comes (the layer lost it)
+        await b.group_send("room.1", {"type": "chat.event", "seq": seq})
+    assert [(await receive(a, channel))["seq"] for _ in range(2)] == [12, 13]  # in order, after the window
+    assert asyncio.get_running_loop().time() - started >= 0.15
+    # Then the room goes on from 13 without waiting.
+    await b.group_send("room.1", {"type": "chat.event", "seq": 14})
+    assert (await receive(a, channel, timeout=0.15))["seq"] == 14
+
+
+async def test_without_a_reorder_window_events_go_on_as_they_come(make_pair):
+    a, b = make_pair(capacity=50, reorder_window=0)
+    channel = await a.new_channel()
+    await a.group_add("room.1", channel)
+    for seq in (1, 3, 2):
+        await b.group_send("room.1", {"type": "chat.event", "seq": seq})
+    assert [(await receive(a, channel))["seq"] for _ in range(3)] == [1, 3, 2]

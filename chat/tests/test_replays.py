@@ -1,0 +1,63 @@
+"""chat.realtime.replays: one read of a room's log per process, however many sockets ask."""
+
+import asyncio
+
+import pytest
+
+from chat.realtime.replays import SharedReads
+
+
+async def test_sockets_asking_at_once_share_one_read():
+    reads = SharedReads()
+    started, release = [], asyncio.Event()
+
+    async def read():
+        started.append(1)
+        await release.wait()
+        return ["frame"]
+
+    waiting = [asyncio.ensure_future(reads.get(("room", 5), read)) for _ in range(200)]
+    await asyncio.sleep(0.01)
+    release.set()
+    assert await asyncio.gather(*waiting) == [["frame"]] * 200
+    assert len(started) == 1 and (reads.reads, reads.joined) == (1, 199)
+    # Once done, the next asker reads again (nothing is cached), and other keys never wait.
+    assert await reads.get(("room", 5), read) == ["frame"] and len(started) == 2
+
+
+async def test_a_failed_read_fails_every_waiter_and_is_not_kept():
+    reads = SharedReads()
+    gate = asyncio.Event()
+
+    async def failing():
+        await gate.wait()
+        raise LookupError("gone")
+
+    waiting = [asyncio.ensure_future(reads.get("key", failing)) for _ in range(3)]
+    await asyncio.sleep(0.01)
+    gate.set()
+    results = await asyncio.gather(*waiting, return_exceptions=True)
+    assert all(isinstance(result, LookupError) for result in results)
+
+    async def works():
+        return 1
+
+    assert await reads.get("key", works) == 1
+
+
+async def test_a_cancelled_asker_does_not_cancel_the_others():
+    reads = SharedReads()
+    release = asyncio.Event()
+
+    async def read():
+        await release.wait()
+        return "done"
+
+    first = asyncio.ensure_future(reads.get("k", read))
+    second = asyncio.ensure_future(reads.get("k", read))
+    await asyncio.sleep(0.01)
+    second.cancel()
+    release.set()
+    assert await first == "done"
+    with pytest.raises(asyncio.CancelledError):
+        await second
