@@ -6,7 +6,7 @@ for 30 seconds; the WebSocket handshake consumes it (once) with ``?ticket=``.
 
 import secrets
 
-from django.core.cache import cache
+from chatsite.core.cache import shared_cache
 
 TTL_SECONDS = 30
 _PREFIX = "wsticket:"
@@ -17,7 +17,7 @@ def issue(user, *, session_id: str | None = None) -> str:
     (accounts/sessions.py), so revoking that session closes it."""
     ticket = secrets.token_urlsafe(32)
     value = f"{user.pk}|{session_id}" if session_id else str(user.pk)
-    cache.set(_PREFIX + ticket, value, TTL_SECONDS)
+    shared_cache().set(_PREFIX + ticket, value, TTL_SECONDS)
     return ticket
 
 
@@ -26,6 +26,7 @@ def redeem(ticket: str) -> tuple[str, str | None] | None:
     if not isinstance(ticket, str) or not 20 <= len(ticket) <= 100:
         return None
     key = _PREFIX + ticket
+    cache = shared_cache()  # not the per-context one: the socket's context outlives the handshake
     value = cache.get(key)
     # delete() reports whether this call removed it: of two racing consumers, one wins.
     if value is None or not cache.delete(key):

@@ -12,7 +12,6 @@ import time
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.core.cache import caches
 from django.core.exceptions import ValidationError
 from django.db.models import F
 from django_ratelimit.core import (
@@ -28,6 +27,7 @@ from redis.exceptions import RedisError
 
 from chatsite.core.exceptions import RateLimited
 
+from .cache import shared_cache
 from .models import RateLimitLog
 
 logger = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ def _count(group: str, who: str, rate: str) -> dict | None:
     """django-ratelimit's usage of ``group`` by ``who``, incremented: its keys,
     windows and answer. On the Redis cache in one script (its own ``add``
     then ``incr`` would be two round trips, on every write)."""
-    cache = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
+    cache = shared_cache(getattr(settings, "RATELIMIT_USE_CACHE", "default"))
     if not isinstance(cache, RedisCache):
         return get_usage(None, group=group, key=lambda _group, _request: who, rate=rate, increment=True)
     limit, period = _split_rate(rate)
