@@ -597,5 +597,9 @@ LOGGING = {
         # A traceback per failing check per probe otherwise; chatsite.health logs
         # each change of readiness once (unexpected errors still show).
         "health_check": {"level": "ERROR"},
+        # uvicorn (the optional server) configures its own handlers before
+        # Django starts: its lines go through this handler and its filters too.
+        "uvicorn": {"handlers": ["console"], "level": DJANGO_LOG_LEVEL, "propagate": False},
+        "uvicorn.access": {"handlers": ["console"], "level": DJANGO_LOG_LEVEL, "propagate": False},
     },
 }

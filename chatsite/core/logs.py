@@ -21,10 +21,12 @@ import contextvars
 import datetime
 import json
 import logging
+import re
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("chatsite_request_id", default=None)
 
 NO_ROUTE = "-"  # the route of a request that matched no URL pattern
+_QUERY = re.compile(r"\?[^\s\"']*")
 
 
 def route_of(request) -> str:
@@ -46,9 +48,14 @@ class RequestIdFilter(logging.Filter):
 
 
 class PathRedactingFilter(logging.Filter):
-    """Django's own request warnings name the raw path: name the route instead."""
+    """Django's own request warnings name the raw path: name the route instead.
+    uvicorn's lines name a path with its query string (a WebSocket ticket):
+    the query is cut off."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("uvicorn") and isinstance(record.args, tuple):
+            record.args = tuple(_QUERY.sub("?…", arg) if isinstance(arg, str) else arg for arg in record.args)
+            return True
         request = getattr(record, "request", None)
         if request is None or not record.args or not isinstance(record.args, tuple):
             return True

@@ -178,3 +178,11 @@ def test_the_log_format_is_checked_at_startup(value, ok, tmp_path):
             assert last.endswith("WARNING chatsite.x [-] hello")
     else:
         assert result.returncode != 0 and "DJANGO_LOG_FORMAT must be 'plain' or 'json'" in result.stderr
+
+
+def test_uvicorn_lines_lose_their_query_string():
+    record = logging.LogRecord(
+        "uvicorn.error", logging.INFO, __file__, 1, '%s - "WebSocket %s" [accepted]', ("127.0.0.1:5", "/ws/chat/?ticket=SECRET42"), None
+    )
+    logs.PathRedactingFilter().filter(record)
+    assert record.getMessage() == '127.0.0.1:5 - "WebSocket /ws/chat/?…" [accepted]'
