@@ -21,7 +21,6 @@ import urllib.parse
 import urllib.request
 
 import pytest
-from channels.db import database_sync_to_async as in_db
 
 from chat.tests import live
 from chat.tests.factories import group_room
