@@ -30,16 +30,9 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(tra
 PROBE_TIMEOUT = 2.5  # seconds: the most one /readyz may take, whatever is down
 
 
-class QuietDaphne(live.Daphne):
-    """daphne as docs/deploy.md runs it: ``-v 0``, chatsite writes the request lines."""
-
-    def command(self) -> list[str]:
-        command = super().command()
-        return [*command[:-1], "-v", "0", command[-1]]
-
-
-def start_daphne(name: str, *, env: dict, tmp) -> QuietDaphne:
-    server = QuietDaphne(name, env=env, tmp=tmp).start()
+def start_daphne(name: str, *, env: dict, tmp) -> live.Daphne:
+    """daphne as docs/deploy.md runs it (``-v 0``: chatsite writes the request lines)."""
+    server = live.Daphne(name, env=env, tmp=tmp).start()
     try:
         live.wait_until(lambda: live.answers_http(server.url, "/healthz"), what=name, servers=[server])
     except BaseException:
