@@ -100,9 +100,11 @@ async def test_only_get_and_head_are_answered():
 
 
 async def asgi_get(path: str, host: bytes) -> dict:
-    """Through the whole ASGI application (overload shedding, then Django)."""
-    from chatsite.asgi import application
+    """Through the HTTP side of chatsite.asgi (overload shedding, then Django),
+    built now: middleware reads the settings when it is made."""
+    from django.core.asgi import get_asgi_application
 
+    application = overload.HttpShedding(get_asgi_application())
     return await HttpCommunicator(application, "GET", path, headers=[(b"host", host)]).get_response(timeout=5)
 
 
