@@ -179,6 +179,7 @@ async def test_a_hung_redis_gives_503_within_about_two_seconds(settings):
         took = time.monotonic() - started
     finally:
         listener.close()
+    print(f"readyz with a hung Redis: {status} in {took * 1000:.0f} ms")
     assert status == 503, body
     assert "redis" in body["failing"] and "channel_layer" in body["failing"]
     assert took < 2.5, f"readyz took {took:.2f}s with a hung Redis"
