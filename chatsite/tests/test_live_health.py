@@ -54,9 +54,13 @@ def database_env(tmp, redis_url: str, **extra) -> dict:
 
 
 # --- readiness follows Redis ------------------------------------------------------------------
-def test_readyz_goes_503_when_redis_stops_and_200_when_it_returns(tmp_path):
+def test_readyz_goes_503_when_redis_stops_and_200_when_it_returns(tmp_path, make_user):
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    access = str(RefreshToken.for_user(make_user(username="alice")).access_token)
     redis = live.start_redis(tmp=tmp_path / "redis")
     server = None
+    runner = asyncio.Runner()  # the client socket's loop, run between the blocking probes
     try:
         env = database_env(tmp_path, redis.url, DJANGO_LOG_FORMAT="json")
         server = start_daphne("daphne-ready", env=env, tmp=tmp_path)
@@ -77,6 +81,11 @@ def test_readyz_goes_503_when_redis_stops_and_200_when_it_returns(tmp_path):
         status, body, _ = probe(readyz)
         assert body["worker"]["status"] == "ok" and "warnings" not in body, body
 
+        # A socket open when Redis goes: closed with 4012, and its close line says so.
+        status, ticket = live.http("POST", f"{server.url}/api/auth/ws-ticket/", token=access)
+        assert status == 201, ticket
+        socket = runner.run(live.Socket.open(server.ws_url, ticket["ticket"], name="alice"))
+
         redis.stop()
         stopped = time.monotonic()
         for _ in range(50):
@@ -91,6 +100,8 @@ def test_readyz_goes_503_when_redis_stops_and_200_when_it_returns(tmp_path):
         assert body["checks"]["database"] == "ok"
         assert str(redis.port) not in json.dumps(body) and live.HOST not in json.dumps(body)
         assert probe(healthz)[0] == 200  # alive, only not ready
+        closed = runner.run(socket.wait_closed())
+        assert closed.rcvd is not None and closed.rcvd.code == 4012, closed
 
         redis.start_and_wait()  # the same port
         back = time.monotonic()
@@ -105,12 +116,16 @@ def test_readyz_goes_503_when_redis_stops_and_200_when_it_returns(tmp_path):
         assert time.monotonic() - back < 10
         assert server.alive
     finally:
+        runner.close()
         if server is not None:
             server.stop()
         redis.stop()
     log = server.log_path.read_text()
     not_ready = [json.loads(line) for line in log.splitlines() if '"not ready' in line]
     assert not_ready and not_ready[0]["logger"] == "chatsite.health", log[-2000:]
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    closes = [line for line in lines if line.get("event") == "websocket.close"]
+    assert [(line["code"], line["user_id"]) for line in closes] == [(4012, closes[0]["user_id"])] and closes[0]["user_id"]
     assert "Traceback" not in log, log[-3000:]
 
 
