@@ -113,6 +113,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # One log line per request, with its request id (chatsite/core/request_log.py).
+    "chatsite.core.request_log.request_log_middleware",
+    # /healthz and /readyz, answered before the rest: no redirect, host check,
+    # session or login (chatsite/health.py).
+    "chatsite.health.health_middleware",
     "django.middleware.security.SecurityMiddleware",
     # Outside the session and auth middleware: they read the database too.
     "chatsite.core.middleware.DatabaseUnavailableMiddleware",
@@ -346,6 +351,8 @@ WHITENOISE_USE_FINDERS = DEBUG
 
 # --- Security ----------------------------------------------------------------
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
+# A load balancer probes these over plain HTTP (health_middleware answers them first anyway).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_TLS_PROXY") else None
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
@@ -488,6 +495,9 @@ CHAT_NOTIFICATION_POLL_SECONDS = env_int("CHAT_NOTIFICATION_POLL_SECONDS", 5)
 # Jobs (chatsite/core/jobs.py): how long a worker holds a job without a word
 # before another worker takes it over (its lease).
 CHAT_JOB_LEASE_SECONDS = env_int("CHAT_JOB_LEASE_SECONDS", 60)
+# /readyz reports the worker "stale" (a warning) after this long without a
+# heartbeat (chatsite/core/heartbeat.py; the worker writes one every 15 s).
+CHAT_WORKER_STALE_SECONDS = env_int("CHAT_WORKER_STALE_SECONDS", 60)
 # Exports (docs/data.md): messages per step (a checkpoint after each), how long a
 # finished export can be downloaded, the most attachment bytes one may include.
 CHAT_EXPORT_BATCH = env_int("CHAT_EXPORT_BATCH", 500)
@@ -561,10 +571,43 @@ CHAT_PUSH_TTL = env_int("CHAT_PUSH_TTL", 24 * 60 * 60)
 CHAT_PUSH_TIMEOUT = env_int("CHAT_PUSH_TIMEOUT", 10)
 
 # --- Logging -----------------------------------------------------------------
+# Everything to the console (stderr): plain lines, or one JSON object per line
+# with DJANGO_LOG_FORMAT=json (chatsite/core/logs.py, docs/operations.md).
+# Every line names its request id; Django's own request warnings name the
+# route, not the raw path.
+DJANGO_LOG_FORMAT = env_str("DJANGO_LOG_FORMAT", "plain").lower()
+if DJANGO_LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"DJANGO_LOG_FORMAT must be 'plain' or 'json', not {DJANGO_LOG_FORMAT!r}")
+DJANGO_LOG_LEVEL = env_str("DJANGO_LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
+    "filters": {
+        "request_id": {"()": "chatsite.core.logs.RequestIdFilter"},
+        "redact_paths": {"()": "chatsite.core.logs.PathRedactingFilter"},
+    },
+    "formatters": {
+        "plain": {"()": "chatsite.core.logs.PlainFormatter"},
+        "json": {"()": "chatsite.core.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": DJANGO_LOG_FORMAT,
+            "filters": ["request_id", "redact_paths"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": DJANGO_LOG_LEVEL},
+    # Django's own console handler (DEBUG only) would print its lines twice:
+    # its loggers go to the root's handler, at the same level.
+    "loggers": {
+        "django": {"handlers": [], "level": DJANGO_LOG_LEVEL, "propagate": True},
+        # A traceback per failing check per probe otherwise; chatsite.health logs
+        # each change of readiness once (unexpected errors still show).
+        "health_check": {"level": "ERROR"},
+        # uvicorn (the optional server) configures its own handlers before
+        # Django starts: its lines go through this handler and its filters too.
+        "uvicorn": {"handlers": ["console"], "level": DJANGO_LOG_LEVEL, "propagate": False},
+        "uvicorn.access": {"handlers": ["console"], "level": DJANGO_LOG_LEVEL, "propagate": False},
+    },
 }

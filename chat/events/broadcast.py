@@ -132,3 +132,18 @@ def detach_direct(consumer) -> None:
     layer = consumer.channel_layer
     if layer is not None and consumer.channel_name and _has(layer, wire.LAYER_DIRECT):
         layer.detach(consumer.channel_name)
+
+
+# --- readiness (chatsite/health.py) ----------------------------------------------------------
+async def subscriber_ready(*, timeout: float) -> bool:
+    """Whether this process, on the calling event loop, can hear fan-out now:
+    the layer's subscription connection is up (opened on demand, as the first
+    socket would), within ``timeout`` seconds. A layer that cannot say (not
+    chatsite's own) counts as ready; no layer at all does not."""
+    layer = get_channel_layer()
+    if layer is None:
+        return False
+    check = getattr(layer, "subscriber_ready", None)
+    if check is None:
+        return True
+    return await check(timeout=timeout)

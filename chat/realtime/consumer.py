@@ -22,7 +22,7 @@ from django.db import InterfaceError, OperationalError
 from redis.exceptions import RedisError
 
 from accounts.sessions import session_id_of_scope
-from chatsite.core import overload
+from chatsite.core import overload, request_log
 from chatsite.core.exceptions import ChatError, NotFound, Unavailable
 
 from .. import commands, presence, selectors
@@ -77,9 +77,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
     registered = False
     hold_timer = None
     session_id: str | None = None  # the signed-in session (accounts/sessions.py), if known
+    session_log: request_log.SocketSession | None = None  # the open and close log lines
+    frames_in = frames_out = 0
 
     # --- connection ---------------------------------------------------------
     async def connect(self):
+        self.session_log = request_log.websocket_begin(self.scope)
         user = self.scope.get("user")
         if user is None or not user.is_authenticated or not user.is_active:
             await self.close(code=wire.CLOSE_UNAUTHENTICATED)
@@ -92,6 +95,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         holding = b"sync=1" in self.scope.get("query_string", b"").split(b"&")
         self.delivery = Delivery(self.user_id, holding=holding)
         await self.accept()
+        request_log.websocket_opened(self.session_log, user_id=self.user_id)
         max_frames, max_bytes = limits()
         self.send_buffer = SendBuffer(self.base_send, max_frames=max_frames, max_bytes=max_bytes, on_overflow=self._too_slow)
         watch_daphne_transport(self.base_send, self.send_buffer)
@@ -140,6 +144,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         ]
 
     async def disconnect(self, code):
+        request_log.websocket_closed(self.session_log, code=code, frames_in=self.frames_in, frames_out=self.frames_out)
         broadcast.detach_direct(self)
         for timer in getattr(self, "typing_timers", {}).values():
             timer.cancel()
@@ -172,6 +177,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 logger.debug("client of socket %s went away", getattr(self, "channel_name", "?"))
                 return
             logger.warning("channel layer lost; closing socket %s", getattr(self, "channel_name", "?"))
+            request_log.websocket_closed(
+                self.session_log, code=wire.CLOSE_LAYER_LOST, frames_in=self.frames_in, frames_out=self.frames_out
+            )
             if self.send_buffer is not None:
                 await self.send_buffer.stop()
             try:
@@ -194,6 +202,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     def send_text(self, text: str) -> None:
         """Every frame to the client goes through the send buffer (never waits)."""
         if self.send_buffer is not None:
+            self.frames_out += 1
             self.send_buffer.put(text)
 
     def _too_slow(self, frames: int, size: int) -> None:
@@ -210,6 +219,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     # --- client frames ------------------------------------------------------
     async def receive(self, text_data=None, bytes_data=None):
+        self.frames_in += 1
         try:
             frame = protocol.parse(text_data, max_bytes=settings.CHAT_MAX_FRAME_BYTES)
         except protocol.FrameError as exc:
@@ -353,6 +363,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     # replay to a healthy client never trips the limit.
                     if not await self.send_buffer.put_paced(text):
                         return "not_found"  # the socket is closing
+                    self.frames_out += 1
                     after = seq
                 if not found.has_more:
                     return self.delivery.replayed(room_id, after=after, room_seq=found.room_seq)

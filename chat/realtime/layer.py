@@ -197,6 +197,11 @@ class _Hub:
         self.gaps = 0  # reorder windows that ended with the gap still open
 
     # --- backend hooks -------------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        """Messages for this hub's channels can arrive now (in memory: always)."""
+        return True
+
     async def ready(self) -> None:
         """Make sure messages for this hub's channels can arrive (``new_channel``)."""
 
@@ -485,6 +490,25 @@ class _FanoutLayer(BaseChannelLayer):
         self.require_valid_group_name(group)
         await self._group_send(self._hub(), group, message)
 
+    async def subscriber_ready(self, *, timeout: float) -> bool:
+        """Whether this event loop's hub can receive fan-out right now (the
+        readiness check, chatsite/health.py): its subscription connection is
+        up, opened on demand when no socket has needed it yet (as the first
+        socket's ``new_channel`` would), waiting at most ``timeout`` seconds.
+        Never raises for an unreachable Redis: False."""
+        hub = self._hub()
+        if hub.connected:
+            return True
+        try:
+            await asyncio.wait_for(hub.ready(), timeout)
+        except (TimeoutError, RedisConnectionError, OSError) as exc:
+            logger.info("channel layer subscriber not connected: %s", type(exc).__name__)
+            return False
+        except Exception:  # noqa: BLE001 - any other Redis error: not ready, never a 500
+            logger.info("channel layer subscriber not connected", exc_info=True)
+            return False
+        return hub.connected
+
     async def flush(self) -> None:
         loop = asyncio.get_running_loop()
         hub = self._hubs.get(loop)
@@ -618,6 +642,12 @@ class _RedisHub(_Hub):
         # Redis channel -> futures of SUBSCRIBEs sent, in order (Redis replies in order)
         self.confirm: dict[str, collections.deque] = {}
         self.lock = asyncio.Lock()  # orders SUBSCRIBE / UNSUBSCRIBE on the connection
+
+    @property
+    def connected(self) -> bool:
+        """The subscription connection is open and its receiving task running:
+        it is dropped (None) as soon as the task sees the connection fail."""
+        return self.pubsub is not None and self.receiver is not None and not self.receiver.done()
 
     def publisher(self):
         if self.client is None:

@@ -239,7 +239,8 @@ class AsgiServer(LocalAddress, Server):
 class Daphne(AsgiServer):
     def command(self) -> list[str]:
         return [
-            sys.executable, "-m", "daphne", "-b", HOST, "-p", str(self.port), "--proxy-headers",
+            # -v 0: no access log (chatsite writes its own request lines; docs/operations.md).
+            sys.executable, "-m", "daphne", "-v", "0", "-b", HOST, "-p", str(self.port), "--proxy-headers",
             "--websocket-max-message-size", str(128 * 1024), "--application-close-timeout", "5",
             "chatsite.asgi:application",
         ]  # fmt: skip
@@ -253,6 +254,7 @@ class Uvicorn(AsgiServer):
             sys.executable, "-m", "uvicorn", "chatsite.asgi:application", "--host", HOST, "--port", str(self.port),
             "--lifespan", "off", "--ws", "websockets-sansio", "--ws-max-size", str(128 * 1024),
             "--proxy-headers", "--forwarded-allow-ips", HOST, "--timeout-graceful-shutdown", "5",
+            "--no-access-log",
         ]  # fmt: skip
 
 
@@ -331,6 +333,9 @@ http {{
             # first address of X-Forwarded-For, which a client could forge.
             proxy_set_header X-Forwarded-For $remote_addr;
             proxy_set_header X-Forwarded-Proto $scheme;
+            # One id per request, in chatsite's log lines and its X-Request-ID
+            # response header (docs/operations.md).
+            proxy_set_header X-Request-ID $request_id;
             # An idle WebSocket is closed after this long without a frame
             # either way; daphne pings every 20 s, so this only bounds dead peers.
             proxy_read_timeout 1h;

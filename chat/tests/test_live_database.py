@@ -98,6 +98,13 @@ async def _outage(server, postgres, room_id):
             took = time.monotonic() - started
             assert (status, body["code"]) == (503, "database_unavailable"), (status, body)
             assert took < 2.0, f"{url} took {took:.1f}s"
+        # Readiness says so, naming the database, within its budget (chatsite/health.py).
+        started = time.monotonic()
+        status, body = await live.ahttp("GET", f"{server.url}/readyz")
+        took = time.monotonic() - started
+        assert status == 503 and "database" in body["failing"], (status, body)
+        assert "redis" not in body["failing"], body
+        assert took < 2.5, f"/readyz took {took:.1f}s"
         # The WebSocket: an error frame with a code; the socket stays.
         frame = {"type": "message.send", "ref": "during", "room": room_id, "content": "during", "client_msg_id": "d1"}
         error = await socket.request(frame, timeout=10)
@@ -112,6 +119,8 @@ async def _outage(server, postgres, room_id):
             assert time.monotonic() < deadline, f"not back within 10 s: {status} {body}"
             await asyncio.sleep(0.2)
         assert set(acknowledged) <= {message["id"] for message in body}  # nothing acknowledged was lost
+        status, body = await live.ahttp("GET", f"{server.url}/readyz")
+        assert status == 200, body
 
         # The same socket works again; the retry of the refused send is stored once.
         for _attempt in range(20):

@@ -80,3 +80,15 @@ class Job(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.kind} ({self.state}, {self.progress}%)"
+
+
+class WorkerHeartbeat(models.Model):
+    """When a worker process (``manage.py notification_worker``) last said it
+    was alive: one row per process, written every few seconds
+    (chatsite/core/heartbeat.py) and read by /readyz."""
+
+    worker = models.CharField(max_length=100, primary_key=True)
+    last_seen = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.worker} at {self.last_seen:%Y-%m-%d %H:%M:%S}"

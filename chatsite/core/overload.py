@@ -49,7 +49,8 @@ CODE = "overloaded"
 DETAIL = "The server is overloaded right now; nothing was done. Try again in a moment."
 LOG_EVERY = 10.0  # seconds between two "shedding" warnings of one process
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-ALWAYS_SERVED = ("/api/auth/", "/accounts/")
+# Sign-in and tickets (what a client needs to come back), and the health probes.
+ALWAYS_SERVED = ("/api/auth/", "/accounts/", "/healthz", "/readyz")
 
 
 class MeteredExecutor(ThreadPoolExecutor):

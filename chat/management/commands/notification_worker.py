@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from chat.notify import worker
-from chatsite.core import jobs
+from chatsite.core import heartbeat, jobs
 
 logger = logging.getLogger("chat.notify.worker")
 
@@ -39,7 +39,9 @@ class Command(BaseCommand):
         poll_seconds = settings.CHAT_NOTIFICATION_POLL_SECONDS if poll is None else poll
         if poll_seconds <= 0 or limit <= 0:
             raise CommandError("--poll and --limit must be positive")
+        name = f"notifications:{jobs.worker_name()}"
         if once:
+            heartbeat.beat(name)
             counts = worker.process_due(limit=limit)
             counts["jobs"] = jobs.run_pending()
             self.stdout.write(", ".join(f"{key}: {value}" for key, value in counts.items()))
@@ -58,6 +60,10 @@ class Command(BaseCommand):
         # Jobs run in a thread of their own: a long export never holds up a notification.
         job_thread = threading.Thread(target=jobs.run, kwargs={"poll_seconds": poll_seconds, "stop": stop}, name="jobs", daemon=True)
         job_thread.start()
+        # /readyz on the web processes reports the worker stale without it.
+        beat_thread = threading.Thread(target=heartbeat.run, kwargs={"worker": name, "stop": stop}, name="heartbeat", daemon=True)
+        beat_thread.start()
         worker.run(poll_seconds=poll_seconds, stop=stop, limit=limit)
         job_thread.join()
+        beat_thread.join()
         logger.info("notification worker: stopped")
