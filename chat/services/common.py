@@ -4,6 +4,7 @@ messages, the audit log and text validation. Permission rules are in chat.polici
 from django.db import connection
 from django.utils import timezone
 
+from chatsite.core import metrics
 from chatsite.core.exceptions import Invalid, NotFound
 
 from .. import crypto, formatting
@@ -78,6 +79,7 @@ def create_message(message: ChatMessage, *, text: str, created_at=None) -> ChatM
     render.remember_plaintext(message, text)  # rendered without decrypting again
     message.is_new = True  # nobody reacted yet: its payload needs no reaction query
     ChatMessage.objects.bulk_create([message])
+    metrics.message_stored(message.room.room_type)  # counted on commit
     if text and message.message_type != MessageType.SYSTEM:
         SearchToken.objects.bulk_create(
             [SearchToken(message=message, room_id=message.room_id, token=t) for t in crypto.search_tokens(text)]
