@@ -170,6 +170,17 @@ def metrics_cluster(django_db_setup, transactional_db, tmp_path):
             server.stop()
 
 
+def dashboard_and_rule_expressions() -> list[str]:
+    import yaml
+
+    docs = live.PROJECT_DIR / "docs"
+    dashboard = json.loads((docs / "grafana-dashboard.json").read_text())
+    expressions = [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
+    rules = yaml.safe_load((docs / "prometheus-rules.yml").read_text())
+    expressions += [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    return expressions
+
+
 def created(frame) -> bool:
     return frame.get("type") == "message.created"
 
@@ -245,6 +256,9 @@ async def test_prometheus_sees_both_processes_add_up(metrics_cluster, alice, bob
         names = {series["metric"]["__name__"] for series in prometheus.query('{__name__=~"chat_.+"}')}
         missing = [name for name in EXPECTED_SERIES if name not in names]
         assert not missing, f"series missing: {missing}"
+        # Every query of the dashboard and the alert rules is one Prometheus runs.
+        for expression in dashboard_and_rule_expressions():
+            prometheus.query(expression)
         # Both targets are up, and no label names an id.
         targets = prometheus.query("up")
         assert sorted(float(series["value"][1]) for series in targets) == [1.0, 1.0]
