@@ -527,3 +527,68 @@ def test_alert_rules_pass_promtool():
     known = known_series_names()
     for name in re.findall(r"\b(chat_[a-z_]+)\b", rules.read_text()):
         assert name in known, name
+
+
+RULE_TESTS = """\
+rule_files: [{rules}]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      # Two processes scraped on one machine report the same queue.
+      - series: 'chat_notifications_queue_oldest_age_seconds{{job="chatsite", instance="a"}}'
+        values: '0 60 120 180 240 300 360 420 480 540 600 660 720'
+      - series: 'chat_notifications_queue_oldest_age_seconds{{job="chatsite", instance="b"}}'
+        values: '0 60 120 180 240 300 360 420 480 540 600 660 720'
+      - series: 'chat_layer_drops_total{{job="chatsite", instance="a", reason="queue_full"}}'
+        values: '0+10x20'
+      - series: 'up{{job="chatsite", instance="a"}}'
+        values: '0x10'
+      - series: 'up{{job="chatsite", instance="b"}}'
+        values: '0x10'
+    alert_rule_test:
+      - eval_time: 4m
+        alertname: ChatsiteNotificationQueueOld
+        exp_alerts: []
+      - eval_time: 12m
+        alertname: ChatsiteNotificationQueueOld
+        exp_alerts:
+          - exp_labels: {{severity: page}}
+            exp_annotations:
+              summary: "Notifications wait 12m 0s"
+              description: "A notification has been due for more than 5 minutes: is manage.py notification_worker running?"
+      - eval_time: 15m
+        alertname: ChatsiteLayerDrops
+        exp_alerts:
+          - exp_labels: {{severity: ticket}}
+            exp_annotations:
+              summary: "The channel layer drops 166.7m messages/s"
+              description: "Sockets' queues are full for ten minutes; see CPU, event loop lag and chat_slow_reader_closes_total."
+      - eval_time: 2m
+        alertname: ChatsiteNoProcessUp
+        exp_alerts:
+          - exp_labels: {{severity: page}}
+            exp_annotations:
+              summary: No chatsite process answers
+              description: Every chatsite target has failed its scrape for a minute; nobody can chat.
+"""
+
+
+def test_alert_rules_fire_on_the_series_they_watch(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI is set but promtool (Debian's prometheus package) is missing")
+        pytest.skip("needs promtool (apt-get install prometheus)")
+    rules = Path(__file__).resolve().parents[2] / "docs" / "prometheus-rules.yml"
+    tests = tmp_path / "rules-test.yml"
+    tests.write_text(RULE_TESTS.format(rules=json.dumps(str(rules))))
+    checked = subprocess.run([promtool, "test", "rules", str(tests)], capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_overload_shedding_never_refuses_a_scrape():
+    assert not overload.HttpShedding._sheddable({"method": "GET", "path": "/metrics"})
