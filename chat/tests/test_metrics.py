@@ -592,3 +592,12 @@ def test_alert_rules_fire_on_the_series_they_watch(tmp_path):
 
 def test_overload_shedding_never_refuses_a_scrape():
     assert not overload.HttpShedding._sheddable({"method": "GET", "path": "/metrics"})
+
+
+def test_a_failing_pool_sample_never_stops_the_loop_lag_timer(monkeypatch):
+    def broken():
+        raise RuntimeError("pool gone")
+
+    monkeypatch.setattr(metrics, "_sample_pool", broken)
+    metrics.sample(db_waiting=1)  # logged, not raised
+    assert value("chat_db_threads_queued") == 1

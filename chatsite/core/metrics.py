@@ -280,9 +280,13 @@ SAMPLE_EVERY = 1.0  # seconds
 
 def sample(*, db_waiting: int) -> None:
     """Per-process state that has no event of its own: the database threads' queue
-    and the psycopg pool. Called by the event loop's lag timer once a second."""
-    DB_THREADS_QUEUED.set(db_waiting)
-    _sample_pool()
+    and the psycopg pool. Called by the event loop's lag timer once a second;
+    never raises (the timer must keep running: it is the overload signal)."""
+    try:
+        DB_THREADS_QUEUED.set(db_waiting)
+        _sample_pool()
+    except Exception:  # noqa: BLE001 - a metric must never break the process
+        logger.warning("metrics: sampling the database pool failed", exc_info=True)
 
 
 def _pool():
