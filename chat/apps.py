@@ -44,6 +44,11 @@ class ChatConfig(AppConfig):
         from . import commands  # noqa: F401
         from .exports import personal, room  # noqa: F401
 
+        # /metrics reads the notification queue at each scrape.
+        from .notify import queue_metrics
+
+        queue_metrics.register()
+
         user_logged_out.connect(close_sockets_on_logout, dispatch_uid="chat.close_sockets_on_logout")
         from accounts.services import profile_changed
         from accounts.sessions import sessions_revoked

@@ -16,6 +16,7 @@ import weakref
 
 from django.conf import settings
 
+from chatsite.core import metrics
 from chatsite.core.exceptions import Unavailable
 
 logger = logging.getLogger(__name__)
@@ -244,6 +245,7 @@ def online_blocking(user_ids) -> set[str]:
         found = backend().statuses_now(user_ids, time.time())
     except RedisError as exc:
         logger.warning("presence lookup failed; taking nobody as online: %s", exc)
+        metrics.redis_error("presence")
         return set()
     return {user_id for user_id, status in found.items() if status != "offline"}
 
@@ -256,4 +258,5 @@ def statuses_blocking(user_ids) -> dict[str, str]:
         return backend().statuses_now([str(user_id) for user_id in user_ids], time.time())
     except RedisError as exc:
         logger.warning("presence lookup failed: %s", exc)
+        metrics.redis_error("presence")
         raise Unavailable("Presence is unavailable right now; try again shortly.", code="presence_unavailable") from exc

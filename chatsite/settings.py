@@ -118,6 +118,8 @@ MIDDLEWARE = [
     # /healthz and /readyz, answered before the rest: no redirect, host check,
     # session or login (chatsite/health.py).
     "chatsite.health.health_middleware",
+    # Counts and times every request by route name and status (chatsite/core/metrics.py).
+    "chatsite.core.metrics_http.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Outside the session and auth middleware: they read the database too.
     "chatsite.core.middleware.DatabaseUnavailableMiddleware",
@@ -360,6 +362,8 @@ SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Prometheus scrapes each process on its own port, over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^metrics$"]
 X_FRAME_OPTIONS = "DENY"
 
 # --- Chat limits and rules ---------------------------------------------------
@@ -569,6 +573,27 @@ CHAT_PUSH_REQUIRE_HTTPS = env_bool("CHAT_PUSH_REQUIRE_HTTPS", True)
 CHAT_PUSH_TTL = env_int("CHAT_PUSH_TTL", 24 * 60 * 60)
 # Seconds to wait for a push service to answer one request.
 CHAT_PUSH_TIMEOUT = env_int("CHAT_PUSH_TIMEOUT", 10)
+
+# --- Metrics (docs/operations.md) ----------------------------------------------
+# GET /metrics is off (404) unless one of these is set; each one set must pass.
+# A bearer token (compared in constant time), and/or the client addresses
+# allowed, as networks ("127.0.0.1/32,10.0.0.0/8"). PROMETHEUS_MULTIPROC_DIR,
+# read by prometheus-client itself, lets the processes of a machine report together.
+CHAT_METRICS_TOKEN = env_str("CHAT_METRICS_TOKEN")
+CHAT_METRICS_ALLOW = env_list("CHAT_METRICS_ALLOW")
+
+
+def _check_networks(values: list[str]) -> None:
+    import ipaddress
+
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(f"CHAT_METRICS_ALLOW: {value!r} is not an address or network (CIDR)") from None
+
+
+_check_networks(CHAT_METRICS_ALLOW)
 
 # --- Logging -----------------------------------------------------------------
 # Everything to the console (stderr): plain lines, or one JSON object per line

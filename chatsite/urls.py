@@ -4,6 +4,7 @@ from django.urls import include, path
 from accounts import views as account_views
 from chat import web
 from chat.notify import views as notify_views
+from chatsite.core import metrics_http
 
 urlpatterns = [
     path("", web.chat_page, name="home"),
@@ -15,6 +16,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("imports/", include("imports.urls")),
     path("api/", include("chat.api.urls")),
+    path("metrics", metrics_http.metrics_view, name="metrics"),
     path("notifications/unsubscribe/<str:token>/", notify_views.email_unsubscribe, name="email-unsubscribe"),
 ]
 

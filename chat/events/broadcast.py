@@ -28,6 +28,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from chatsite.core import metrics
+
 from . import wire
 
 logger = logging.getLogger(__name__)
@@ -41,6 +43,7 @@ def _publish(group: str, message: dict) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+    metrics.commit_stamp(message)  # for the commit-to-socket latency
     try:
         if _has(layer, wire.LAYER_BLOCKING_GROUP_SEND):
             layer.group_send_blocking(group, message)
@@ -48,6 +51,7 @@ def _publish(group: str, message: dict) -> None:
             async_to_sync(layer.group_send)(group, message)
     except Exception:  # noqa: BLE001 - the change is committed; clients resync from the room log
         logger.warning("broadcast to %s failed; clients will resync from the room log", group, exc_info=True)
+        metrics.redis_error("publish")
 
 
 def _on_commit(group: str, message: dict) -> None:

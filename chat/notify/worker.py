@@ -36,6 +36,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import UserBlock
+from chatsite.core import metrics
 
 from .. import presence
 from ..models import (
@@ -311,6 +312,7 @@ def _finish(row: Notification, *, state: str, counts: Counter, counted_as: str, 
     row.sent_at = sent_at
     row.save(update_fields=["state", "attempts", "last_error", "sent_at", "updated_at"])
     counts[counted_as] += 1
+    metrics.notification(row.channel, counted_as)
 
 
 def _retry_later(rows: Sequence[Notification], *, error: BaseException, now: datetime, counts: Counter) -> None:
@@ -322,9 +324,11 @@ def _retry_later(rows: Sequence[Notification], *, error: BaseException, now: dat
         if row.attempts >= settings.CHAT_NOTIFICATION_MAX_ATTEMPTS:
             row.state = NotificationState.FAILED
             counts["failed"] += 1
+            metrics.notification(row.channel, "failed")
         else:
             row.due_at = now + retry_delay(row.attempts)
             counts["retrying"] += 1
+            metrics.notification(row.channel, "retrying")
         row.save(update_fields=["state", "attempts", "last_error", "due_at", "updated_at"])
 
 

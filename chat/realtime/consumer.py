@@ -22,7 +22,7 @@ from django.db import InterfaceError, OperationalError
 from redis.exceptions import RedisError
 
 from accounts.sessions import session_id_of_scope
-from chatsite.core import overload, request_log
+from chatsite.core import metrics, overload, request_log
 from chatsite.core.exceptions import ChatError, NotFound, Unavailable
 
 from .. import commands, presence, selectors
@@ -85,6 +85,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.session_log = request_log.websocket_begin(self.scope)
         user = self.scope.get("user")
         if user is None or not user.is_authenticated or not user.is_active:
+            metrics.handshake("unauthenticated")
             await self.close(code=wire.CLOSE_UNAUTHENTICATED)
             return
         self.user, self.user_id = user, str(user.pk)
@@ -101,6 +102,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         watch_daphne_transport(self.base_send, self.send_buffer)
         self.send_buffer.start()
         if await presence.live_sockets(self.user_id) >= settings.CHAT_MAX_SOCKETS_PER_USER:
+            metrics.handshake("too_many_sockets")
             self.send_frame(protocol.error_frame(None, "too_many_sockets", "Too many connections for this user."))
             self.send_buffer.put_close(wire.CLOSE_TOO_MANY_SOCKETS)
             return
@@ -112,6 +114,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         seqs = {room["id"]: room["seq"] for room in rooms}
         first_socket = await presence.socket_opened(self) == 1
         self.registered = True
+        metrics.websocket_opened()
         self.send_frame(
             {
                 "type": wire.HELLO,
@@ -154,6 +157,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send_buffer.stop()
         if not self.registered:
             return
+        metrics.websocket_closed()
         try:
             for room_id, thread in list(self.typing_timers):
                 self._typing_broadcast(room_id, False, thread)
@@ -216,6 +220,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             wire.CLOSE_TOO_SLOW,
         )
         broadcast.detach_direct(self)
+        metrics.slow_reader_closed()
 
     # --- client frames ------------------------------------------------------
     async def receive(self, text_data=None, bytes_data=None):
@@ -228,6 +233,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         ref = frame.get("ref")
         if frame["type"] in SHEDDABLE and overload.gauge.overloaded():
             # Refused before any work: nothing stored; the client retries later.
+            metrics.overload_refused("websocket")
             self.send_frame(
                 protocol.error_frame(ref, overload.CODE, overload.DETAIL, retry_after=overload.retry_after())
             )
@@ -343,6 +349,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             elif not protocol.valid_seq(last_seen):
                 result[room_id] = "invalid_seq"
             else:
+                metrics.replayed("sync")
                 result[room_id] = await self._replay(room_id, last_seen)
         return {"rooms": result}
 
@@ -356,8 +363,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     return "not_found"
                 if found.resync:
                     self.delivery.resync(room_id, found.room_seq)
+                    metrics.resync_required()
                     self.send_frame({"type": wire.RESYNC_REQUIRED, "room": room_id, "seq": found.room_seq})
                     return "resync_required"
+                metrics.replayed_events(len(found.frames))
                 for seq, text in found.frames:
                     # Paced: waits while the client's buffer is half full, so a long
                     # replay to a healthy client never trips the limit.
@@ -402,6 +411,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         verdict = self.delivery.event(message, may_hold=may_hold)
         if verdict is FILL:
             # The layer dropped or reordered something: fill the gap from the log.
+            metrics.replayed("gap")
             await self._replay(message["room"], self.delivery.cursor(message["room"]))
             verdict = self.delivery.event(message, filled=True)
         if verdict is SEND:
@@ -415,6 +425,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await self._deliver(message, may_hold=False)
                 # Events committed before the group join were broadcast without
                 # us: read them from the log; later ones arrive live.
+                metrics.replayed("joined")
                 await self._replay(room_id, self.delivery.cursor(room_id))
             else:
                 await self._deliver(message, may_hold=False)

@@ -85,6 +85,8 @@ import msgpack
 from channels.layers import BaseChannelLayer
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from chatsite.core import metrics
+
 from ..events import wire
 from .disconnects import client_gone
 
@@ -333,8 +335,10 @@ class _Hub:
             order.timer.cancel()
 
     async def _fan_out(self, group: str, message: dict) -> None:
-        for channel in tuple(self.groups.get(group, ())):
+        members = tuple(self.groups.get(group, ()))
+        for channel in members:
             await self.deliver(channel, message)
+        metrics.fanned_out(message, len(members))  # one inc (and one latency) per event, not per socket
 
     async def deliver(self, channel: str, message: dict) -> None:
         handler = self.handlers.get(channel)
@@ -354,6 +358,7 @@ class _Hub:
                     logger.debug("client of %s went away during a delivery", channel)
                 else:
                     logger.exception("direct handler of %s failed; dropped a %s message", channel, message.get("type"))
+                    metrics.layer_dropped("handler_failed")
                 return
             finally:
                 took = self.loop.time() - started
@@ -365,6 +370,7 @@ class _Hub:
         if queue is None:
             return  # detached: the consumer has ended
         if queue.qsize() >= self.layer.get_capacity(channel):
+            metrics.layer_dropped("queue_full")
             logger.warning(
                 "channel %s is full; dropped a %s message (the client resyncs from the room log)",
                 channel,
@@ -746,6 +752,7 @@ class _RedisHub(_Hub):
         except Exception as exc:  # noqa: BLE001 - Redis is gone: fail every local receive
             if self.pubsub is pubsub:
                 logger.warning("channel layer lost Redis (%s): closing this process's sockets", exc)
+                metrics.redis_error("layer")
                 await self._lose()
 
     async def _on_message(self, redis_channel: bytes, data: bytes) -> None:

@@ -19,7 +19,7 @@ from django.contrib.auth import get_user_model
 from django.http.request import validate_host
 
 from accounts import tickets
-from chatsite.core import request_log
+from chatsite.core import metrics, request_log
 
 
 def origin_allowed(origin: str) -> bool:
@@ -60,15 +60,18 @@ class ChatAuthMiddleware:
         headers = dict(scope.get("headers") or [])
         origin = headers.get(b"origin", b"").decode("latin1")
         if origin and not origin_allowed(origin):
+            metrics.handshake("origin_forbidden")
             return await _deny("origin", scope, receive, send)
         query = parse_qs(scope.get("query_string", b"").decode("latin1"))
         if "ticket" in query:
             user, session_id = await _ticket_user(query["ticket"][0])
             if user is None:
+                metrics.handshake("ticket_invalid")
                 return await _deny("ticket", scope, receive, send)
             scope = {**scope, "user": user, "auth": "ticket", "device_session": session_id}
             return await self.inner(scope, receive, send)
         if not origin:
             # A session cookie is ambient: only a page of ours may use it.
+            metrics.handshake("no_credentials")
             return await _deny("no_origin", scope, receive, send)
         return await self.session_app({**scope, "auth": "session"}, receive, send)

@@ -4,6 +4,7 @@ messages, the audit log and text validation. Permission rules are in chat.polici
 from django.db import connection
 from django.utils import timezone
 
+from chatsite.core import metrics
 from chatsite.core.exceptions import Invalid, NotFound
 
 from .. import crypto, formatting
@@ -82,6 +83,7 @@ def create_message(message: ChatMessage, *, text: str, created_at=None) -> ChatM
     message.is_new = True  # nobody reacted yet: its payload needs no reaction query
     tokens = crypto.search_tokens(text) if text and message.message_type != MessageType.SYSTEM else []
     last_message_at = now if shown_in_room else None
+    metrics.message_stored(room.room_type)  # counted on commit
     if connection.vendor == "postgresql":
         seq = store.insert_message(message, tokens=tokens, kind=wire.MESSAGE_CREATED, last_message_at=last_message_at)
         if seq is None:

@@ -33,6 +33,7 @@ from django.db import close_old_connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from . import metrics
 from .models import Job, JobState
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,8 @@ def handler(kind: str):
 
     def register(fn):
         _handlers[kind] = fn
+        metrics.declare(metrics.JOB_PROGRESS_UPDATES, (kind,))
+        metrics.declare(metrics.JOBS_FINISHED, *((kind, outcome) for outcome in metrics.JOB_OUTCOMES))
         return fn
 
     return register
@@ -114,6 +117,7 @@ class JobContext:
             state = Job.objects.filter(pk=self.job.pk).values_list("state", flat=True).first()
             raise JobCancelled(self.job.pk) if state == JobState.CANCELLED else JobLost(self.job.pk)
         self.job.progress = fields["progress"]
+        metrics.job_progress(self.job.kind, self.job.progress)
         if self.stop is not None and self.stop.is_set():
             raise JobInterrupted(self.job.pk)
 
@@ -146,6 +150,13 @@ def _due(now) -> Q:
 
 def run_one(job: Job, *, worker: str, stop: threading.Event | None = None) -> str:
     """Run a claimed job to its end (or its next try); returns its state."""
+    state, outcome = _run_one(job, worker=worker, stop=stop)
+    metrics.job_finished(job.kind, outcome)
+    return state
+
+
+def _run_one(job: Job, *, worker: str, stop: threading.Event | None) -> tuple[str, str]:
+    """The job's state after this run, and the run's outcome (metrics.JOB_OUTCOMES)."""
     ctx = JobContext(job, worker, stop)
     try:
         result = _handlers[job.kind](job, ctx)
@@ -154,13 +165,13 @@ def run_one(job: Job, *, worker: str, stop: threading.Event | None = None) -> st
         Job.objects.filter(pk=job.pk, state=JobState.RUNNING, worker=worker).update(
             state=JobState.PENDING, due_at=timezone.now(), lease_until=None, attempts=max(0, job.attempts - 1)
         )
-        return JobState.PENDING
+        return JobState.PENDING, "handed_back"
     except JobCancelled:
         logger.info("job %s (%s): cancelled", job.pk, job.kind)
-        return JobState.CANCELLED
+        return JobState.CANCELLED, "cancelled"
     except JobLost:
         logger.warning("job %s (%s): another worker holds it now", job.pk, job.kind)
-        return JobState.RUNNING
+        return JobState.RUNNING, "lost"
     except Exception as error:
         final = job.attempts >= MAX_ATTEMPTS
         logger.exception("job %s (%s): attempt %s failed%s", job.pk, job.kind, job.attempts, "; giving up" if final else "")
@@ -171,12 +182,12 @@ def run_one(job: Job, *, worker: str, stop: threading.Event | None = None) -> st
             delay = RETRY_BACKOFF[min(job.attempts, len(RETRY_BACKOFF)) - 1]
             fields.update(state=JobState.PENDING, due_at=timezone.now() + timedelta(seconds=delay))
         Job.objects.filter(pk=job.pk, state=JobState.RUNNING, worker=worker).update(**fields)
-        return fields["state"] if final else JobState.PENDING
+        return (fields["state"], "failed") if final else (JobState.PENDING, "retrying")
     done = Job.objects.filter(pk=job.pk, state=JobState.RUNNING, worker=worker).update(
         state=JobState.DONE, progress=100, result=result or {}, error="", lease_until=None,
         finished_at=timezone.now(), updated_at=timezone.now(),
     )
-    return JobState.DONE if done else JobState.CANCELLED
+    return (JobState.DONE, "done") if done else (JobState.CANCELLED, "cancelled")
 
 
 def run_pending(*, worker: str | None = None, stop: threading.Event | None = None, limit: int = 10) -> int:

@@ -38,6 +38,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 
+from . import metrics
+
 logger = logging.getLogger(__name__)
 
 TICK = 0.05  # seconds between the loop-lag timer's wake-ups
@@ -73,6 +75,7 @@ class MeteredExecutor(ThreadPoolExecutor):
             with self._meter_lock:
                 self.waiting -= 1
                 self.last_wait = waited
+            metrics.db_thread_waited(waited)
             return fn(*args, **kwargs)
 
         try:
@@ -93,6 +96,7 @@ class Gauge:
         self._lates: deque[float] = deque(maxlen=LATE_TICKS)  # how late the last ticks ran
         self._tick_at = 0.0
         self._last_warning = float("-inf")
+        self._sampled_at = float("-inf")
 
     # --- signals ------------------------------------------------------------
     def watch(self, executor: MeteredExecutor) -> MeteredExecutor:
@@ -114,6 +118,9 @@ class Gauge:
         now = loop.time()
         self._lates.append(max(0.0, now - due))
         self._tick_at = now
+        if now - self._sampled_at >= metrics.SAMPLE_EVERY:
+            self._sampled_at = now
+            metrics.sample(db_waiting=self.db_waiting())
         loop.call_later(TICK, self._tick, loop, now + TICK)
 
     def loop_lag(self) -> float:
@@ -202,6 +209,7 @@ class HttpShedding:
 
     @staticmethod
     async def _refuse(scope, send):
+        metrics.overload_refused("http")
         if scope.get("path", "").startswith("/api/"):
             content, kind = json.dumps(body()).encode(), b"application/json"
         else:

@@ -25,6 +25,7 @@ from django_redis.cache import RedisCache
 from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import RedisError
 
+from chatsite.core import metrics
 from chatsite.core.exceptions import RateLimited
 
 from .cache import shared_cache
@@ -52,6 +53,7 @@ DEFAULT_RATES = {
     "auth.register": "5/h",
     "ws.connect": "30/m",
 }
+metrics.declare(metrics.RATE_LIMITED, *((kind,) for kind in DEFAULT_RATES))
 
 
 def rate_for(kind: str) -> str:
@@ -144,10 +146,12 @@ def check(*, kind: str, user=None, client_key: str = "", room_id=None) -> None:
     except (ConnectionInterrupted, RedisError):
         # The shared cache is away: keep chatting (writes persist), unmetered.
         logger.warning("rate limit %s not checked: cache unreachable", kind)
+        metrics.redis_error("cache")
         return
     if usage is None or not usage["should_limit"]:
         return
     _limit, period = _split_rate(rate)
+    metrics.rate_limited(kind)
     record_rejection(kind=kind, period=period, user=user, room_id=room_id, client_key=client_key)
     retry_after = max(1, int(usage["time_left"]))
     raise RateLimited(refusal_text(kind, retry_after), retry_after=retry_after)
