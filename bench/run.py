@@ -12,9 +12,9 @@ core 1, stops everything, and writes ``bench/results/latest.json``,
     python bench/run.py --only storm    # only the reconnect storm
     python bench/run.py --only sio --skip-history  # only the python-socketio peer
 
-Environment: DATABASE_URL (a server to create ``chatsite_bench`` on; default
-postgres://postgres@127.0.0.1:5432/postgres) and REDIS_URL (default
-redis://127.0.0.1:6379/7 — flushed at the start).
+Environment: DATABASE_URL (a server to create ``chatsite_bench`` on, or
+BENCH_DATABASE_NAME; default postgres://postgres@127.0.0.1:5432/postgres) and
+BENCH_REDIS_URL (default redis://127.0.0.1:6379/7 — flushed at the start).
 """
 
 import argparse
@@ -45,7 +45,8 @@ LABELS = {
 RESULTS = ROOT / "bench" / "results"
 PLOT = ROOT / "docs" / "performance-p99.png"
 PYTHON = sys.executable
-BENCH_DB = "chatsite_bench"
+# Another name (BENCH_DATABASE_NAME) lets two runs share one PostgreSQL server.
+BENCH_DB = os.environ.get("BENCH_DATABASE_NAME") or "chatsite_bench"
 # Rates per room to start the ramps at (messages per second), chosen so that the
 # seventh step (×1.5 six times) offers exactly the reach of docs/performance.md:
 # 4,250 deliveries/s for 50 × 10 and 12,000 for 5 × 200.
@@ -379,14 +380,19 @@ def main() -> None:
             bare.stop()
 
     report["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2))
+    # A partial run (--only) keeps the full run's files: only-<parts>.json/.md, and no plot.
+    name = "latest" if args.only is None else "only-" + "-".join(sorted(parts))
+    (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2))
     text = table(report)
-    (RESULTS / "latest.md").write_text(text)
-    from bench.plot import plot
+    (RESULTS / f"{name}.md").write_text(text)
+    written = [RESULTS / f"{name}.json", RESULTS / f"{name}.md"]
+    if args.only is None:
+        from bench.plot import plot
 
-    plot(report, PLOT)
+        plot(report, PLOT)
+        written.append(PLOT)
     print(text)
-    print(f"wrote {RESULTS / 'latest.json'}, {RESULTS / 'latest.md'} and {PLOT}")
+    print("wrote " + ", ".join(str(path) for path in written))
 
 
 if __name__ == "__main__":
