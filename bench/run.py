@@ -284,6 +284,8 @@ def storm_table(storm: dict) -> str:
     ]
     for name, figures in paths.items():
         lines.append(f"| {name} | {figures['p50']} | {figures['p99']} | {figures['count']:,} |")
+    lines.append("")
+    lines.append("Resynced after " + ", ".join(f"{t} s: {n:,}" for t, n in storm["resynced_by_s"].items()))
     if storm["retry_reasons"]:
         lines.append("")
         lines.append("Retries by reason: " + ", ".join(f"{k} {v:,}" for k, v in storm["retry_reasons"].items()))
@@ -320,6 +322,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=1_000_000, help="messages in the history room")
     parser.add_argument("--rooms", type=int, default=1000, help="rooms of the room-list user")
     args = parser.parse_args()
+    # A TERM (an impatient shell, a timeout) unwinds like an error: every server is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parts = set(args.only or PARTS)
     for part, skipped in (("bare", args.skip_bare), ("sio", args.skip_sio), ("storm", args.skip_storm),
                           ("history", args.skip_history)):
@@ -347,6 +351,7 @@ def main() -> None:
     if "storm" in parts:
         # First, on data nobody has written to yet but the storm's own messages.
         report["storm"] = run_storm(env, database, data, args)
+        (RESULTS / "storm.json").write_text(json.dumps(report["storm"], indent=2))  # kept if a later part fails
 
     report["server"] = args.server
     if parts & {"chatsite", "history"}:

@@ -57,6 +57,14 @@ TOO_MANY_SOCKETS = 4429  # the browser waits at least the fifth step after it
 MARK = "storm:"
 
 
+def threads_of(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    return 0
+
+
 def raise_file_limit() -> int:
     """The soft limit of open files raised to the hard one (5,000 sockets, and a
     ticket request each, need more than the usual 1,024); the new soft limit."""
@@ -176,7 +184,11 @@ class Storm:
                 "t": round(now - self.started, 2), "rss_kib": rss_kib(self.server_pid),
                 "cpu": round((cpu - last_cpu) / (now - last_at), 3), "load_cpu": round((own - last_own) / (now - last_at), 3),
                 "resynced": sum(1 for c in self.clients if c.resynced_at is not None),
+                "server_threads": threads_of(self.server_pid),
+                "retries": sum(self.retry_reasons.values()),
             })
+            if len(self.samples) % 20 == 0:  # every 10 s: where it is
+                print(f"    {json.dumps(self.samples[-1])}", flush=True)
             last_cpu, last_own, last_at = cpu, own, now
 
     # --- the run ----------------------------------------------------------------
@@ -302,6 +314,8 @@ class Storm:
             "resync_p50_s": round(percentile(resync, 50), 2),
             "resync_p99_s": round(percentile(resync, 99), 2),
             "resync_max_s": round(max(resync, default=0.0), 2),
+            # How many were back after 10, 20 (the reach), 60 and 120 seconds.
+            "resynced_by_s": {str(t): sum(1 for r in resync if r <= t) for t in (10, 20, 60, 120)},
             "retries": sum(c.retries for c in self.clients),
             "clients_that_retried": sum(1 for c in self.clients if c.retries),
             "most_retries_of_one_client": max((c.retries for c in self.clients), default=0),
@@ -319,6 +333,7 @@ class Storm:
             "rss_kib_before_drop": rss_before,
             "rss_kib_max": max((s["rss_kib"] for s in self.samples), default=0),
             "rss_kib_after": rss_after,
+            "server_threads_max": max((s["server_threads"] for s in self.samples), default=0),
             "first_connect_s": round(first_connect_s, 1),
             "path_ms": {name: {"count": len(values), "p50": round(percentile(values, 50), 1),
                                "p99": round(percentile(values, 99), 1), "max": round(max(values, default=0.0), 1)}
