@@ -193,7 +193,7 @@ async def measure(server: Server, protocol: str, data: dict | None, args) -> dic
 
 def run_storm(env: dict, database: str, data: dict, args) -> dict:
     """The reconnect storm against a fresh daphne on core 0 (bench/storm.py)."""
-    from bench.storm import raise_file_limit, storm
+    from bench.storm import path_costs, raise_file_limit, storm
 
     limit = raise_file_limit()  # the server's process inherits it
     storm_env = dict(env)
@@ -201,6 +201,13 @@ def run_storm(env: dict, database: str, data: dict, args) -> dict:
     storm_env["CHAT_RATE_LIMITS"] = args.storm_rate_limits
     print(f"reconnect storm: {args.storm_users} users × {args.storm_sockets} sockets; open files {limit}; "
           f"CHAT_RATE_LIMITS={args.storm_rate_limits or '(product defaults)'}", flush=True)
+    # What each part of a reconnect costs, one socket at a time, on a server of its own.
+    server = Server("storm-costs", "chatsite.asgi:application", storm_env)
+    try:
+        costs = asyncio.run(path_costs(base=server.base, server_pid=server.pid, users=data["users"][: args.storm_cost_sockets]))
+    finally:
+        server.stop()
+    print(f"  cost of a reconnect, one socket at a time: {json.dumps(costs)}", flush=True)
     server = Server("storm", "chatsite.asgi:application", storm_env)
     try:
         result = asyncio.run(storm(
@@ -210,6 +217,7 @@ def run_storm(env: dict, database: str, data: dict, args) -> dict:
         ))
     finally:
         server.stop()
+    result["path_costs"] = costs
     result["rate_limits"] = args.storm_rate_limits or "product defaults"
     result["open_files_limit"] = limit
     print("  " + json.dumps({k: v for k, v in result.items() if k != "series"}), flush=True)
@@ -284,6 +292,16 @@ def storm_table(storm: dict) -> str:
     ]
     for name, figures in paths.items():
         lines.append(f"| {name} | {figures['p50']} | {figures['p99']} | {figures['count']:,} |")
+    costs = storm.get("path_costs")
+    if costs:
+        lines.append("")
+        lines.append(f"One socket at a time ({costs['sockets']} sockets, no contention): per socket")
+        lines.append("")
+        lines.append("| part of a reconnect | wall ms | server CPU ms |")
+        lines.append("|---|---|---|")
+        for name, figures in costs.items():
+            if isinstance(figures, dict):
+                lines.append(f"| {name} | {figures.get('wall_ms', '')} | {figures['server_cpu_ms']} |")
     lines.append("")
     lines.append("Resynced after " + ", ".join(f"{t} s: {n:,}" for t, n in storm["resynced_by_s"].items()))
     if storm["retry_reasons"]:
@@ -313,6 +331,8 @@ def main() -> None:
                         help="messages a second per room during the storm (0.1)")
     parser.add_argument("--storm-deadline", type=float, default=120.0,
                         help="seconds after which a storm not resynced counts as failed (120)")
+    parser.add_argument("--storm-cost-sockets", type=int, default=200,
+                        help="sockets measured one at a time for the cost of each part of a reconnect (200)")
     parser.add_argument("--storm-rate-limits", default="",
                         help="CHAT_RATE_LIMITS of the storm's server (default: the product's own limits)")
     parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne", help="ASGI server for chatsite (daphne)")

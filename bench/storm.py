@@ -350,6 +350,10 @@ def reason_of(error: BaseException) -> str:
         return error.reason
     if isinstance(error, websockets.InvalidStatus):
         return f"handshake {error.response.status_code}"
+    if isinstance(error, websockets.InvalidMessage):
+        # daphne drops a handshake the application has not accepted within its
+        # websocket_connect_timeout (5 s) without an HTTP answer.
+        return "handshake dropped without an answer"
     if isinstance(error, websockets.ConnectionClosed):
         return f"closed {error.rcvd.code if error.rcvd else 'without close frame'}"
     return type(error).__name__
@@ -502,6 +506,62 @@ class StormClient:
             ceiling = min(BACKOFF_MAX, BACKOFF_FIRST * 2**attempt)
             attempt += 1
             await asyncio.sleep(max(minimum, ceiling / 2 + random.random() * ceiling / 2))
+
+
+async def path_costs(*, base: str, server_pid: int, users: list[dict], behind: int = 5) -> dict:
+    """What each part of a reconnect costs the server with no contention: one
+    socket at a time, the server's CPU (and the wall time) per socket for a
+    ticket, the handshake to ``hello``, a ``sync`` with nothing to replay, one
+    ``behind`` events behind in each room, and the server's handling of a reset
+    socket. Every socket is closed cleanly at the end (the user's socket count
+    goes back to zero)."""
+    ws_base = base.replace("http://", "ws://")
+    figures = {}
+
+    async def ticket(user):
+        status, _, body, _ = await http_request(base, "POST", "/api/auth/ws-ticket/", access=user["access"], body=b"{}")
+        if status != 201:
+            raise Refused(f"ticket {status}")
+        return json.loads(body)["ticket"]
+
+    def measure(name, started, cpu_before, count, **extra):
+        figures[name] = {"wall_ms": round((time.monotonic() - started) / count * 1000, 2),
+                         "server_cpu_ms": round((cpu_seconds(server_pid) - cpu_before) / count * 1000, 2), **extra}
+
+    await ticket(users[0])  # what the first request loads once is not counted
+    started, cpu = time.monotonic(), cpu_seconds(server_pid)
+    tickets = [await ticket(user) for user in users]
+    measure("ticket", started, cpu, len(users))
+    sockets = []
+    started, cpu = time.monotonic(), cpu_seconds(server_pid)
+    for value in tickets:
+        ws = await websockets.connect(f"{ws_base}/ws/chat/?sync=1&ticket={value}", ping_interval=None, compression=None,
+                                      max_size=2**22, open_timeout=30)
+        hello = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        sockets.append((ws, {room["id"]: room["seq"] for room in hello["rooms"]}))
+    measure("handshake to hello", started, cpu, len(sockets))
+    try:
+        for name, back in (("sync, nothing to replay", 0), (f"sync, {behind} events behind in each room", behind)):
+            started, cpu, rooms, replayed = time.monotonic(), cpu_seconds(server_pid), 0, 0
+            for ws, seqs in sockets:
+                rooms += len(seqs)
+                await ws.send(json.dumps({"type": "sync", "ref": "costs", "rooms": {r: max(0, s - back) for r, s in seqs.items()}}))
+                while True:
+                    text = await asyncio.wait_for(ws.recv(), 30)
+                    if text.startswith('{"type":"ack"') and '"ref":"costs"' in text:
+                        break
+                    replayed += json.loads(text).get("type") in LOGGED  # not presence and the like
+            measure(name, started, cpu, len(sockets), rooms_per_socket=round(rooms / len(sockets), 2),
+                    events_per_socket=round(replayed / len(sockets), 2))
+    finally:
+        started, cpu = time.monotonic(), cpu_seconds(server_pid)
+        for ws, _ in sockets:
+            ws.transport.abort()
+        await asyncio.sleep(2.0)  # the server notices the resets and cleans up
+        measure("a reset socket's cleanup", started, cpu, len(sockets))
+        figures["a reset socket's cleanup"].pop("wall_ms")
+    figures["sockets"] = len(sockets)
+    return figures
 
 
 async def storm(*, base: str, server_pid: int, data: dict, sockets_per_user: int, database_url: str,

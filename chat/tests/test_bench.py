@@ -405,3 +405,41 @@ def test_reconnect_storm_reports_sockets_that_never_come_back_and_their_retries(
     assert result["retries"] >= 5 and result["clients_that_retried"] == 5
     assert result["retry_reasons"].get("ticket 429", 0) >= 5, result["retry_reasons"]
     assert result["missing_events"] == 0  # of the sockets that came back
+
+
+def test_cost_of_each_part_of_a_reconnect_one_socket_at_a_time(daphne, make_user):
+    from bench.storm import path_costs
+
+    data = storm_data(make_user)
+
+    costs = asyncio.run(path_costs(base=daphne.url, server_pid=daphne.process.pid, users=data["users"], behind=2))
+
+    assert costs["sockets"] == 5
+    parts = ["ticket", "handshake to hello", "sync, nothing to replay", "sync, 2 events behind in each room"]
+    for name in parts:
+        assert costs[name]["wall_ms"] > 0 and costs[name]["server_cpu_ms"] >= 0, (name, costs[name])
+    assert costs["sync, nothing to replay"]["events_per_socket"] == 0
+    # s2 is in both rooms: 6 rooms for 5 sockets, two events replayed in each.
+    assert costs["sync, 2 events behind in each room"]["rooms_per_socket"] == 1.2
+    assert costs["sync, 2 events behind in each room"]["events_per_socket"] == 2.4
+    assert "server_cpu_ms" in costs["a reset socket's cleanup"]
+
+
+def test_report_table_of_the_storm():
+    from bench.run import storm_table
+
+    storm = {
+        "sockets": 20, "users": 5, "sockets_per_user": 4, "finished": False, "deadline_s": 120.0, "all_resynced_s": None,
+        "resync_p50_s": 1.5, "resync_p99_s": 3.25, "not_resynced": 2, "retries": 7, "clients_that_retried": 3,
+        "missing_events": 0, "duplicate_events": 0, "server_cpu": 0.9, "rss_kib_before_drop": 102400,
+        "rss_kib_max": 204800, "load_cpu": 0.05, "rate_limits": "product defaults",
+        "path_ms": {"ticket_ms": {"p50": 10.0, "p99": 20.0, "count": 25}},
+        "resynced_by_s": {"10": 18, "20": 18}, "retry_reasons": {"ticket 503": 7},
+        "path_costs": {"ticket": {"wall_ms": 10.5, "server_cpu_ms": 7.5}, "sockets": 5},
+    }
+
+    text = storm_table(storm)
+
+    assert "| **not finished** in 120 s | 1.5 / 3.25 s | 2 | 7 (3) | 0 / 0 | 0.90 | 100 → 200 | 0.05 |" in text
+    assert "| ticket_ms | 10.0 | 20.0 | 25 |" in text and "| ticket | 10.5 | 7.5 |" in text
+    assert "Resynced after 10 s: 18, 20 s: 18" in text and "Retries by reason: ticket 503 7" in text
