@@ -84,7 +84,8 @@ test-sqlite: dev
 	env -u DATABASE_URL -u DATABASE_TEST_NAME CI= $(BIN)/pytest -q -p no:cacheprovider $(SQLITE_TESTS)
 
 # Needs PostgreSQL and Redis (DATABASE_URL: a server to create chatsite_bench on;
-# BENCH_REDIS_URL, default redis://127.0.0.1:6379/7, is flushed). BENCH_ARGS=--help lists the options.
+# BENCH_REDIS_URL, default redis://127.0.0.1:6379/7, is flushed). BENCH_ARGS=--help lists the options;
+# BENCH_ARGS="--only storm" runs only the reconnect storm, "--only sio" only the python-socketio peer.
 BENCH_ARGS ?=
 bench: dev
 	$(BIN)/python bench/run.py $(BENCH_ARGS)

@@ -1,4 +1,5 @@
-"""Load generator: chatsite's real protocol, or the bare Channels consumer's.
+"""Load generator: chatsite's real protocol, the bare Channels consumer's, or
+python-socketio's (Engine.IO 4 / Socket.IO 5, spoken by hand: see ``Client``).
 
 Fan-out ramp (``ramp``): R rooms of M listeners. Every step lasts ``step``
 seconds at a rate of messages per second per room, sent by members in turn;
@@ -12,7 +13,8 @@ Idle memory (``idle``): N authenticated sockets that do nothing; the server's
 resident memory before and after, per socket.
 
 This module speaks WebSocket with the ``websockets`` library; bench/run.py
-prepares the data and starts the servers.
+prepares the data and starts the servers. Protocols: ``chatsite``, ``bare``
+(bench/bare/) and ``sio`` (bench/sio/).
 """
 
 import asyncio
@@ -53,6 +55,28 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+# Engine.IO 4 packet types (first character) and Socket.IO 5 types (second, in a message).
+SIO_PING, SIO_PONG = "2", "3"
+SIO_EVENT = "42"  # message + event, default namespace
+
+
+async def sio_handshake(ws, auth: dict, timeout: float = 30) -> str:
+    """Engine.IO open, then the Socket.IO connect of the default namespace with
+    ``auth``; the session id the server gave. Raises ``ConnectionError`` if refused."""
+    opened = await asyncio.wait_for(ws.recv(), timeout)
+    if not opened.startswith("0{"):
+        raise ConnectionError(f"no Engine.IO open packet: {opened[:80]}")
+    await ws.send("40" + json.dumps(auth))
+    while True:
+        answer = await asyncio.wait_for(ws.recv(), timeout)
+        if answer == SIO_PING:  # a ping may come first on a slow connect
+            await ws.send(SIO_PONG)
+            continue
+        if answer.startswith("40"):
+            return json.loads(answer[2:])["sid"]
+        raise ConnectionError(f"namespace connect refused: {answer[:80]}")
+
+
 class Step:
     def __init__(self, number: int, rate: float, rooms: int, members: int):
         self.number = number
@@ -85,7 +109,16 @@ class Step:
 
 
 class Client:
-    """One socket of one member."""
+    """One socket of one member.
+
+    For the python-socketio peer (``sio``) it speaks Engine.IO 4 / Socket.IO 5
+    over one WebSocket, the least a client must: the server opens with
+    ``0{…"pingInterval"…}``, the client joins the default namespace with
+    ``40{"room": …}`` and gets ``40{"sid": …}``; events are ``42["name", payload]``;
+    the server's ping ``2`` is answered with ``3`` (or the server drops the
+    socket after its ping timeout). python-socketio's own AsyncClient would cost
+    the load generator several times the CPU per socket.
+    """
 
     def __init__(self, bench: "Bench", member: dict, room: str):
         self.bench = bench
@@ -105,16 +138,21 @@ class Client:
         if self.bench.protocol == "chatsite":
             hello = json.loads(await asyncio.wait_for(self.ws.recv(), 30))
             assert hello["type"] == "hello", hello
+        elif self.bench.protocol == "sio":
+            await sio_handshake(self.ws, {"room": self.room})
         self.reader = asyncio.ensure_future(self.read())
 
     async def read(self):
         bench = self.bench
         mine = self.member["id"]
+        sio = bench.protocol == "sio"
         try:
             async for text in self.ws:
                 now = time.time_ns()
                 start = text.find(MARK)
                 if start < 0:
+                    if sio and text == SIO_PING:
+                        await self.ws.send(SIO_PONG)
                     continue
                 if bench.protocol == "chatsite" and not text.startswith('{"type":"message.created"'):
                     continue  # acks, hello, presence…
@@ -133,6 +171,8 @@ class Client:
         if self.bench.protocol == "chatsite":
             frame = {"type": "message.send", "room": self.room, "content": body, "client_msg_id": uuid.uuid4().hex}
             await self.ws.send(json.dumps(frame))
+        elif self.bench.protocol == "sio":
+            await self.ws.send(SIO_EVENT + json.dumps(["send", body]))
         else:
             await self.ws.send(body)
 
@@ -146,7 +186,7 @@ class Client:
 class Bench:
     def __init__(self, *, base: str, protocol: str, data: dict, server_pid: int):
         self.base = base  # http://127.0.0.1:PORT
-        self.protocol = protocol  # "chatsite" or "bare"
+        self.protocol = protocol  # "chatsite", "bare" or "sio"
         self.data = data
         self.server_pid = server_pid
         self.steps: dict[int, Step] = {}
@@ -155,6 +195,8 @@ class Bench:
         ws_base = self.base.replace("http://", "ws://")
         if self.protocol == "bare":
             return f"{ws_base}/ws/bare/{room}/"
+        if self.protocol == "sio":
+            return f"{ws_base}/socket.io/?EIO=4&transport=websocket"
         ticket = await asyncio.to_thread(self._ticket, member["access"])
         return f"{ws_base}/ws/chat/?ticket={ticket}"
 

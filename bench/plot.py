@@ -1,11 +1,12 @@
-"""p99 latency against delivered rate, chatsite and the bare consumer, as a PNG
+"""p99 latency against delivered rate, chatsite and its peers (the bare Channels
+consumer, python-socketio), as a PNG
 drawn with Pillow (already a dependency): one panel per workload."""
 
 from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-COLORS = {"chatsite": (31, 119, 180), "chatsite-uvicorn": (44, 160, 44), "bare": (214, 39, 40)}
+COLORS = {"chatsite": (31, 119, 180), "chatsite-uvicorn": (44, 160, 44), "bare": (214, 39, 40), "sio": (148, 103, 189)}
 WIDTH, HEIGHT, PAD = 560, 380, 60
 LIMIT_MS = 250
 

@@ -1,16 +1,20 @@
-"""`make bench`: chatsite's real-time benchmark, beside a bare Channels consumer.
+"""`make bench`: chatsite's real-time benchmark, beside two peers: a bare
+Channels consumer (bench/bare/, daphne) and python-socketio with its Redis
+manager (bench/sio/, uvicorn), and the reconnect storm (bench/storm.py).
 
-Starts each server with daphne pinned to core 0 (``taskset -c 0``) on a fresh
-PostgreSQL database and a Redis database of its own, runs the load from this
-process on core 1, stops everything, and writes ``bench/results/latest.json``,
+Starts each server pinned to core 0 (``taskset -c 0``) on a fresh PostgreSQL
+database and a Redis database of its own, runs the load from this process on
+core 1, stops everything, and writes ``bench/results/latest.json``,
 ``bench/results/latest.md`` (the table) and ``docs/performance-p99.png``.
 
-    python bench/run.py                 # everything (about 10 minutes)
+    python bench/run.py                 # everything (about 20 minutes)
     python bench/run.py --step 5 --skip-history   # quicker, for development
+    python bench/run.py --only storm    # only the reconnect storm
+    python bench/run.py --only sio --skip-history  # only the python-socketio peer
 
-Environment: DATABASE_URL (a server to create ``chatsite_bench`` on; default
-postgres://postgres@127.0.0.1:5432/postgres) and REDIS_URL (default
-redis://127.0.0.1:6379/7 — flushed at the start).
+Environment: DATABASE_URL (a server to create ``chatsite_bench`` on, or
+BENCH_DATABASE_NAME; default postgres://postgres@127.0.0.1:5432/postgres) and
+BENCH_REDIS_URL (default redis://127.0.0.1:6379/7 — flushed at the start).
 """
 
 import argparse
@@ -31,10 +35,18 @@ sys.path.insert(0, str(ROOT))
 
 from bench.load import GROWTH, Bench  # noqa: E402
 
+PARTS = ("chatsite", "history", "storm", "bare", "sio")
+LABELS = {
+    "chatsite": "chatsite (full product path)",
+    "bare": "bare Channels consumer (tutorial shape, RedisChannelLayer)",
+    "sio": "python-socketio on uvicorn (AsyncRedisManager)",
+}
+
 RESULTS = ROOT / "bench" / "results"
 PLOT = ROOT / "docs" / "performance-p99.png"
 PYTHON = sys.executable
-BENCH_DB = "chatsite_bench"
+# Another name (BENCH_DATABASE_NAME) lets two runs share one PostgreSQL server.
+BENCH_DB = os.environ.get("BENCH_DATABASE_NAME") or "chatsite_bench"
 # Rates per room to start the ramps at (messages per second), chosen so that the
 # seventh step (×1.5 six times) offers exactly the reach of docs/performance.md:
 # 4,250 deliveries/s for 50 × 10 and 12,000 for 5 × 200.
@@ -156,6 +168,7 @@ async def measure(server: Server, protocol: str, data: dict | None, args) -> dic
         members, room = data["users"][: args.idle], data["workloads"]["5x200"][0]["id"]
     else:
         members, room = [{"id": f"idle{i}"} for i in range(args.idle)], "idle"
+    RESULTS.mkdir(parents=True, exist_ok=True)
     result["idle"] = await bench.idle(members=members, room=room)
     deadline = time.monotonic() + args.budget
     for workload in args.workloads:
@@ -178,12 +191,45 @@ async def measure(server: Server, protocol: str, data: dict | None, args) -> dic
     return result
 
 
+def run_storm(env: dict, database: str, data: dict, args) -> dict:
+    """The reconnect storm against a fresh daphne on core 0 (bench/storm.py)."""
+    from bench.storm import path_costs, raise_file_limit, storm
+
+    limit = raise_file_limit()  # the server's process inherits it
+    storm_env = dict(env)
+    # The product's own rate limits unless asked otherwise (bench/run.py's ramps raise two).
+    storm_env["CHAT_RATE_LIMITS"] = args.storm_rate_limits
+    print(f"reconnect storm: {args.storm_users} users × {args.storm_sockets} sockets; open files {limit}; "
+          f"CHAT_RATE_LIMITS={args.storm_rate_limits or '(product defaults)'}", flush=True)
+    # What each part of a reconnect costs, one socket at a time, on a server of its own.
+    server = Server("storm-costs", "chatsite.asgi:application", storm_env)
+    try:
+        costs = asyncio.run(path_costs(base=server.base, server_pid=server.pid, users=data["users"][: args.storm_cost_sockets]))
+    finally:
+        server.stop()
+    print(f"  cost of a reconnect, one socket at a time: {json.dumps(costs)}", flush=True)
+    server = Server("storm", "chatsite.asgi:application", storm_env)
+    try:
+        result = asyncio.run(storm(
+            base=server.base, server_pid=server.pid, data=data, sockets_per_user=args.storm_sockets,
+            database_url=database, between=args.storm_between, trickle=args.storm_trickle,
+            deadline=args.storm_deadline, users=args.storm_users,
+        ))
+    finally:
+        server.stop()
+    result["path_costs"] = costs
+    result["rate_limits"] = args.storm_rate_limits or "product defaults"
+    result["open_files_limit"] = limit
+    print("  " + json.dumps({k: v for k, v in result.items() if k != "series"}), flush=True)
+    return result
+
+
 def table(report: dict) -> str:
     lines = [
         "| server (one core) | 50 rooms × 10 | 5 rooms × 200 | KiB per idle socket |",
         "|---|---|---|---|",
     ]
-    for name in ("chatsite", "bare"):
+    for name in ("chatsite", "bare", "sio"):
         if name not in report:
             continue
         cells = []
@@ -197,20 +243,25 @@ def table(report: dict) -> str:
             else:
                 held = found["held"]
                 cells.append(f"{held['delivered_per_s']:,.0f} (p99 {held['p99_ms']:.0f} ms)")
-        cells.append(f"{report[name]['idle']['kib_per_socket']:.1f}")
-        label = "chatsite (full product path)" if name == "chatsite" else "bare Channels consumer (tutorial shape, RedisChannelLayer)"
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    if "chatsite" in report and "bare" in report:
+        cells.append(f"{report[name]['idle']['kib_per_socket']:.1f}" if report[name].get("idle") else "not run")
+        lines.append(f"| {LABELS[name]} | " + " | ".join(cells) + " |")
+    for peer, short in (("bare", "bare"), ("sio", "python-socketio")):
+        if "chatsite" not in report or peer not in report:
+            continue
         ratios = []
         for workload in ("50x10", "5x200"):
             ours = (report["chatsite"]["workloads"].get(workload) or {}).get("held")
-            theirs = (report["bare"]["workloads"].get(workload) or {}).get("held")
+            theirs = (report[peer]["workloads"].get(workload) or {}).get("held")
             if ours and theirs:
                 ratios.append(f"{workload}: {ours['delivered_per_s'] / theirs['delivered_per_s']:.1f}×")
             elif ours:
-                ratios.append(f"{workload}: bare held no step")
+                ratios.append(f"{workload}: {short} held no step")
         lines.append("")
-        lines.append("chatsite ÷ bare: " + ", ".join(ratios))
+        lines.append(f"chatsite ÷ {short}: " + ", ".join(ratios))
+    storm = report.get("storm")
+    if storm:
+        lines.append("")
+        lines.append(storm_table(storm))
     history = report.get("history")
     if history:
         lines.append("")
@@ -219,6 +270,44 @@ def table(report: dict) -> str:
         for name, figures in history["latency"].items():
             lines.append(f"| {name} | {figures['p50_ms']} | {figures['p99_ms']} | {figures['count']} |")
     return "\n".join(lines) + "\n"
+
+
+def storm_table(storm: dict) -> str:
+    paths = storm["path_ms"]
+    total = f"{storm['all_resynced_s']} s" if storm["finished"] else f"**not finished** in {storm['deadline_s']:.0f} s"
+    lines = [
+        f"Reconnect storm: {storm['sockets']:,} sockets ({storm['users']:,} users × {storm['sockets_per_user']}) "
+        f"drop at once and come back (ticket, handshake, hello, sync); rate limits: {storm.get('rate_limits') or 'defaults'}",
+        "",
+        "| all resynced | per socket p50 / p99 | not resynced | retries (sockets) | missing / duplicated events | "
+        "server CPU | server RSS MiB before → max | load CPU |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| {total} | {storm['resync_p50_s']} / {storm['resync_p99_s']} s | {storm['not_resynced']} | "
+        f"{storm['retries']:,} ({storm['clients_that_retried']:,}) | {storm['missing_events']} / {storm['duplicate_events']} | "
+        f"{storm['server_cpu']:.2f} | {storm['rss_kib_before_drop'] / 1024:.0f} → {storm['rss_kib_max'] / 1024:.0f} | "
+        f"{storm['load_cpu']:.2f} |",
+        "",
+        "| part of a reconnect | p50 ms | p99 ms | count |",
+        "|---|---|---|---|",
+    ]
+    for name, figures in paths.items():
+        lines.append(f"| {name} | {figures['p50']} | {figures['p99']} | {figures['count']:,} |")
+    costs = storm.get("path_costs")
+    if costs:
+        lines.append("")
+        lines.append(f"One socket at a time ({costs['sockets']} sockets, no contention): per socket")
+        lines.append("")
+        lines.append("| part of a reconnect | wall ms | server CPU ms |")
+        lines.append("|---|---|---|")
+        for name, figures in costs.items():
+            if isinstance(figures, dict):
+                lines.append(f"| {name} | {figures.get('wall_ms', '')} | {figures['server_cpu_ms']} |")
+    lines.append("")
+    lines.append("Resynced after " + ", ".join(f"{t} s: {n:,}" for t, n in storm["resynced_by_s"].items()))
+    if storm["retry_reasons"]:
+        lines.append("")
+        lines.append("Retries by reason: " + ", ".join(f"{k} {v:,}" for k, v in storm["retry_reasons"].items()))
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -230,7 +319,22 @@ def main() -> None:
                         help="fan-out ramps to run (none: only idle memory and reads)")
     parser.add_argument("--idle", type=int, default=1000, help="idle sockets for the memory figure")
     parser.add_argument("--budget", type=float, default=900, help="seconds of ramping per server at most")
+    parser.add_argument("--only", nargs="+", choices=PARTS, metavar="PART",
+                        help=f"run only these parts ({', '.join(PARTS)}); default all")
     parser.add_argument("--skip-bare", action="store_true")
+    parser.add_argument("--skip-sio", action="store_true", help="no python-socketio peer")
+    parser.add_argument("--skip-storm", action="store_true", help="no reconnect storm")
+    parser.add_argument("--storm-users", type=int, default=1000, help="users of the reconnect storm (1000)")
+    parser.add_argument("--storm-sockets", type=int, default=5, help="sockets per user in the storm (5)")
+    parser.add_argument("--storm-between", type=int, default=3, help="messages per room while the sockets are away (3)")
+    parser.add_argument("--storm-trickle", type=float, default=0.1,
+                        help="messages a second per room during the storm (0.1)")
+    parser.add_argument("--storm-deadline", type=float, default=120.0,
+                        help="seconds after which a storm not resynced counts as failed (120)")
+    parser.add_argument("--storm-cost-sockets", type=int, default=200,
+                        help="sockets measured one at a time for the cost of each part of a reconnect (200)")
+    parser.add_argument("--storm-rate-limits", default="",
+                        help="CHAT_RATE_LIMITS of the storm's server (default: the product's own limits)")
     parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne", help="ASGI server for chatsite (daphne)")
     parser.add_argument("--skip-history", action="store_true")
     parser.add_argument("--server-env", nargs="*", default=[], metavar="NAME=VALUE",
@@ -238,6 +342,13 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=1_000_000, help="messages in the history room")
     parser.add_argument("--rooms", type=int, default=1000, help="rooms of the room-list user")
     args = parser.parse_args()
+    # A TERM (an impatient shell, a timeout) unwinds like an error: every server is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    parts = set(args.only or PARTS)
+    for part, skipped in (("bare", args.skip_bare), ("sio", args.skip_sio), ("storm", args.skip_storm),
+                          ("history", args.skip_history)):
+        if skipped:
+            parts.discard(part)
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     base_db = os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/postgres"
@@ -245,28 +356,46 @@ def main() -> None:
     if os.cpu_count() and os.cpu_count() > 1:
         os.sched_setaffinity(0, {1})  # the load generator stays off the server's core
 
-    report = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": {"cpus": os.cpu_count()}, "args": vars(args)}
-    database = recreate_database(base_db)
-    flush_redis(redis_url)
-    env = server_env(database, redis_url, **dict(item.split("=", 1) for item in args.server_env))
-    print("migrating the bench database", flush=True)
-    run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], env)
-    print("creating users and rooms through the commands", flush=True)
-    data = json.loads(run([PYTHON, "bench/setup_data.py", "--users", "1000"], env, capture_output=True).stdout)
+    report = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": {"cpus": os.cpu_count()}, "args": vars(args),
+              "parts": sorted(parts)}
+    env = None
+    if parts & {"chatsite", "history", "storm"}:
+        database = recreate_database(base_db)
+        flush_redis(redis_url)
+        env = server_env(database, redis_url, **dict(item.split("=", 1) for item in args.server_env))
+        print("migrating the bench database", flush=True)
+        run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], env)
+        print("creating users and rooms through the commands", flush=True)
+        data = json.loads(run([PYTHON, "bench/setup_data.py", "--users", "1000"], env, capture_output=True).stdout)
+
+    if "storm" in parts:
+        # First, on data nobody has written to yet but the storm's own messages.
+        report["storm"] = run_storm(env, database, data, args)
+        (RESULTS / "storm.json").write_text(json.dumps(report["storm"], indent=2))  # kept if a later part fails
 
     report["server"] = args.server
-    server = Server("chatsite", "chatsite.asgi:application", env, kind=args.server)
-    try:
-        report["chatsite"] = asyncio.run(measure(server, "chatsite", data, args))
-        if not args.skip_history:
-            print("history and room list at size", flush=True)
-            from bench.history import measure_reads
+    if parts & {"chatsite", "history"}:
+        server = Server("chatsite", "chatsite.asgi:application", env, kind=args.server)
+        try:
+            if "chatsite" in parts:
+                report["chatsite"] = asyncio.run(measure(server, "chatsite", data, args))
+            if "history" in parts:
+                print("history and room list at size", flush=True)
+                from bench.history import measure_reads
 
-            report["history"] = measure_reads(server.base, env, messages=args.messages, rooms=args.rooms)
-    finally:
-        server.stop()
+                report["history"] = measure_reads(server.base, env, messages=args.messages, rooms=args.rooms)
+        finally:
+            server.stop()
 
-    if not args.skip_bare:
+    if "sio" in parts:
+        flush_redis(redis_url)
+        sio = Server("sio", "bench.sio.server:app", {**os.environ, "REDIS_URL": redis_url}, kind="uvicorn")
+        try:
+            report["sio"] = asyncio.run(measure(sio, "sio", None, args))
+        finally:
+            sio.stop()
+
+    if "bare" in parts:
         flush_redis(redis_url)
         bare_env = {**os.environ, "REDIS_URL": redis_url, "DJANGO_SETTINGS_MODULE": "bench.bare.settings"}
         bare = Server("bare", "bench.bare.asgi:application", bare_env)
@@ -276,14 +405,19 @@ def main() -> None:
             bare.stop()
 
     report["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2))
+    # A partial run (--only) keeps the full run's files: only-<parts>.json/.md, and no plot.
+    name = "latest" if args.only is None else "only-" + "-".join(sorted(parts))
+    (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2))
     text = table(report)
-    (RESULTS / "latest.md").write_text(text)
-    from bench.plot import plot
+    (RESULTS / f"{name}.md").write_text(text)
+    written = [RESULTS / f"{name}.json", RESULTS / f"{name}.md"]
+    if args.only is None:
+        from bench.plot import plot
 
-    plot(report, PLOT)
+        plot(report, PLOT)
+        written.append(PLOT)
     print(text)
-    print(f"wrote {RESULTS / 'latest.json'}, {RESULTS / 'latest.md'} and {PLOT}")
+    print("wrote " + ", ".join(str(path) for path in written))
 
 
 if __name__ == "__main__":

@@ -111,7 +111,6 @@ def test_report_table_and_plot(tmp_path):
 
 def test_benchmark_data_is_made_through_the_commands(db):
     from bench.setup_data import create
-
     from chat.models import ChatMember, ChatRoom
 
     made = create(6, {"2x3": (2, 3)})
@@ -128,7 +127,6 @@ def test_benchmark_data_is_made_through_the_commands(db):
 @pytest.mark.django_db(transaction=True)
 def test_history_data_at_size_is_made_through_the_commands():
     from bench.history import prepare
-
     from chat.models import ChatMessage, ChatRoom, RoomEvent
 
     made = prepare(messages=50, rooms=3)
@@ -223,3 +221,225 @@ def test_overload_report_table():
     text = markdown({"runs": {"50x10:on": run, "50x10:off": {**run, "recovered_after_s": None}}})
     assert "| 50x10 | on | 1,000 → 800 (200, 0, 200) | 0 / 0 of 7,200 | 800 | 30.0 / 110.0 / 35.0 ms | 100 → 102 → 102 | 1 s |" in text
     assert text.strip().endswith("| never |")
+
+
+# --- the python-socketio peer (bench/sio/) ----------------------------------------
+@pytest.fixture
+def sio_uvicorn(tmp_path):
+    from django.conf import settings
+
+    from bench.run import server_command
+
+    env = {**os.environ, "REDIS_URL": settings.REDIS_URL}
+    port = live.free_port()
+    server = live.Server(
+        "bench-sio", server_command("uvicorn", "bench.sio.server:app", port),
+        log_path=tmp_path / "sio.log", env=env, cwd=live.PROJECT_DIR,
+    ).start()
+    live.wait_until(lambda: live.port_open(port), what="python-socketio on uvicorn", servers=[server])
+    server.port = port
+    yield server
+    server.stop()
+
+
+def test_hand_written_socketio_client_exchanges_messages_through_the_redis_manager(sio_uvicorn):
+    import websockets
+
+    from bench.load import SIO_EVENT, SIO_PING, SIO_PONG, sio_handshake
+
+    async def exchange():
+        url = f"ws://{live.HOST}:{sio_uvicorn.port}/socket.io/?EIO=4&transport=websocket"
+        async with websockets.connect(url) as alice, websockets.connect(url) as bob, websockets.connect(url) as other:
+            sids = [await sio_handshake(ws, {"room": room}) for ws, room in ((alice, "r1"), (bob, "r1"), (other, "r2"))]
+            await alice.send(SIO_EVENT + '["send", "bench:1:2:alice"]')
+            got = [await asyncio.wait_for(ws.recv(), 10) for ws in (alice, bob)]
+            with pytest.raises(asyncio.TimeoutError):  # another room hears nothing
+                await asyncio.wait_for(other.recv(), 0.5)
+            # A socket without a room is refused by the server's connect handler.
+            async with websockets.connect(url) as lost:
+                with pytest.raises(ConnectionError):
+                    await sio_handshake(lost, {})
+            return sids, got
+
+    sids, got = asyncio.run(exchange())
+
+    assert len(set(sids)) == 3 and all(sids)
+    assert got == ['42["message","bench:1:2:alice"]'] * 2  # the sender's own copy too, as the bare consumer
+    assert (SIO_PING, SIO_PONG) == ("2", "3")
+
+
+def test_load_tool_against_the_socketio_peer_counts_every_delivery(sio_uvicorn):
+    bench = Bench(base=f"http://{live.HOST}:{sio_uvicorn.port}", protocol="sio", data=None, server_pid=sio_uvicorn.process.pid)
+
+    result = ramp(bench, bare_rooms("2x3"))
+
+    assert_every_delivery_counted(result, rooms=2, members=3)
+    idle = asyncio.run(bench.idle(members=[{"id": f"i{i}"} for i in range(5)], room="idle", warm_up=2))
+    assert idle["sockets"] == 5 and idle["rss_after_kib"] > 0
+
+
+def test_hand_written_socketio_client_answers_the_servers_pings(tmp_path):
+    """With a ping every 0.3 s and 0.3 s to answer, a socket that did not answer
+    would be dropped well within the 2 s it stays idle here."""
+    import websockets
+    from django.conf import settings
+
+    from bench.load import Client, sio_handshake
+
+    script = tmp_path / "fast_ping.py"
+    script.write_text(
+        "from bench.sio import server\n"
+        "server.sio.eio.ping_interval = 0.3\nserver.sio.eio.ping_timeout = 0.3\n"
+        "app = server.app\n"
+    )
+    port = live.free_port()
+    from bench.run import server_command
+
+    server = live.Server(
+        "bench-sio-ping", server_command("uvicorn", "fast_ping:app", port) + ["--app-dir", str(tmp_path)],
+        log_path=tmp_path / "sio.log", env={**os.environ, "REDIS_URL": settings.REDIS_URL,
+                                             "PYTHONPATH": str(live.PROJECT_DIR)}, cwd=live.PROJECT_DIR,
+    ).start()
+    try:
+        live.wait_until(lambda: live.port_open(port), what="python-socketio on uvicorn", servers=[server])
+        bench = Bench(base=f"http://{live.HOST}:{port}", protocol="sio", data=None, server_pid=server.process.pid)
+
+        async def idle_then_talk():
+            client = Client(bench, {"id": "a"}, "r1")
+            await client.connect()
+            await asyncio.sleep(2.0)
+            url = f"ws://{live.HOST}:{port}/socket.io/?EIO=4&transport=websocket"
+            async with websockets.connect(url) as listener:
+                await sio_handshake(listener, {"room": "r1"})
+                await client.send(7)
+                heard = await asyncio.wait_for(listener.recv(), 10)
+            open_after = client.ws.state == websockets.protocol.State.OPEN
+            await client.close()
+            return open_after, heard
+
+        open_after, heard = asyncio.run(idle_then_talk())
+    finally:
+        server.stop()
+
+    assert open_after
+    assert heard.startswith('42["message","bench:7:')
+
+
+def test_report_shows_the_socketio_peer_beside_chatsite(tmp_path):
+    step = {"delivered_per_s": 900.0, "p99_ms": 20.0, "lost": 0, "rate_per_room": 1.0}
+    theirs = {**step, "delivered_per_s": 3000.0}
+    report = {
+        "chatsite": {"workloads": {"50x10": {"steps": [step], "held": step}}, "idle": {"kib_per_socket": 9.5}},
+        "sio": {"workloads": {"50x10": {"steps": [theirs], "held": theirs}}, "idle": {"kib_per_socket": 30.0}},
+    }
+
+    text = table(report)
+    plot(report, tmp_path / "plot.png")
+
+    assert "| python-socketio on uvicorn (AsyncRedisManager) | 3,000 (p99 20 ms) | not run | 30.0 |" in text
+    assert "chatsite ÷ python-socketio: 50x10: 0.3×" in text
+    assert (tmp_path / "plot.png").read_bytes().startswith(b"\x89PNG")
+
+
+# --- the reconnect storm (bench/storm.py) -----------------------------------------
+def storm_data(make_user) -> dict:
+    people = [make_user(username=f"s{i}") for i in range(5)]
+    rooms = [group_room(*people[:3], name="one"), group_room(*people[2:], name="two")]  # s2 is in both
+    access = {str(p.pk): str(AccessToken.for_user(p)) for p in people}
+    return {
+        "users": [{"id": str(p.pk), "access": access[str(p.pk)]} for p in people],
+        "workloads": {"storm": [
+            {"id": str(room.pk), "members": [{"id": str(m.user_id), "access": access[str(m.user_id)]} for m in room.members.all()]}
+            for room in rooms
+        ]},
+    }
+
+
+def run_storm(server, data, **options) -> dict:
+    from django.db import connection
+
+    from bench.storm import storm
+
+    options = {"sockets_per_user": 4, "between": 3, "trickle": 2.0, "deadline": 60.0, "settle": 20.0, **options}
+    return asyncio.run(storm(base=server.url, server_pid=server.process.pid, data=data,
+                             database_url=live.database_url(connection.settings_dict), **options))
+
+
+def test_reconnect_storm_resyncs_every_socket_with_nothing_lost(daphne, make_user):
+    from chat.models import ChatRoom
+
+    data = storm_data(make_user)
+
+    result = run_storm(daphne, data)
+
+    assert (result["sockets"], result["users"], result["rooms"]) == (20, 5, 2)
+    assert result["finished"] and result["resynced"] == 20 and result["not_resynced"] == 0
+    assert 0 < result["resync_p50_s"] <= result["resync_p99_s"] <= result["all_resynced_s"]
+    assert result["messages_between"] == 6 and result["messages_sent_total"] >= 2 + 6  # one before the drop a room
+    assert (result["missing_events"], result["duplicate_events"], result["resync_required"]) == (0, 0, 0)
+    assert result["caught_up_to_final_seq"]
+    # Every socket went the whole real path: a ticket, a handshake with hello, a sync answered.
+    assert result["path_ms"]["sync_ack_ms"]["count"] >= 20 and result["path_ms"]["ticket_ms"]["count"] >= 20
+    assert result["rss_kib_max"] > 0 and result["series"]
+    for room in data["workloads"]["storm"]:  # the messages were stored, and the room's seq is what the sockets reached
+        assert ChatRoom.objects.get(pk=room["id"]).seq > 4 + 1 + 3
+
+
+def test_reconnect_storm_reports_sockets_that_never_come_back_and_their_retries(tmp_path, make_user):
+    from django.conf import settings
+    from django.db import connection
+
+    data = storm_data(make_user)
+    # Three tickets a user a day: the first connect takes two, the storm gets one
+    # more socket a user back in, and the other is refused (429) on every try.
+    env = live.server_env(database=live.database_url(connection.settings_dict), redis=settings.REDIS_URL, tmp=tmp_path,
+                          CHAT_RATE_LIMITS="ws.connect=3/d")
+    (server,) = live.start_daphnes(["bench-storm-capped"], env=env, tmp=tmp_path)
+    try:
+        result = run_storm(server, data, sockets_per_user=2, deadline=4.0, settle=5.0, between=1, trickle=0.0)
+    finally:
+        server.stop()
+
+    assert result["sockets"] == 10 and not result["finished"] and result["all_resynced_s"] is None
+    assert (result["resynced"], result["not_resynced"]) == (5, 5)
+    assert result["retries"] >= 5 and result["clients_that_retried"] == 5
+    assert result["retry_reasons"].get("ticket 429", 0) >= 5, result["retry_reasons"]
+    assert result["missing_events"] == 0  # of the sockets that came back
+
+
+def test_cost_of_each_part_of_a_reconnect_one_socket_at_a_time(daphne, make_user):
+    from bench.storm import path_costs
+
+    data = storm_data(make_user)
+
+    costs = asyncio.run(path_costs(base=daphne.url, server_pid=daphne.process.pid, users=data["users"], behind=2))
+
+    assert costs["sockets"] == 5
+    parts = ["ticket", "handshake to hello", "sync, nothing to replay", "sync, 2 events behind in each room"]
+    for name in parts:
+        assert costs[name]["wall_ms"] > 0 and costs[name]["server_cpu_ms"] >= 0, (name, costs[name])
+    assert costs["sync, nothing to replay"]["events_per_socket"] == 0
+    # s2 is in both rooms: 6 rooms for 5 sockets, two events replayed in each.
+    assert costs["sync, 2 events behind in each room"]["rooms_per_socket"] == 1.2
+    assert costs["sync, 2 events behind in each room"]["events_per_socket"] == 2.4
+    assert "server_cpu_ms" in costs["a reset socket's cleanup"]
+
+
+def test_report_table_of_the_storm():
+    from bench.run import storm_table
+
+    storm = {
+        "sockets": 20, "users": 5, "sockets_per_user": 4, "finished": False, "deadline_s": 120.0, "all_resynced_s": None,
+        "resync_p50_s": 1.5, "resync_p99_s": 3.25, "not_resynced": 2, "retries": 7, "clients_that_retried": 3,
+        "missing_events": 0, "duplicate_events": 0, "server_cpu": 0.9, "rss_kib_before_drop": 102400,
+        "rss_kib_max": 204800, "load_cpu": 0.05, "rate_limits": "product defaults",
+        "path_ms": {"ticket_ms": {"p50": 10.0, "p99": 20.0, "count": 25}},
+        "resynced_by_s": {"10": 18, "20": 18}, "retry_reasons": {"ticket 503": 7},
+        "path_costs": {"ticket": {"wall_ms": 10.5, "server_cpu_ms": 7.5}, "sockets": 5},
+    }
+
+    text = storm_table(storm)
+
+    assert "| **not finished** in 120 s | 1.5 / 3.25 s | 2 | 7 (3) | 0 / 0 | 0.90 | 100 → 200 | 0.05 |" in text
+    assert "| ticket_ms | 10.0 | 20.0 | 25 |" in text and "| ticket | 10.5 | 7.5 |" in text
+    assert "Resynced after 10 s: 18, 20 s: 18" in text and "Retries by reason: ticket 503 7" in text
