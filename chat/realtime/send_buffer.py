@@ -64,7 +64,7 @@ class SendBuffer:
 
     __slots__ = (
         "_send", "max_frames", "max_bytes", "_on_overflow", "_queue", "frames", "bytes", "closed",
-        "overflowed", "_paused", "_writer_waits", "_space_waits", "_writer", "_closer", "wire",
+        "overflowed", "_paused", "_writer_waits", "_space_waits", "_writer", "_closer", "wire", "_started",
     )  # fmt: skip
 
     def __init__(
@@ -87,13 +87,17 @@ class SendBuffer:
         self._writer_waits: asyncio.Future | None = None  # for something to write, or writability
         self._space_waits: asyncio.Future | None = None  # put_paced, for the low-water mark
         self._writer: asyncio.Task | None = None
+        self._started = False
         self._closer: asyncio.Task | None = None
         # daphne: writes whole frames onto the connection itself (DaphneWire)
         self.wire: DaphneWire | None = None
 
     # --- producing -----------------------------------------------------------------
     def start(self) -> None:
-        self._writer = asyncio.get_running_loop().create_task(self._write_forever())
+        """Ready to take frames. The writer task starts with the first frame that
+        has to wait (on daphne most never do: :class:`DaphneWire`), so an idle
+        socket holds no task for it."""
+        self._started = True
 
     def put(self, text: str) -> bool:
         """Queue a frame; False when the socket is closing or this overflowed the buffer.
@@ -164,6 +168,10 @@ class SendBuffer:
             future.set_result(None)
 
     def _wake_writer(self) -> None:
+        if self._writer is None:
+            if self._started and self._queue and not self.overflowed:
+                self._writer = asyncio.get_running_loop().create_task(self._write_forever())
+            return
         self._wake(self._writer_waits)
 
     def _wake_space(self) -> None:
