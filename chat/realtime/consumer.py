@@ -198,6 +198,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if handler is not None:
             await handler(self, message)
             return
+        if message["type"] == "websocket.receive":
+            # A client frame: the same, and its command's database work runs on
+            # the pool's thread, which closes old connections itself (one hop
+            # per frame, not two).
+            await self.websocket_receive(message)
+            return
         await super().dispatch(message)
 
     def send_frame(self, frame: dict) -> None:
