@@ -403,6 +403,8 @@ def test_every_label_value_comes_from_a_fixed_set():
             continue
         for sample in family.samples:
             for label, label_value in sample.labels.items():
+                if label == "kind" and label_value.startswith("test."):
+                    continue  # job kinds other tests register for a while (chatsite/tests/test_jobs.py)
                 if label in bounded:
                     assert label_value in bounded[label], (family.name, label, label_value)
                 elif label == "route":
