@@ -44,7 +44,7 @@ from health_check.contrib import redis as library_redis
 from health_check.exceptions import ServiceUnavailable
 
 from chat.events import broadcast
-from chatsite.core import heartbeat
+from chatsite.core import heartbeat, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -173,6 +173,7 @@ async def readiness() -> tuple[int, dict]:
     if worker["status"] != "ok":
         body["warnings"] = ["worker"]
     _log_change(failing)
+    metrics.readiness(not failing)
     return (503 if failing else 200), body
 
 

@@ -71,6 +71,9 @@ WAIT_BUCKETS = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2
 WEBSOCKETS_OPEN = Gauge(
     "chat_websockets_open", "WebSockets open in this process", multiprocess_mode="liveall"
 )
+# Set by every /readyz answer (the load balancer's probes): 1 ready, 0 not.
+# One series per process; "no ready process" is max over them being 0.
+READY = Gauge("chat_ready", "1 when this process's last /readyz answer was 200, else 0", multiprocess_mode="liveall")
 WEBSOCKET_HANDSHAKES = Counter(
     "chat_websocket_handshakes", "WebSocket handshakes, accepted or refused (by reason)", ["result"]
 )
@@ -373,3 +376,7 @@ def process_started() -> None:
 
     reap_dead_processes()
     atexit.register(multiprocess.mark_process_dead, os.getpid(), MULTIPROCESS_DIR)
+
+
+def readiness(ready: bool) -> None:
+    READY.set(1 if ready else 0)

@@ -12,6 +12,7 @@ from channels.testing import HttpCommunicator
 from django.db import connections
 from django.test import AsyncClient
 from django.utils import timezone
+from prometheus_client import REGISTRY
 
 from chatsite import health
 from chatsite.core import heartbeat, overload
@@ -133,6 +134,11 @@ async def test_an_unapplied_migration_is_a_503_naming_migrations(monkeypatch):
     assert body["failing"] == ["migrations"]
     assert body["checks"]["migrations"] == "2 not applied"
     assert body["checks"]["database"] == "ok"
+    # Prometheus sees it too (the "no ready process" alert).
+    assert REGISTRY.get_sample_value("chat_ready") == 0
+    monkeypatch.undo()
+    status, _body, _ = await get("/readyz")
+    assert status == 200 and REGISTRY.get_sample_value("chat_ready") == 1
 
 
 async def test_applied_migrations_are_remembered_but_a_failure_is_asked_again(monkeypatch):
