@@ -365,6 +365,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             while True:
                 found = await _shared_reads.get((room_id, after), functools.partial(_read_log, room_id, after))
+                if found is not None and self.user_id not in found.members:
+                    # Maybe a read that began before this user was added: ask again, alone.
+                    found = await _read_log(room_id, after)
                 if found is None or self.user_id not in found.members:
                     return "not_found"
                 if found.resync:

@@ -333,6 +333,8 @@ class _Hub:
             return
         order = self.order.get(group)
         if order is None:
+            if group not in self.groups:
+                return  # nobody here (any more): nothing to deliver, no order to keep
             self.order[group] = _Order(seq)
             await self._fan_out(group, message)
             return

@@ -10,6 +10,7 @@ its own user against the room's members read with it before sending anything.
 """
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Hashable
 
 
@@ -20,25 +21,25 @@ class SharedReads:
         self.joined = 0
 
     async def get(self, key: Hashable, read: Callable[[], Awaitable]):
-        """The result of ``read()``, or of the same key's read already under way."""
-        future = self._inflight.get(key)
-        if future is not None:
-            self.joined += 1
-            return await asyncio.shield(future)
-        future = asyncio.get_running_loop().create_future()
-        future.add_done_callback(_retrieve)
-        self._inflight[key] = future
-        self.reads += 1
-        try:
-            result = await read()
-        except BaseException as error:
-            future.set_exception(error if isinstance(error, Exception) else asyncio.CancelledError())
-            raise
+        """The result of ``read()``, or of the same key's read already under way.
+
+        The read runs as a task of its own: a socket that is cancelled while it
+        waits (its client left) never cancels the read the others wait for.
+        """
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.ensure_future(read())
+            self._inflight[key] = task
+            task.add_done_callback(functools.partial(self._done, key))
+            self.reads += 1
         else:
-            future.set_result(result)
-            return result
-        finally:
+            self.joined += 1
+        return await asyncio.shield(task)
+
+    def _done(self, key: Hashable, task: asyncio.Future) -> None:
+        if self._inflight.get(key) is task:
             del self._inflight[key]
+        _retrieve(task)
 
 
 def _retrieve(future: asyncio.Future) -> None:

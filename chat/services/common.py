@@ -68,8 +68,9 @@ def create_message(message: ChatMessage, *, text: str, created_at=None) -> ChatM
     steps one statement each.
 
     ``created_at`` is for imported history only (chat.services.imports): the
-    message, its log row and its search entries keep that time instead of now;
-    a send never passes it.
+    message and its search entries keep that time instead of now (its log row
+    is stamped now: retention counts from when it was logged); a send never
+    passes it.
     """
     now = created_at or timezone.now()
     room = message.room
@@ -85,7 +86,10 @@ def create_message(message: ChatMessage, *, text: str, created_at=None) -> ChatM
     last_message_at = now if shown_in_room else None
     metrics.message_stored(room.room_type)  # counted on commit
     if connection.vendor == "postgresql":
-        seq = store.insert_message(message, tokens=tokens, kind=wire.MESSAGE_CREATED, last_message_at=last_message_at)
+        seq = store.insert_message(
+            message, tokens=tokens, kind=wire.MESSAGE_CREATED, last_message_at=last_message_at,
+            logged_at=message.updated_at,
+        )
         if seq is None:
             raise NotFound("Room not found.", code="room_not_found")
         message.seq = room.seq = seq
@@ -103,7 +107,8 @@ def create_message(message: ChatMessage, *, text: str, created_at=None) -> ChatM
         # Search walks entries newest first by their time: an imported message's
         # entries sort by the message's time, not by when it was imported.
         SearchToken.objects.filter(message=message).update(created_at=created_at)
-    message.created_at = now
+    if created_at is not None:
+        message.created_at = created_at
     log.append(room=room, seq=message.seq, kind=wire.MESSAGE_CREATED, message=message)
     return message
 

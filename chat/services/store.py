@@ -48,16 +48,23 @@ def _statement() -> tuple[str, tuple]:
     return text, fields
 
 
-def insert_message(message: ChatMessage, *, tokens: list[int], kind: str, last_message_at=None) -> int | None:
+def insert_message(
+    message: ChatMessage, *, tokens: list[int], kind: str, last_message_at=None, logged_at=None
+) -> int | None:
     """Write ``message`` (every field set but ``seq``), its ``tokens`` and its
-    ``kind`` log row; return its seq, or None when the room does not exist."""
+    ``kind`` log row; return its seq, or None when the room does not exist.
+
+    The search entries sort by the message's time (``created_at``); the log row
+    and the entries' ``updated_at`` are stamped ``logged_at`` (now): an imported
+    message's log row is as new as the import, so retention keeps it."""
     text, fields = _statement()
     room_id = message.room_id
     stamp = message.created_at
+    logged = logged_at or stamp
     params = [last_message_at, room_id]
     params += [field.get_db_prep_save(getattr(message, field.attname), connection) for field in fields]
     # The tokens as an array literal: psycopg's list dumper costs more than the rest of the row.
-    params += [stamp, stamp, room_id, kind, stamp, stamp, room_id, "{" + ",".join(map(str, tokens)) + "}"]
+    params += [logged, logged, room_id, kind, stamp, logged, room_id, "{" + ",".join(map(str, tokens)) + "}"]
     connection.ensure_connection()
     # Server-side parameters (Django's own cursors bind on the client): the
     # statement is parsed and planned once per connection, not per message.

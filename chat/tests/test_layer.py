@@ -736,3 +736,17 @@ async def test_without_a_reorder_window_events_go_on_as_they_come(make_pair):
     for seq in (1, 3, 2):
         await b.group_send("room.1", {"type": "chat.event", "seq": seq})
     assert [(await receive(a, channel))["seq"] for _ in range(3)] == [1, 3, 2]
+
+
+async def test_an_event_for_a_room_nobody_here_follows_leaves_no_order_behind(make_pair):
+    a, b = make_pair(capacity=50, reorder_window=5.0)
+    channel = await a.new_channel()
+    await a.group_add("room.1", channel)
+    await a.group_discard("room.1", channel)
+    hub = a._hub()
+    await hub.dispatch("room.1", {"type": "chat.event", "seq": 9})  # in flight when the last one left
+    assert "room.1" not in hub.order
+    # Back in the room later: its events go on at once, nothing is taken for a gap.
+    await a.group_add("room.1", channel)
+    await b.group_send("room.1", {"type": "chat.event", "seq": 20})
+    assert (await receive(a, channel, timeout=1.0))["seq"] == 20

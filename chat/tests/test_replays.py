@@ -61,3 +61,22 @@ async def test_a_cancelled_asker_does_not_cancel_the_others():
     assert await first == "done"
     with pytest.raises(asyncio.CancelledError):
         await second
+
+
+async def test_the_first_asker_leaving_does_not_cancel_the_read_the_others_wait_for():
+    reads = SharedReads()
+    release = asyncio.Event()
+
+    async def read():
+        await release.wait()
+        return "done"
+
+    first = asyncio.ensure_future(reads.get("k", read))
+    others = [asyncio.ensure_future(reads.get("k", read)) for _ in range(3)]
+    await asyncio.sleep(0.01)
+    first.cancel()  # its client went away while the read was under way
+    await asyncio.sleep(0.01)
+    release.set()
+    assert await asyncio.gather(*others) == ["done"] * 3
+    with pytest.raises(asyncio.CancelledError):
+        await first

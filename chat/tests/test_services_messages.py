@@ -287,3 +287,27 @@ def test_search_tokens_follow_delete(alice, bob):
     assert SearchToken.objects.filter(message=message).count() == 5
     delete(message, bob)
     assert not SearchToken.objects.filter(message=message).exists()
+
+
+def test_an_imported_message_keeps_its_time_and_its_log_row_is_stamped_now(alice, bob):
+    """The one insert path (one statement on PostgreSQL, steps on SQLite) with a
+    given time: the message and its search entries sort by that time; the log
+    row is as new as the import, so retention does not take it at once."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from chat.models import ChatMessage, RoomEvent, SearchToken
+    from chat.services.common import create_message
+
+    room = group_room(alice, bob)
+    then = timezone.now() - timedelta(days=400)
+    message = create_message(ChatMessage(room=room, sender=bob, message_type="text"), text="old words", created_at=then)
+    stored = ChatMessage.objects.get(pk=message.pk)
+    assert stored.created_at == then == message.created_at
+    assert set(SearchToken.objects.filter(message=stored).values_list("created_at", flat=True)) == {then}
+    event = RoomEvent.objects.get(room=room, seq=stored.seq)
+    assert event.message_id == stored.pk and timezone.now() - event.created_at < timedelta(minutes=5)
+    # A send's message in memory is the row as stored (the frame and the API agree).
+    sent = send_result(room, alice, "now").message
+    assert ChatMessage.objects.get(pk=sent.pk).created_at == sent.created_at
