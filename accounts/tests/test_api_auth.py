@@ -475,13 +475,14 @@ def test_ws_ticket_is_single_use_and_names_the_user(alice):
 
 def test_ws_tickets_are_distinct_and_kept_for_30_seconds(api, alice, monkeypatch):
     timeouts = []
-    real_set = cache.set
+    shared = tickets.shared_cache()
+    real_set = shared.set
 
     def spy(key, value, timeout=None, *args, **kwargs):
         timeouts.append(timeout)
         return real_set(key, value, timeout, *args, **kwargs)
 
-    monkeypatch.setattr(tickets.cache, "set", spy)
+    monkeypatch.setattr(shared, "set", spy)
 
     first = api(alice).post(TICKET).json()["ticket"]
     second = api(alice).post(TICKET).json()["ticket"]
