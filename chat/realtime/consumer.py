@@ -354,6 +354,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 result[room_id or str(raw_id)[:40]] = "not_found"
             elif not protocol.valid_seq(last_seen):
                 result[room_id] = "invalid_seq"
+            elif last_seen == self.delivery.cursor(room_id) and not self.delivery.replaying:
+                # The client has what this socket sent it (the hello's seq, or
+                # later live events): nothing in the log to read. Events since
+                # are on their way or held, and go out in order. A reconnecting
+                # crowd mostly asks this.
+                result[room_id] = last_seen
             else:
                 metrics.replayed("sync")
                 result[room_id] = await self._replay(room_id, last_seen)

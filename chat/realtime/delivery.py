@@ -41,6 +41,7 @@ class Delivery:
         self.holding = holding
         self.held: list[dict] = []
         self.busy = 1  # > 0 while connecting or replaying: live events take the slow path
+        self.replays = 0
         self.leaving: set[str] = set()  # rooms whose removal of this user is on its way
 
     # --- rooms ---------------------------------------------------------------------
@@ -111,9 +112,16 @@ class Delivery:
     # --- replays (sync, gap fill) --------------------------------------------------
     def replay_started(self) -> None:
         self.busy += 1
+        self.replays += 1
 
     def replay_finished(self) -> None:
         self.busy -= 1
+        self.replays -= 1
+
+    @property
+    def replaying(self) -> bool:
+        """A replay (sync, gap fill, a room joined) is under way."""
+        return self.replays > 0
 
     def cursor(self, room_id: str) -> int | None:
         return self.cursors.get(room_id)

@@ -523,3 +523,30 @@ async def test_every_socket_of_mine_hears_what_i_save_and_nobody_else_does(alice
     assert not [f for f in heard if f["type"] == "saved"]
     for ws in (tab, other):
         await ws.disconnect()
+
+
+async def test_a_sync_from_the_seq_this_socket_already_sent_reads_nothing(alice, bob):
+    """A reconnecting client that missed nothing (its last seq is the hello's)
+    is answered from the socket's own cursor, without reading the room's log;
+    what comes meanwhile is held and then sent in order, once."""
+    from chat.realtime.consumer import _shared_reads
+
+    room = await sync_to_async(group_room)(alice, bob)
+    ws, hello = await connect(alice, "/ws/chat/?sync=1")
+    seq = hello["rooms"][0]["seq"]
+    reads = _shared_reads.reads
+    await sync_to_async(send)(room, bob, "while holding")
+    await asyncio.sleep(0.2)
+    await ws.send_json_to({"type": "sync", "ref": "s", "rooms": {str(room.pk): seq}})
+    seen = await frames_until(ws, lambda f: f["type"] == "message.created")
+    acks = [f for f in seen if f["type"] == "ack"]
+    assert acks == [{"type": "ack", "ref": "s", "result": {"rooms": {str(room.pk): seq}}}]
+    assert seen[-1]["seq"] == seq + 1 and seen[-1]["message"]["content"] == "while holding"
+    assert _shared_reads.reads == reads  # no log read
+    # An older seq still reads the log and replays from there.
+    await ws.send_json_to({"type": "sync", "ref": "t", "rooms": {str(room.pk): seq - 1}})
+    seen = await frames_until(ws, lambda f: f["type"] == "ack")
+    assert [f["seq"] for f in seen if f["type"] == "message.created"] == [seq, seq + 1]
+    assert seen[-1]["result"]["rooms"] == {str(room.pk): seq + 1}
+    assert _shared_reads.reads == reads + 1
+    await ws.disconnect()
