@@ -279,4 +279,5 @@ class WsTicketView(APIView):
     def post(self, request):
         ratelimit.check(kind="ws.connect", user=request.user)
         ticket = tickets.issue(request.user, session_id=sessions.current_session_id(request))
-        return Response({"ticket": ticket, "expires_in": tickets.TTL_SECONDS}, status=201)
+        # A credential: no cache keeps it (the same answer as accounts/ticket_asgi.py's).
+        return Response({"ticket": ticket, "expires_in": tickets.TTL_SECONDS}, status=201, headers={"Cache-Control": "no-store"})

@@ -19,6 +19,7 @@ WebSockets of those sessions on it (chat/apps.py), so accounts never imports cha
 
 import ipaddress
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -27,6 +28,7 @@ from importlib import import_module
 import jwt
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.dispatch import Signal
 from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
@@ -120,6 +122,19 @@ def current_session_id(request) -> str | None:
     session = getattr(request, "session", None)
     value = session.get(SESSION_DATA_KEY) if session is not None else None
     return str(value) if value else None
+
+
+def active_user(user_id, session_id: str | None = None) -> User | None:
+    """The active user ``user_id``, or None; with ``session_id``, only while
+    that session of theirs lasts (one query)."""
+    try:
+        users = User.objects.filter(pk=uuid.UUID(str(user_id)), is_active=True)
+        if session_id:
+            alive = UserSession.objects.filter(pk=uuid.UUID(str(session_id)), user_id=OuterRef("pk"))
+            users = users.filter(Exists(alive))
+    except ValueError:
+        return None
+    return users.first()
 
 
 def session_id_of_scope(scope) -> str | None:

@@ -6,6 +6,8 @@ for 30 seconds; the WebSocket handshake consumes it (once) with ``?ticket=``.
 
 import secrets
 
+from django_redis.cache import RedisCache
+
 from chatsite.core.cache import shared_cache
 
 TTL_SECONDS = 30
@@ -15,8 +17,13 @@ _PREFIX = "wsticket:"
 def issue(user, *, session_id: str | None = None) -> str:
     """A ticket for ``user``; the socket it opens belongs to ``session_id``
     (accounts/sessions.py), so revoking that session closes it."""
+    return issue_for(user.pk, session_id=session_id)
+
+
+def issue_for(user_id, *, session_id: str | None = None) -> str:
+    """:func:`issue` for a user known by id."""
     ticket = secrets.token_urlsafe(32)
-    value = f"{user.pk}|{session_id}" if session_id else str(user.pk)
+    value = f"{user_id}|{session_id}" if session_id else str(user_id)
     shared_cache().set(_PREFIX + ticket, value, TTL_SECONDS)
     return ticket
 
@@ -27,9 +34,16 @@ def redeem(ticket: str) -> tuple[str, str | None] | None:
         return None
     key = _PREFIX + ticket
     cache = shared_cache()  # not the per-context one: the socket's context outlives the handshake
-    value = cache.get(key)
-    # delete() reports whether this call removed it: of two racing consumers, one wins.
-    if value is None or not cache.delete(key):
+    if isinstance(cache, RedisCache):
+        # GETDEL: read and remove in one round trip; of two racing consumers, one gets it.
+        raw = cache.client.get_client(write=True).getdel(cache.make_key(key))
+        value = None if raw is None else cache.client.decode(raw)
+    else:
+        value = cache.get(key)
+        # delete() reports whether this call removed it: of two racing consumers, one wins.
+        if value is not None and not cache.delete(key):
+            value = None
+    if value is None:
         return None
     user_id, _, session_id = str(value).partition("|")
     return user_id, session_id or None

@@ -157,6 +157,9 @@ def _status(expiries, status, now) -> str:
 
 _backend = None
 _connected: "weakref.WeakSet" = weakref.WeakSet()
+# user id -> channel names of this process's sockets closed but not yet removed
+# from the shared set (socket_closing, socket_closed).
+_closing: dict[str, set[str]] = {}
 _refresher: dict = {}
 
 
@@ -204,15 +207,40 @@ async def socket_opened(consumer) -> int:
     return await backend().live(consumer.user_id, time.time())
 
 
+def socket_closing(consumer) -> None:
+    """The socket is gone (its close has begun): from now on it no longer
+    counts against the user's cap, even before :func:`socket_closed` has
+    removed it from the shared set. A crowd that drops and reconnects at once
+    is not refused for sockets whose cleanup is still queued."""
+    _connected.discard(consumer)
+    _closing.setdefault(consumer.user_id, set()).add(consumer.channel_name)
+
+
 async def socket_closed(consumer) -> int:
     """Unregister a socket; returns how many live sockets the user still has."""
     _connected.discard(consumer)
-    await backend().remove(consumer.user_id, consumer.channel_name)
+    try:
+        await backend().remove(consumer.user_id, consumer.channel_name)
+    finally:
+        forget_closing(consumer)
     return await backend().live(consumer.user_id, time.time())
 
 
+def forget_closing(consumer) -> None:
+    """The end of :func:`socket_closing`'s mark (removed from the shared set, or
+    given up on: the entry expires there on its own)."""
+    closing = _closing.get(consumer.user_id)
+    if closing is not None:
+        closing.discard(consumer.channel_name)
+        if not closing:
+            del _closing[consumer.user_id]
+
+
 async def live_sockets(user_id) -> int:
-    return await backend().live(str(user_id), time.time())
+    """The user's sockets in every process, less this process's that are closing."""
+    user_id = str(user_id)
+    live = await backend().live(user_id, time.time())
+    return max(0, live - len(_closing.get(user_id, ())))
 
 
 async def set_status(user_id, status: str) -> None:

@@ -11,12 +11,14 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from chat.realtime.routing import websocket_urlpatterns  # noqa: E402
 from chat.realtime.ws_auth import ChatAuthMiddleware  # noqa: E402
+from accounts.ticket_asgi import TicketEndpoint  # noqa: E402
 from chatsite.core.overload import HttpShedding  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        # A process past its budget answers 503 "overloaded" at once (chatsite/core/overload.py).
-        "http": HttpShedding(django_asgi_app),
+        # A process past its budget answers 503 "overloaded" at once (chatsite/core/overload.py);
+        # WebSocket tickets for a bearer token are issued without Django's stack (accounts/ticket_asgi.py).
+        "http": HttpShedding(TicketEndpoint(django_asgi_app)),
         "websocket": ChatAuthMiddleware(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -15,7 +15,6 @@ import asyncio
 import functools
 import logging
 
-from channels.db import DatabaseSyncToAsync
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
@@ -23,6 +22,7 @@ from redis.exceptions import RedisError
 
 from accounts.sessions import session_id_of_scope
 from chatsite.core import metrics, overload, request_log
+from chatsite.core.db_threads import database_sync_to_async
 from chatsite.core.exceptions import ChatError, NotFound, Unavailable
 
 from .. import commands, presence, selectors
@@ -40,24 +40,10 @@ logger = logging.getLogger(__name__)
 TYPING_TTL = 6.0
 SYNC_HOLD_SECONDS = 10.0
 
-# Database work of sockets runs on a pool of threads, in parallel across sockets
-# (Channels' default, thread_sensitive, runs all of a process's database calls
-# one after another on one thread: a queue under load). One socket's frames
-# still run one at a time: the consumer awaits each before the next. The pool
-# is metered: its queue is one of the load-shedding signals.
-_db_executor = overload.gauge.watch(
-    overload.MeteredExecutor(max_workers=settings.CHAT_DB_THREADS, thread_name_prefix="chat-db")
-)
-
 # Client frames refused while the process is overloaded (chatsite/core/overload.py):
 # the writes. What brings a client up to date (sync), ping, and read positions
 # (cheap, and they take work away: notifications cancelled) still go on.
 SHEDDABLE = frozenset({"message.send", "message.edit", "message.delete", "reaction.add", "reaction.remove", "typing"})
-
-
-def database_sync_to_async(func):
-    return DatabaseSyncToAsync(func, thread_sensitive=False, executor=_db_executor)
-
 
 # A room's log read once per room and starting seq for every socket of this
 # process that needs it at the same moment (gap fills, a reconnecting crowd's sync).
@@ -89,7 +75,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=wire.CLOSE_UNAUTHENTICATED)
             return
         self.user, self.user_id = user, str(user.pk)
-        self.session_id = await database_sync_to_async(session_id_of_scope)(self.scope)
+        if self.scope.get("auth") == "ticket":
+            self.session_id = self.scope.get("device_session")  # read with the ticket
+        else:
+            self.session_id = await database_sync_to_async(session_id_of_scope)(self.scope)
         overload.gauge.ensure_monitor()
         # (room id, thread root id or None) -> the timer that ends the typing notice
         self.typing_timers: dict[tuple, asyncio.TimerHandle] = {}
@@ -109,6 +98,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         broadcast.attach_direct(self, self._direct)
         await broadcast.join(self, wire.user_group(self.user_id))
         room_ids = await self._room_ids()
+        # Joined before the seqs are read: an event committed in between comes
+        # both ways, never neither (the cursor drops the copy).
         await asyncio.gather(*(broadcast.join(self, wire.room_group(r)) for r in room_ids))
         rooms = await self._room_attention(room_ids)
         seqs = {room["id"]: room["seq"] for room in rooms}
@@ -147,6 +138,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
         ]
 
     async def disconnect(self, code):
+        if not self.registered:
+            await self._clean_up(code)
+            return
+        presence.socket_closing(self)  # at once, before any await: no longer counts against the cap
+        try:
+            await self._clean_up(code)
+        finally:
+            presence.forget_closing(self)
+
+    async def _clean_up(self, code):
         request_log.websocket_closed(self.session_log, code=code, frames_in=self.frames_in, frames_out=self.frames_out)
         broadcast.detach_direct(self)
         for timer in getattr(self, "typing_timers", {}).values():

@@ -12,14 +12,13 @@ Anything else is refused before the socket is accepted (HTTP 403).
 from urllib.parse import parse_qs, urlsplit
 
 from channels.auth import AuthMiddlewareStack
-from channels.db import database_sync_to_async
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.http.request import validate_host
 
-from accounts import tickets
+from accounts import sessions, tickets
 from chatsite.core import metrics, request_log
+from chatsite.core.db_threads import database_sync_to_async
 
 
 def origin_allowed(origin: str) -> bool:
@@ -36,12 +35,16 @@ def origin_allowed(origin: str) -> bool:
 
 @database_sync_to_async
 def _ticket_user(ticket: str):
-    """(user, the session the ticket was issued in) or (None, None)."""
+    """(user, the session the ticket was issued in) or (None, None): the user
+    still active and that session not ended since the ticket was issued. On the
+    pool of database threads, not Channels' one thread: a crowd reconnecting at
+    once is checked in parallel."""
     redeemed = tickets.redeem(ticket)
     if redeemed is None:
         return None, None
     user_id, session_id = redeemed
-    return get_user_model().objects.filter(pk=user_id, is_active=True).first(), session_id
+    user = sessions.active_user(user_id, session_id)
+    return (user, session_id) if user is not None else (None, None)
 
 
 async def _deny(reason: str, scope, receive, send):

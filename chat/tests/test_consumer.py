@@ -3,6 +3,7 @@
 
 import asyncio
 import logging
+import time
 
 import pytest
 from channels.db import database_sync_to_async as sync_to_async
@@ -308,6 +309,40 @@ async def test_sockets_per_user_are_limited(alice, settings):
     await second.disconnect()
 
 
+async def test_a_socket_being_closed_no_longer_counts_against_the_cap(alice, settings, monkeypatch):
+    """A crowd dropped at once comes back before its old sockets are cleaned up
+    (a reconnect storm): a socket whose close has begun is not counted."""
+    from chat import presence
+
+    settings.CHAT_MAX_SOCKETS_PER_USER = 2
+    first, _ = await connect(alice)
+    second, _ = await connect(alice)
+    backend = type(presence.backend())
+    real_remove, cleanup_may_go = backend.remove, asyncio.Event()
+
+    async def slow_remove(self, user_id, channel):
+        await cleanup_may_go.wait()
+        return await real_remove(self, user_id, channel)
+
+    monkeypatch.setattr(backend, "remove", slow_remove)
+    await first.send_input({"type": "websocket.disconnect", "code": 1006})  # a reset: the cleanup is queued
+    await asyncio.sleep(0.2)
+    assert await presence.backend().live(str(alice.pk), time.time()) == 2  # still in the shared set
+
+    third, _ = await connect(alice)  # not refused with 4429
+
+    cleanup_may_go.set()
+    await first.wait(timeout=3)
+    assert await presence.live_sockets(alice.pk) == 2
+    assert presence._closing == {}
+    ticket = await sync_to_async(tickets.issue)(alice)
+    fourth = WebsocketCommunicator(application, f"/ws/chat/?ticket={ticket}")
+    assert (await fourth.connect(timeout=5))[0]
+    assert (await fourth.receive_json_from(timeout=3))["code"] == "too_many_sockets"  # the cap still holds
+    await second.disconnect()
+    await third.disconnect()
+
+
 async def test_logout_closes_the_users_sockets(alice):
     ws, _ = await connect(alice)
     await sync_to_async(commands.user_logged_out)(user=alice)
@@ -483,14 +518,14 @@ async def test_writes_are_refused_as_overloaded_while_the_loop_is_late_and_serve
 async def test_writes_are_refused_while_database_jobs_queue_for_a_thread(alice, bob, settings):
     import threading
 
-    from chat.realtime import consumer
+    from chatsite.core import db_threads as db
     from chatsite.core import overload
 
     settings.CHAT_OVERLOAD_DB_QUEUE = 0
     room = await sync_to_async(group_room)(alice, bob)
     ws, _ = await connect(alice)
     release = threading.Event()
-    executor = consumer._db_executor
+    executor = db.executor
     # Every database thread busy, and one more job waiting for one.
     busy = [executor.submit(release.wait, 10) for _ in range(executor._max_workers + 1)]
     try:

@@ -63,6 +63,19 @@ async def test_revoking_one_session_closes_its_sockets_only(alice):
     await ws_kept.disconnect()
 
 
+async def test_a_ticket_of_a_session_ended_since_it_was_issued_opens_nothing(alice):
+    session = await sync_to_async(_api_session)(alice)
+    ticket = await sync_to_async(tickets.issue)(alice, session_id=str(session.pk))
+    await sync_to_async(sessions.user_session_revoke)(user=alice, session_id=session.pk, current_id=None)
+
+    refused = WebsocketCommunicator(application, f"/ws/chat/?ticket={ticket}")
+    connected, _code = await refused.connect(timeout=5)
+
+    assert not connected
+    kept = await sync_to_async(_api_session)(alice)
+    await (await connect(alice, str(kept.pk))).disconnect()  # a live session's ticket still works
+
+
 def test_a_ticket_remembers_the_session_it_was_issued_in(alice):
     browser = Client()
     browser.force_login(alice)

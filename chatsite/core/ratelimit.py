@@ -130,6 +130,20 @@ def _count(group: str, who: str, rate: str) -> dict | None:
     return {"count": count, "limit": limit, "should_limit": count > limit, "time_left": window - int(time.time())}
 
 
+def allows(*, kind: str, user_id) -> bool:
+    """Count one ``kind`` action of ``user_id``: whether it is within the rate.
+    Nothing is logged or raised: a caller refused here hands the request to a
+    path that calls :func:`check` (which counts it again, past the limit
+    already, and logs and answers the refusal)."""
+    if not settings.CHAT_RATE_LIMITS_ENABLED:
+        return True
+    try:
+        usage = _count(f"chat.{kind}", str(user_id), rate_for(kind))
+    except (ConnectionInterrupted, RedisError):
+        return True  # as check(): unmetered while the cache is away (check() logs it)
+    return usage is None or not usage["should_limit"]
+
+
 def check(*, kind: str, user=None, client_key: str = "", room_id=None) -> None:
     """Count one ``kind`` action; raise :class:`RateLimited` past the rate.
 

@@ -74,31 +74,40 @@ def _begin(request):
 
 
 def _finish(request, response, request_id: str, started: float):
-    duration_ms = round((time.perf_counter() - started) * 1000, 1)
     level = logging.DEBUG if request.path_info in QUIET_PATHS else logging.INFO
     if logger.isEnabledFor(level):
-        route, status, user_id = route_of(request), response.status_code, _user_id(request)
-        logger.log(
-            level,
-            "%s %s %s %.1f ms user=%s",
-            request.method,
-            route,
-            status,
-            duration_ms,
-            user_id or "-",
-            extra={
-                "fields": {
-                    "event": "http.request",
-                    "method": request.method,
-                    "route": route,
-                    "status": status,
-                    "duration_ms": duration_ms,
-                    "user_id": user_id,
-                }
-            },
+        http_request_line(
+            method=request.method, route=route_of(request), status=response.status_code,
+            duration_ms=(time.perf_counter() - started) * 1000, user_id=_user_id(request), level=level,
         )
     response[HEADER] = request_id
     return response
+
+
+def http_request_line(*, method: str, route: str, status: int, duration_ms: float, user_id: str | None,
+                      level: int = logging.INFO) -> None:
+    """The one line of a request (also written by the ASGI endpoints that answer
+    without Django: accounts/ticket_asgi.py)."""
+    duration_ms = round(duration_ms, 1)
+    logger.log(
+        level,
+        "%s %s %s %.1f ms user=%s",
+        method,
+        route,
+        status,
+        duration_ms,
+        user_id or "-",
+        extra={
+            "fields": {
+                "event": "http.request",
+                "method": method,
+                "route": route,
+                "status": status,
+                "duration_ms": duration_ms,
+                "user_id": user_id,
+            }
+        },
+    )
 
 
 @sync_and_async_middleware
