@@ -145,7 +145,7 @@ def search_tokens(text: str) -> list[int]:
     seen: dict[int, None] = {}
     if LINK_RE.search(text):
         seen[facet_hash("link")] = None
-    for word in normalize_words(text):
+    for word in dict.fromkeys(normalize_words(text)):  # a word said twice is hashed once
         for token in word_tokens(word):
             seen.setdefault(token, None)
         if len(seen) >= MAX_TOKENS_PER_MESSAGE:

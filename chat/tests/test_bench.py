@@ -382,7 +382,7 @@ def test_reconnect_storm_resyncs_every_socket_with_nothing_lost(daphne, make_use
     assert result["path_ms"]["sync_ack_ms"]["count"] >= 20 and result["path_ms"]["ticket_ms"]["count"] >= 20
     assert result["rss_kib_max"] > 0 and result["series"]
     for room in data["workloads"]["storm"]:  # the messages were stored, and the room's seq is what the sockets reached
-        assert ChatRoom.objects.get(pk=room["id"]).seq > 4 + 1 + 3
+        assert ChatRoom.objects.get(pk=room["id"]).seq >= 4 + 1 + 3  # (a storm done within 0.5 s sends no trickle)
 
 
 def test_reconnect_storm_reports_sockets_that_never_come_back_and_their_retries(tmp_path, make_user):
