@@ -222,13 +222,18 @@ class Bench:
         return clients
 
     async def ramp(self, *, rooms: list[dict], start_rate: float, step_seconds: float, grace: float,
-                   max_steps: int, deadline: float) -> dict:
+                   max_steps: int, deadline: float, before_steps=None, after_steps=None) -> dict:
+        """``before_steps()`` is called once the sockets are open, just before the
+        first step, and ``after_steps()`` after the last, before they close (a
+        profiler sees the steps alone)."""
         members = len(rooms[0]["members"])
         clients = await self.open_clients(rooms)
         await asyncio.sleep(1.0)
         results, held = [], None
         rate = start_rate
         try:
+            if before_steps is not None:
+                before_steps()
             for number in range(1, max_steps + 1):
                 if time.monotonic() + step_seconds + grace > deadline:
                     break
@@ -251,6 +256,8 @@ class Bench:
                 held = figures
                 rate *= GROWTH
         finally:
+            if after_steps is not None:
+                after_steps()
             await asyncio.gather(*(c.close() for room in clients for c in room), return_exceptions=True)
         return {"steps": results, "held": held}
 

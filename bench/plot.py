@@ -1,12 +1,15 @@
-"""p99 latency against delivered rate, chatsite and its peers (the bare Channels
-consumer, python-socketio), as a PNG
+"""p99 latency against delivered rate, chatsite (on daphne and on uvicorn) and its
+peers (the bare Channels consumer, python-socketio), as a PNG
 drawn with Pillow (already a dependency): one panel per workload."""
 
 from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-COLORS = {"chatsite": (31, 119, 180), "chatsite-uvicorn": (44, 160, 44), "bare": (214, 39, 40), "sio": (148, 103, 189)}
+# The report's keys (bench/run.py), in the legend's order, and the names shown.
+COLORS = {"chatsite": (31, 119, 180), "chatsite_uvicorn": (44, 160, 44), "bare": (214, 39, 40), "sio": (148, 103, 189)}
+NAMES = {"chatsite": "chatsite on daphne", "chatsite_uvicorn": "chatsite on uvicorn", "bare": "bare Channels",
+         "sio": "python-socketio"}
 WIDTH, HEIGHT, PAD = 560, 380, 60
 LIMIT_MS = 250
 
@@ -43,7 +46,7 @@ def _panel(draw: ImageDraw.ImageDraw, left: int, title: str, series: dict) -> No
             draw.line(coords, fill=color, width=2)
         for cx, cy in coords:
             draw.ellipse([cx - 3, cy - 3, cx + 3, cy + 3], fill=color)
-        draw.text((x0 + 10, y0 + 10 + row * 14), name, fill=color)
+        draw.text((x0 + 10, y0 + 10 + row * 14), NAMES.get(name, name), fill=color)
 
 
 def plot(report: dict, target: Path) -> None:

@@ -1,16 +1,24 @@
-"""`make bench`: chatsite's real-time benchmark, beside two peers: a bare
-Channels consumer (bench/bare/, daphne) and python-socketio with its Redis
-manager (bench/sio/, uvicorn), and the reconnect storm (bench/storm.py).
+"""`make bench`: chatsite's real-time benchmark, on daphne and on uvicorn,
+beside two peers: a bare Channels consumer (bench/bare/, daphne) and
+python-socketio with its Redis manager (bench/sio/, uvicorn), and the reconnect
+storm (bench/storm.py).
 
 Starts each server pinned to core 0 (``taskset -c 0``) on a fresh PostgreSQL
 database and a Redis database of its own, runs the load from this process on
 core 1, stops everything, and writes ``bench/results/latest.json``,
 ``bench/results/latest.md`` (the table) and ``docs/performance-p99.png``.
+chatsite runs on each server of ``--servers`` in turn (default daphne, then
+uvicorn), each a fresh process on the same data with Redis flushed before it;
+the history reads run once, on the first. ``--profile`` records the chatsite
+server with py-spy during the steps of each ramp (bench/profile.py):
+``bench/results/profile-<server>-<workload>.txt`` (collapsed stacks) and
+``.md`` (the top functions), and a short "Profile" in the report.
 
-    python bench/run.py                 # everything (about 20 minutes)
+    python bench/run.py                 # everything (about 25 minutes)
     python bench/run.py --step 5 --skip-history   # quicker, for development
     python bench/run.py --only storm    # only the reconnect storm
     python bench/run.py --only sio --skip-history  # only the python-socketio peer
+    python bench/run.py --only chatsite --servers uvicorn --profile  # chatsite on uvicorn, profiled
 
 Environment: DATABASE_URL (a server to create ``chatsite_bench`` on, or
 BENCH_DATABASE_NAME; default postgres://postgres@127.0.0.1:5432/postgres) and
@@ -31,13 +39,20 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
+# Imports are bench.<module>: this script's own directory leaves the path, so that
+# bench/profile.py never stands in for the standard library's profile module.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
 from bench.load import GROWTH, Bench  # noqa: E402
 
 PARTS = ("chatsite", "history", "storm", "bare", "sio")
+SERVERS = ("daphne", "uvicorn")
+# The report's key of chatsite on each server: daphne's stays "chatsite".
+CHATSITE = {"daphne": "chatsite", "uvicorn": "chatsite_uvicorn"}
 LABELS = {
-    "chatsite": "chatsite (full product path)",
+    "chatsite": "chatsite on daphne (full product path)",
+    "chatsite_uvicorn": "chatsite on uvicorn (full product path)",
     "bare": "bare Channels consumer (tutorial shape, RedisChannelLayer)",
     "sio": "python-socketio on uvicorn (AsyncRedisManager)",
 }
@@ -114,6 +129,7 @@ def server_command(kind: str, app: str, port: int) -> list[str]:
 class Server:
     def __init__(self, name: str, app: str, env: dict, kind: str = "daphne"):
         self.name = name
+        self.kind = kind
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = open(RESULTS / f"{name}.log", "wb")  # noqa: SIM115 - closed in stop()
@@ -175,10 +191,24 @@ async def measure(server: Server, protocol: str, data: dict | None, args) -> dic
         rooms = data["workloads"][workload] if protocol == "chatsite" else bare_rooms(workload)
         print(f"{server.name}: ramp {workload}", flush=True)
         bench.steps = {}
-        result["workloads"][workload] = await bench.ramp(
-            rooms=rooms, start_rate=START_RATES[workload], step_seconds=args.step, grace=args.grace,
-            max_steps=args.max_steps, deadline=deadline,
-        )
+        recorder, hooks = None, {}
+        if getattr(args, "profile", False) and protocol == "chatsite":
+            from bench.profile import Recorder
+
+            recorder = Recorder(RESULTS / f"profile-{server.kind}-{workload}.txt",
+                                log=lambda line: print(f"{server.name}: {line.strip()}", flush=True))
+            # From the first step to the last, at most the time the budget leaves.
+            hooks = {"before_steps": lambda recorder=recorder: recorder.start(server.pid, deadline - time.monotonic()),
+                     "after_steps": recorder.stop}
+        try:
+            result["workloads"][workload] = await bench.ramp(
+                rooms=rooms, start_rate=START_RATES[workload], step_seconds=args.step, grace=args.grace,
+                max_steps=args.max_steps, deadline=deadline, **hooks,
+            )
+        finally:
+            if recorder is not None:
+                result.setdefault("profiles", {})[workload] = await asyncio.to_thread(
+                    write_profile, recorder, f"chatsite on {server.kind}, {workload} ramp")
         held = result["workloads"][workload]["held"]
         if held and protocol == "chatsite":
             print(f"{server.name}: {workload} at half the maximum", flush=True)
@@ -189,6 +219,21 @@ async def measure(server: Server, protocol: str, data: dict | None, args) -> dic
             )
             result["workloads"][workload]["half_load"] = half["steps"][0] if half["steps"] else None
     return result
+
+
+def write_profile(recorder, title: str) -> dict | None:
+    """Waits for py-spy and writes the summary beside its raw file (.md); never raises."""
+    from bench.profile import markdown
+
+    try:
+        summary = recorder.finish()
+        if summary and "error" not in summary:
+            recorder.raw.with_suffix(".md").write_text(markdown(summary, f"Profile: {title}"))
+            summary["summary"] = summary["raw"].removesuffix(".txt") + ".md"
+        return summary
+    except Exception as error:  # noqa: BLE001 - a profile never fails the benchmark
+        print(f"  profile: {error!r}; going on without it", flush=True)
+        return {"error": repr(error)}
 
 
 def run_storm(env: dict, database: str, data: dict, args) -> dict:
@@ -229,7 +274,7 @@ def table(report: dict) -> str:
         "| server (one core) | 50 rooms × 10 | 5 rooms × 200 | KiB per idle socket |",
         "|---|---|---|---|",
     ]
-    for name in ("chatsite", "bare", "sio"):
+    for name in ("chatsite", "chatsite_uvicorn", "bare", "sio"):
         if name not in report:
             continue
         cells = []
@@ -246,18 +291,19 @@ def table(report: dict) -> str:
         cells.append(f"{report[name]['idle']['kib_per_socket']:.1f}" if report[name].get("idle") else "not run")
         lines.append(f"| {LABELS[name]} | " + " | ".join(cells) + " |")
     for peer, short in (("bare", "bare"), ("sio", "python-socketio")):
-        if "chatsite" not in report or peer not in report:
-            continue
-        ratios = []
-        for workload in ("50x10", "5x200"):
-            ours = (report["chatsite"]["workloads"].get(workload) or {}).get("held")
-            theirs = (report[peer]["workloads"].get(workload) or {}).get("held")
-            if ours and theirs:
-                ratios.append(f"{workload}: {ours['delivered_per_s'] / theirs['delivered_per_s']:.1f}×")
-            elif ours:
-                ratios.append(f"{workload}: {short} held no step")
-        lines.append("")
-        lines.append(f"chatsite ÷ {short}: " + ", ".join(ratios))
+        for kind, ours_key in CHATSITE.items():
+            if ours_key not in report or peer not in report:
+                continue
+            ratios = []
+            for workload in ("50x10", "5x200"):
+                ours = (report[ours_key]["workloads"].get(workload) or {}).get("held")
+                theirs = (report[peer]["workloads"].get(workload) or {}).get("held")
+                if ours and theirs:
+                    ratios.append(f"{workload}: {ours['delivered_per_s'] / theirs['delivered_per_s']:.1f}×")
+                elif ours:
+                    ratios.append(f"{workload}: {short} held no step")
+            lines.append("")
+            lines.append(f"chatsite on {kind} ÷ {short}: " + ", ".join(ratios))
     storm = report.get("storm")
     if storm:
         lines.append("")
@@ -269,7 +315,41 @@ def table(report: dict) -> str:
         lines.append("|---|---|---|---|")
         for name, figures in history["latency"].items():
             lines.append(f"| {name} | {figures['p50_ms']} | {figures['p99_ms']} | {figures['count']} |")
+    profiles = profile_section(report)
+    if profiles:
+        lines.append("")
+        lines.append(profiles)
     return "\n".join(lines) + "\n"
+
+
+def profile_section(report: dict, top: int = 10) -> str:
+    """The report's "Profile": for each profiled ramp, the project's functions by
+    inclusive time (chat/, chatsite/, accounts/) beside all functions by self time."""
+    lines = []
+    for kind, key in CHATSITE.items():
+        for workload, summary in (report.get(key, {}).get("profiles") or {}).items():
+            lines.append("")
+            if not summary or "error" in summary:
+                lines.append(f"chatsite on {kind}, {workload}: no profile ({(summary or {}).get('error', 'not taken')})")
+                continue
+            lines.append(f"chatsite on {kind}, {workload} ramp: {summary['samples']:,} samples at work over "
+                         f"{summary.get('seconds', '?')} s, {summary.get('waiting', 0):,} waiting left out "
+                         f"(`{summary.get('summary', '')}`)")
+            lines.append("")
+            lines.append("| inclusive, chat/ chatsite/ accounts/ | share | self, all code | share |")
+            lines.append("|---|---|---|---|")
+            ours, own = summary["project_inclusive"][:top], summary["self"][:top]
+            for row in range(max(len(ours), len(own))):
+                cells = []
+                for entries in (ours, own):
+                    entry = entries[row] if row < len(entries) else None
+                    cells += [f"`{entry['function']}`", f"{entry['share'] * 100:.1f} %"] if entry else ["", ""]
+                lines.append("| " + " | ".join(cells) + " |")
+    if not lines:
+        return ""
+    return "## Profile\n\npy-spy `record --native --rate 200 --function` on the server during the steps of a ramp; " \
+        "shares of the samples of threads at work (bench/profile.py); `?` is native code without a symbol.\n" \
+        + "\n".join(lines)
 
 
 def storm_table(storm: dict) -> str:
@@ -310,7 +390,7 @@ def storm_table(storm: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--step", type=float, default=10.0, help="seconds per ramp step (10)")
     parser.add_argument("--grace", type=float, default=2.0, help="seconds to wait for stragglers after a step")
@@ -335,20 +415,36 @@ def main() -> None:
                         help="sockets measured one at a time for the cost of each part of a reconnect (200)")
     parser.add_argument("--storm-rate-limits", default="",
                         help="CHAT_RATE_LIMITS of the storm's server (default: the product's own limits)")
-    parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne", help="ASGI server for chatsite (daphne)")
+    parser.add_argument("--servers", nargs="+", choices=SERVERS, metavar="SERVER",
+                        help="ASGI servers for chatsite, each in turn on a fresh process (default: daphne uvicorn)")
+    parser.add_argument("--server", choices=SERVERS, help="only this server for chatsite (--servers SERVER)")
+    parser.add_argument("--profile", action="store_true",
+                        help="py-spy record the chatsite server during each ramp's steps (bench/results/profile-*)")
     parser.add_argument("--skip-history", action="store_true")
     parser.add_argument("--server-env", nargs="*", default=[], metavar="NAME=VALUE",
                         help="extra environment of chatsite's server (CHAT_DB_THREADS=4 …)")
     parser.add_argument("--messages", type=int, default=1_000_000, help="messages in the history room")
     parser.add_argument("--rooms", type=int, default=1000, help="rooms of the room-list user")
-    args = parser.parse_args()
-    # A TERM (an impatient shell, a timeout) unwinds like an error: every server is stopped.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    args = parser.parse_args(argv)
+    if args.server and args.servers and args.servers != [args.server]:
+        parser.error("--server X is --servers X: give one of them")
+    # In the order given, each once.
+    args.servers = list(dict.fromkeys(args.servers or ([args.server] if args.server else SERVERS)))
+    args.server = None
     parts = set(args.only or PARTS)
     for part, skipped in (("bare", args.skip_bare), ("sio", args.skip_sio), ("storm", args.skip_storm),
                           ("history", args.skip_history)):
         if skipped:
             parts.discard(part)
+    args.parts = parts
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    parts = args.parts
+    # A TERM (an impatient shell, a timeout) unwinds like an error: every server is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     base_db = os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/postgres"
@@ -356,8 +452,8 @@ def main() -> None:
     if os.cpu_count() and os.cpu_count() > 1:
         os.sched_setaffinity(0, {1})  # the load generator stays off the server's core
 
-    report = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": {"cpus": os.cpu_count()}, "args": vars(args),
-              "parts": sorted(parts)}
+    report = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": {"cpus": os.cpu_count()},
+              "args": {k: v for k, v in vars(args).items() if k != "parts"}, "parts": sorted(parts)}
     env = None
     if parts & {"chatsite", "history", "storm"}:
         database = recreate_database(base_db)
@@ -373,17 +469,33 @@ def main() -> None:
         report["storm"] = run_storm(env, database, data, args)
         (RESULTS / "storm.json").write_text(json.dumps(report["storm"], indent=2))  # kept if a later part fails
 
-    report["server"] = args.server
-    if parts & {"chatsite", "history"}:
-        server = Server("chatsite", "chatsite.asgi:application", env, kind=args.server)
-        try:
-            if "chatsite" in parts:
-                report["chatsite"] = asyncio.run(measure(server, "chatsite", data, args))
-            if "history" in parts:
-                print("history and room list at size", flush=True)
-                from bench.history import measure_reads
+    report["servers"] = args.servers
+    report["server"] = args.servers[0]  # the history reads' server
+    if "chatsite" in parts:
+        for kind in args.servers:
+            # Redis holds only what lives for seconds to minutes (tickets, rate-limit
+            # counters, presence, the layer's groups); the users, rooms and messages are
+            # in PostgreSQL. Flushed, each server starts with no counts and no sockets
+            # left by the one before (presence counts toward the socket cap per user).
+            flush_redis(redis_url)
+            name = "chatsite" if kind == "daphne" else f"chatsite-{kind}"
+            server = Server(name, "chatsite.asgi:application", env, kind=kind)
+            try:
+                report[CHATSITE[kind]] = asyncio.run(measure(server, "chatsite", data, args))
+            finally:
+                server.stop()
+            (RESULTS / f"{name}.json").write_text(json.dumps(report[CHATSITE[kind]], indent=2))  # kept if a later part fails
 
-                report["history"] = measure_reads(server.base, env, messages=args.messages, rooms=args.rooms)
+    if "history" in parts:
+        # After every ramp, so that each server's ramps met the same database (the
+        # history adds a million rows); on a fresh process of the first server.
+        flush_redis(redis_url)
+        server = Server("history", "chatsite.asgi:application", env, kind=args.servers[0])
+        try:
+            print(f"history and room list at size, on {args.servers[0]}", flush=True)
+            from bench.history import measure_reads
+
+            report["history"] = measure_reads(server.base, env, messages=args.messages, rooms=args.rooms)
         finally:
             server.stop()
 

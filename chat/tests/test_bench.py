@@ -102,11 +102,156 @@ def test_report_table_and_plot(tmp_path):
     text = table(report)
     plot(report, tmp_path / "plot.png")
 
-    assert "| chatsite (full product path) | 900 (p99 20 ms) | 900 (p99 20 ms) | 9.5 |" in text
+    assert "| chatsite on daphne (full product path) | 900 (p99 20 ms) | 900 (p99 20 ms) | 9.5 |" in text
     assert "none held (p99 400.0 ms, lost 3 at the first step)" in text
     assert "50x10: 3.0×" in text and "5x200: bare held no step" in text
     assert "| room list (1000 rooms) | 10 | 20 | 300 |" in text
     assert (tmp_path / "plot.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_report_shows_chatsite_on_daphne_and_on_uvicorn_side_by_side(tmp_path):
+    step = {"delivered_per_s": 900.0, "p99_ms": 20.0, "lost": 0, "rate_per_room": 1.0}
+    faster = {**step, "delivered_per_s": 1800.0, "p99_ms": 30.0}
+    theirs = {**step, "delivered_per_s": 3000.0}
+    report = {
+        "chatsite": {"workloads": {"50x10": {"steps": [step], "held": step}, "5x200": {"steps": [step], "held": step}}, "idle": {"kib_per_socket": 50.0}},
+        "chatsite_uvicorn": {"workloads": {"50x10": {"steps": [step, faster], "held": faster}, "5x200": {"steps": [step], "held": None}}, "idle": {"kib_per_socket": 46.5}},
+        "sio": {"workloads": {"50x10": {"steps": [theirs], "held": theirs}, "5x200": {"steps": [theirs], "held": theirs}}, "idle": {"kib_per_socket": 40.0}},
+    }
+
+    text = table(report)
+    plot(report, tmp_path / "plot.png")
+
+    rows = [line for line in text.splitlines() if line.startswith(("| chatsite on", "| python-socketio"))]
+    assert rows == [
+        "| chatsite on daphne (full product path) | 900 (p99 20 ms) | 900 (p99 20 ms) | 50.0 |",
+        "| chatsite on uvicorn (full product path) | 1,800 (p99 30 ms) | none held (p99 20.0 ms, lost 0 at the first step) | 46.5 |",
+        "| python-socketio on uvicorn (AsyncRedisManager) | 3,000 (p99 20 ms) | 3,000 (p99 20 ms) | 40.0 |",
+    ]
+    assert "chatsite on daphne ÷ python-socketio: 50x10: 0.3×, 5x200: 0.3×" in text
+    assert "chatsite on uvicorn ÷ python-socketio: 50x10: 0.6×" in text
+    assert "Profile" not in text  # no profile taken, no section
+    assert (tmp_path / "plot.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_servers_option_runs_chatsite_on_both_by_default_and_keeps_server_as_an_alias():
+    from bench.run import parse_args
+
+    both = parse_args([])
+    assert both.servers == ["daphne", "uvicorn"] and "chatsite" in both.parts and not both.profile
+    assert parse_args(["--only", "chatsite"]).servers == ["daphne", "uvicorn"]
+    assert parse_args(["--only", "chatsite"]).parts == {"chatsite"}
+    assert parse_args(["--server", "uvicorn"]).servers == ["uvicorn"]
+    assert parse_args(["--server", "daphne", "--servers", "daphne"]).servers == ["daphne"]
+    assert parse_args(["--servers", "uvicorn", "daphne", "uvicorn", "--profile"]).servers == ["uvicorn", "daphne"]
+    assert parse_args(["--profile"]).profile
+    with pytest.raises(SystemExit):
+        parse_args(["--server", "daphne", "--servers", "uvicorn"])
+    with pytest.raises(SystemExit):
+        parse_args(["--servers", "hypercorn"])
+
+
+# --- py-spy profiles (bench/profile.py) ---------------------------------------------
+COLLAPSED = """\
+0x7f00aa (libc.so.6);<module> (daphne/__main__.py:1);run (/usr/lib/python3.11/asyncio/runners.py:86);send (/work/x/.venv/lib/python3.11/site-packages/channels/consumer.py:3);handle (chat/realtime/consumer.py:120) 50
+0x7f00bb (libc.so.6);<module> (daphne/__main__.py:1);run (/usr/lib/python3.11/asyncio/runners.py:86);handle (chat/realtime/consumer.py:120);message_send (chat/commands.py:40);execute (django/db/backends/utils.py:100) 30
+0x7f00aa (libc.so.6);<module> (daphne/__main__.py:1);run (/usr/lib/python3.11/asyncio/runners.py:86);encrypt (chat/crypto.py:12);encrypt (chat/crypto.py:12) 15
+
+_worker (concurrent/futures/thread.py:80);check (accounts/tickets.py:25);PyObject_Call (libpython3.11.so.1.0) 5
+0x7f00aa (libc.so.6);_worker (concurrent/futures/thread.py:69);_queue_SimpleQueue_get_impl (_queuemodule.c:253);PyThread_acquire_lock_timed (libpython3.11.so.1.0);0x7f00dd (libc.so.6) 300
+0x7f00aa (libc.so.6);run_forever (asyncio/base_events.py:593);select (selectors.py:468);select_epoll_poll_impl (selectmodule.c:1595);epoll_wait (libc.so.6) 40
+0x7f00aa (libc.so.6);execute (psycopg/cursor.py:90);Connection.wait (psycopg/connection.py:479);0x7f0011 (psycopg_binary/_psycopg.so);pthread_cond_timedwait (libc.so.6);0x7f00ee (libc.so.6) 10
+"""
+
+
+def test_profile_summary_of_collapsed_stacks_by_self_and_inclusive_time(tmp_path):
+    from bench.profile import ROOT, markdown, shorten, summarize
+
+    raw = tmp_path / "profile.txt"
+    raw.write_text(COLLAPSED.replace("chat/realtime/consumer.py:120) 50", f"{ROOT}/chat/realtime/consumer.py:118) 50"))
+
+    summary = summarize(raw, top=25)
+
+    assert summary["samples"] == 100 and summary["waiting"] == 350  # an idle worker, the event loop's poll, psycopg's wait
+    own = {e["function"]: e["share"] for e in summary["self"]}
+    assert own == {
+        "handle (chat/realtime/consumer.py:118)": 0.5,  # the repository's path shortened, the lowest line kept
+        "execute (django/db/backends/utils.py:100)": 0.3,
+        "encrypt (chat/crypto.py:12)": 0.15,
+        "PyObject_Call (libpython3.11.so.1.0)": 0.05,
+    }
+    inclusive = {e["function"]: e["share"] for e in summary["inclusive"]}
+    assert inclusive["? (libc.so.6)"] == 0.95  # native addresses of one library are one entry
+    assert inclusive["run (asyncio/runners.py:86)"] == 0.95
+    assert inclusive["handle (chat/realtime/consumer.py:118)"] == 0.8
+    assert inclusive["encrypt (chat/crypto.py:12)"] == 0.15  # recursion counts a stack once
+    assert inclusive["send (channels/consumer.py:3)"] == 0.5  # shortened from site-packages
+    assert summary["inclusive"][0]["share"] == 0.95 and summary["self"][0]["samples"] == 50
+    project = [(e["function"], e["share"]) for e in summary["project_inclusive"]]
+    assert project[:2] == [("handle (chat/realtime/consumer.py:118)", 0.8), ("message_send (chat/commands.py:40)", 0.3)]
+    assert ("check (accounts/tickets.py:25)", 0.05) in project
+    assert all(not name.startswith(("run ", "execute ")) for name, _ in project)
+    assert len(summarize(raw, top=2)["self"]) == 2
+
+    assert shorten("/srv/app/.venv/lib/python3.12/site-packages/django/db/models/query.py") == "django/db/models/query.py"
+    assert shorten("/usr/local/lib/python3.12/asyncio/events.py") == "asyncio/events.py"
+    text = markdown(summary, "Profile: test")
+    assert "| 50.0 % | 50 | `handle (chat/realtime/consumer.py:118)` |" in text
+    assert "100 samples of threads at work (py-spy); 350 of threads waiting" in text
+
+
+def test_profile_tells_a_thread_that_waits_from_one_in_a_system_call():
+    from bench.profile import parse_frame, waits
+
+    def stack(text):
+        return [parse_frame(frame) for frame in text.split(";")]
+
+    assert waits(stack("_worker (concurrent/futures/thread.py:69);PyThread_acquire_lock_timed (libpython3.11.so.1.0);0x7f01 (libc.so.6)"))
+    assert waits(stack("uv_run (core.c:1);uv__io_poll (linux.c:1);epoll_pwait (libc.so.6)"))
+    assert not waits(stack("send (chat/x.py:1);sock_send_impl (socketmodule.c:1);0x7f02 (libc.so.6)"))  # a send is work
+    assert not waits(stack("_worker (concurrent/futures/thread.py:69);PyThread_acquire_lock_timed (libpython3.11.so.1.0)"))
+    assert not waits(stack("deliver (chat/realtime/layer.py:394)"))
+
+
+def test_report_profile_section_lists_the_projects_functions_and_the_hottest_overall(tmp_path):
+    from bench.profile import summarize
+
+    raw = tmp_path / "profile.txt"
+    raw.write_text(COLLAPSED)
+    summary = {**summarize(raw), "seconds": 12.0, "summary": "bench/results/profile-daphne-50x10.md"}
+    step = {"delivered_per_s": 900.0, "p99_ms": 20.0, "lost": 0, "rate_per_room": 1.0}
+    report = {
+        "chatsite": {"workloads": {"50x10": {"steps": [step], "held": step}}, "idle": None, "profiles": {"50x10": summary}},
+        "chatsite_uvicorn": {"workloads": {"50x10": {"steps": [step], "held": step}}, "idle": None,
+                             "profiles": {"50x10": {"error": "py-spy wrote nothing (exit 1)"}}},
+    }
+
+    text = table(report)
+
+    assert "## Profile" in text
+    assert ("chatsite on daphne, 50x10 ramp: 100 samples at work over 12.0 s, 350 waiting left out "
+            "(`bench/results/profile-daphne-50x10.md`)") in text
+    assert "| `handle (chat/realtime/consumer.py:120)` | 80.0 % | `handle (chat/realtime/consumer.py:120)` | 50.0 % |" in text
+    assert "| `check (accounts/tickets.py:25)` | 5.0 % | `PyObject_Call (libpython3.11.so.1.0)` | 5.0 % |" in text
+    assert "chatsite on uvicorn, 50x10: no profile (py-spy wrote nothing (exit 1))" in text
+
+
+def test_profile_recorder_that_cannot_profile_reports_it_and_never_raises(tmp_path, monkeypatch):
+    from bench import profile
+
+    logged = []
+    missing = profile.Recorder(tmp_path / "a.txt", log=logged.append)
+    monkeypatch.setattr(profile, "py_spy", lambda: None)
+    missing.start(os.getpid(), 5)
+    assert missing.finish() == {"error": "py-spy not found next to the Python or on PATH"} and logged
+    monkeypatch.undo()
+
+    if profile.py_spy() is None:
+        pytest.skip("no py-spy here")
+    failing = profile.Recorder(tmp_path / "b.txt", log=logged.append)
+    failing.start(2**22 + 12345, 5)  # no such process
+    failing.stop()
+    assert "py-spy wrote nothing" in failing.finish(timeout=30)["error"]
 
 
 def test_benchmark_data_is_made_through_the_commands(db):
@@ -337,7 +482,7 @@ def test_report_shows_the_socketio_peer_beside_chatsite(tmp_path):
     plot(report, tmp_path / "plot.png")
 
     assert "| python-socketio on uvicorn (AsyncRedisManager) | 3,000 (p99 20 ms) | not run | 30.0 |" in text
-    assert "chatsite ÷ python-socketio: 50x10: 0.3×" in text
+    assert "chatsite on daphne ÷ python-socketio: 50x10: 0.3×" in text
     assert (tmp_path / "plot.png").read_bytes().startswith(b"\x89PNG")
 
 
