@@ -363,17 +363,29 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 result[room_id] = last_seen
             else:
                 metrics.replayed("sync")
-                result[room_id] = await self._replay(room_id, last_seen)
+                result[room_id] = await self._replay(room_id, last_seen, at_least=self.delivery.cursor(room_id))
         return {"rooms": result}
 
-    async def _replay(self, room_id: str, after: int):
-        """Send the room's logged events after ``after``; the new cursor or a status."""
+    async def _replay(self, room_id: str, after: int, *, at_least: int, alone: bool = False):
+        """Send the room's logged events after ``after``; the new cursor or a status.
+        ``at_least``: a seq this socket knows was committed (its cursor, or the
+        event past a gap less one): a shared read that does not reach it is older
+        than what it must fill, and is made again. ``alone``: only a read begun
+        now will do (the socket has just joined the room's group: what was
+        committed before that moment must be in it)."""
         self.delivery.replay_started()
         try:
             while True:
-                found = await _shared_reads.get((room_id, after), functools.partial(_read_log, room_id, after))
-                if found is not None and self.user_id not in found.members:
-                    # Maybe a read that began before this user was added: ask again, alone.
+                if alone:
+                    found = await _read_log(room_id, after)
+                else:
+                    found = await _shared_reads.get(
+                        (room_id, after), functools.partial(_read_log, room_id, after),
+                        usable=lambda log: log is not None and log.room_seq >= at_least and self.user_id in log.members,
+                    )
+                if found is not None and (self.user_id not in found.members or found.room_seq < at_least):
+                    # A read that began before this user was added, or before the
+                    # event that revealed the gap was committed: again, alone.
                     found = await _read_log(room_id, after)
                 if found is None or self.user_id not in found.members:
                     return "not_found"
@@ -428,7 +440,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if verdict is FILL:
             # The layer dropped or reordered something: fill the gap from the log.
             metrics.replayed("gap")
-            await self._replay(message["room"], self.delivery.cursor(message["room"]))
+            await self._replay(message["room"], self.delivery.cursor(message["room"]), at_least=message["seq"] - 1)
             verdict = self.delivery.event(message, filled=True)
         if verdict is SEND:
             self.send_text(message["text"])
@@ -442,7 +454,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 # Events committed before the group join were broadcast without
                 # us: read them from the log; later ones arrive live.
                 metrics.replayed("joined")
-                await self._replay(room_id, self.delivery.cursor(room_id))
+                await self._replay(room_id, self.delivery.cursor(room_id), at_least=message["seq"], alone=True)
             else:
                 await self._deliver(message, may_hold=False)
         elif message["action"] == "removed":

@@ -2,30 +2,49 @@
 
 When a burst of events reaches a process out of order, or a reconnecting crowd
 asks ``sync`` from the same seq, every local socket of a room would read the
-same part of the log from PostgreSQL at the same moment — 200 sockets, 200
-reads, just when the server is busiest. :class:`SharedReads` lets one socket
-read it and the others wait for that read: one read per room and starting seq
-in flight per process, whatever the number of sockets. Each socket still checks
-its own user against the room's members read with it before sending anything.
+same part of the log from PostgreSQL — 200 sockets, 200 reads, just when the
+server is busiest. :class:`SharedReads` lets one socket read it and the others
+use that read: one read per room and starting seq in flight per process,
+whatever the number of sockets, and its result kept for ``keep`` seconds for
+the sockets that ask a moment later (a crowd reconnecting does not arrive in
+one instant). Each socket still checks, before sending anything, its own user
+against the room's members read with it, and that the read reaches far
+enough (the consumer's ``at_least``): a read that does not is made again, for
+that socket alone.
 """
 
 import asyncio
 import functools
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
+
+KEEP_SECONDS = 2.0  # how long a finished read serves later askers
+KEEP_MAX = 512  # finished reads kept at most (the oldest go first)
 
 
 class SharedReads:
-    def __init__(self):
+    def __init__(self, keep: float = KEEP_SECONDS, keep_max: int = KEEP_MAX):
+        self.keep, self.keep_max = keep, keep_max
         self._inflight: dict[Hashable, asyncio.Future] = {}
-        self.reads = 0  # reads made (the rest joined one in flight)
+        self._kept: OrderedDict[Hashable, tuple[float, object]] = OrderedDict()  # key -> (kept until, result)
+        self.reads = 0  # reads made (the rest joined one in flight, or used a kept one)
         self.joined = 0
+        self.kept_used = 0
 
-    async def get(self, key: Hashable, read: Callable[[], Awaitable]):
-        """The result of ``read()``, or of the same key's read already under way.
+    async def get(self, key: Hashable, read: Callable[[], Awaitable], *, usable: Callable[[object], bool] | None = None):
+        """The result of ``read()``, of the same key's read under way, or of one
+        finished less than ``keep`` seconds ago for which ``usable(result)`` holds.
 
         The read runs as a task of its own: a socket that is cancelled while it
         waits (its client left) never cancels the read the others wait for.
         """
+        kept = self._kept.get(key)
+        if kept is not None:
+            until, result = kept
+            if until > time.monotonic() and (usable is None or usable(result)):
+                self.kept_used += 1
+                return result
         task = self._inflight.get(key)
         if task is None:
             task = asyncio.ensure_future(read())
@@ -39,9 +58,13 @@ class SharedReads:
     def _done(self, key: Hashable, task: asyncio.Future) -> None:
         if self._inflight.get(key) is task:
             del self._inflight[key]
-        _retrieve(task)
-
-
-def _retrieve(future: asyncio.Future) -> None:
-    if not future.cancelled():
-        future.exception()
+        if task.cancelled() or task.exception() is not None or self.keep <= 0:
+            return
+        now = time.monotonic()
+        self._kept.pop(key, None)
+        self._kept[key] = (now + self.keep, task.result())
+        while self._kept:  # the oldest first: drop what expired, and past the cap
+            oldest_key, (until, _result) = next(iter(self._kept.items()))
+            if until > now and len(self._kept) <= self.keep_max:
+                break
+            del self._kept[oldest_key]

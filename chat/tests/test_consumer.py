@@ -560,6 +560,37 @@ async def test_every_socket_of_mine_hears_what_i_save_and_nobody_else_does(alice
         await ws.disconnect()
 
 
+async def test_a_crowd_syncing_from_one_seq_reads_the_log_once_unless_a_read_is_too_old(alice, bob, carol):
+    """Sockets that ask the same part of a room's log a moment apart (a
+    reconnecting crowd) share one read; a socket that knows of a later event
+    than the kept read reaches reads again, and misses nothing."""
+    from chat.realtime.consumer import _shared_reads
+
+    room = await sync_to_async(group_room)(alice, bob, carol)
+    for n in range(3):
+        await sync_to_async(send)(room, bob, f"m{n}")
+    first, hello = await connect(alice, "/ws/chat/?sync=1")
+    seq = hello["rooms"][0]["seq"]
+    second, _ = await connect(bob, "/ws/chat/?sync=1")
+    reads = _shared_reads.reads
+
+    for ws, ref in ((first, "a"), (second, "b")):
+        await ws.send_json_to({"type": "sync", "ref": ref, "rooms": {str(room.pk): seq - 2}})
+        seen = await frames_until(ws, lambda f: f["type"] == "ack")
+        assert [f["seq"] for f in seen if f["type"] == "message.created"] == [seq - 1, seq]
+    assert _shared_reads.reads == reads + 1  # bob's socket used alice's read
+
+    await sync_to_async(send)(room, bob, "later")  # seq + 1: past what the kept read reaches
+    third, hello = await connect(carol, "/ws/chat/?sync=1")
+    assert hello["rooms"][0]["seq"] == seq + 1
+    await third.send_json_to({"type": "sync", "ref": "c", "rooms": {str(room.pk): seq - 2}})
+    seen = await frames_until(third, lambda f: f["type"] == "ack")
+    assert [f["seq"] for f in seen if f["type"] == "message.created"] == [seq - 1, seq, seq + 1]
+    assert _shared_reads.reads == reads + 2
+    for ws in (first, second, third):
+        await ws.disconnect()
+
+
 async def test_a_sync_from_the_seq_this_socket_already_sent_reads_nothing(alice, bob):
     """A reconnecting client that missed nothing (its last seq is the hello's)
     is answered from the socket's own cursor, without reading the room's log;

@@ -8,7 +8,7 @@ from chat.realtime.replays import SharedReads
 
 
 async def test_sockets_asking_at_once_share_one_read():
-    reads = SharedReads()
+    reads = SharedReads(keep=0)
     started, release = [], asyncio.Event()
 
     async def read():
@@ -80,3 +80,40 @@ async def test_the_first_asker_leaving_does_not_cancel_the_read_the_others_wait_
     assert await asyncio.gather(*others) == ["done"] * 3
     with pytest.raises(asyncio.CancelledError):
         await first
+
+
+async def test_a_finished_read_serves_later_askers_while_kept_and_usable(monkeypatch):
+    from chat.realtime import replays
+
+    now = [1000.0]
+    monkeypatch.setattr(replays.time, "monotonic", lambda: now[0])
+    reads = SharedReads(keep=2.0)
+    made = []
+
+    async def read():
+        made.append(1)
+        return {"room_seq": 10 + len(made)}
+
+    first = await reads.get("k", read)
+    assert first == {"room_seq": 11}
+    # A moment later: the kept one, if it reaches far enough for this asker.
+    now[0] += 1.5
+    assert await reads.get("k", read, usable=lambda log: log["room_seq"] >= 11) is first
+    assert (reads.reads, reads.kept_used) == (1, 1)
+    # Not far enough (a seq this asker knows was committed since): read again.
+    assert await reads.get("k", read, usable=lambda log: log["room_seq"] >= 12) == {"room_seq": 12}
+    # Past the keeping time: read again whatever the asker would accept.
+    now[0] += 2.5
+    assert await reads.get("k", read) == {"room_seq": 13}
+    assert reads.reads == 3 and len(made) == 3
+
+
+async def test_kept_reads_are_bounded_and_the_oldest_go_first():
+    reads = SharedReads(keep=60.0, keep_max=3)
+
+    async def read():
+        return "r"
+
+    for key in range(5):
+        await reads.get(key, read)
+    assert list(reads._kept) == [2, 3, 4]
