@@ -7,6 +7,16 @@ own. Without Redis the same lives in this process's memory.
 
 A user is online while at least one unexpired socket exists; ``away`` is a
 status the client sets and is kept beside it.
+
+A closed socket *lingers* for ``CHAT_PRESENCE_GRACE_SECONDS`` (10): its entry
+stays, marked, until then. Someone who reloads a page, switches networks or is
+cut off with everyone else by a load balancer's restart and is back within the
+grace never went offline: the members of their rooms get neither ``offline``
+nor ``online`` (presence flicker, and in a reconnect storm a million presence
+frames: every returning person announced to every returning socket of their
+rooms). Lingering sockets count for the status shown (REST, frames) but not
+against the per-user cap, and not for @here or the notification worker, which
+ask who is connected now.
 """
 
 import asyncio
@@ -32,17 +42,27 @@ class _Memory:
         self.sockets: dict[str, dict[str, float]] = {}
         self.status: dict[str, str] = {}
 
-    async def add(self, user_id, channel, expiry):
-        self.sockets.setdefault(user_id, {})[channel] = expiry
+    async def add(self, user_id, channel, expiry, now: float | None = None) -> int:
+        """Register an open socket; the user's other unexpired entries (open or lingering)."""
+        now = time.time() if now is None else now
+        sockets = self.sockets.setdefault(user_id, {})
+        others = sum(1 for c, e in sockets.items() if c != channel and e > now)
+        sockets[channel] = expiry
+        return others
 
     async def remove(self, user_id, channel):
         self.sockets.get(user_id, {}).pop(channel, None)
 
-    async def live(self, user_id, now) -> int:
+    async def linger(self, user_id, channel, until):
+        sockets = self.sockets.setdefault(user_id, {})
+        sockets.pop(channel, None)
+        sockets[LINGER + channel] = until
+
+    async def live(self, user_id, now, *, lingering: bool = False, besides: str | None = None) -> int:
         sockets = self.sockets.get(user_id, {})
         for channel in [c for c, expiry in sockets.items() if expiry <= now]:
             sockets.pop(channel, None)
-        return len(sockets)
+        return _count(sockets, lingering=lingering, besides=besides)
 
     async def refresh(self, entries, expiry):
         for user_id, channel in entries:
@@ -54,9 +74,9 @@ class _Memory:
     async def get_status(self, user_id):
         return self.status.get(user_id, "online")
 
-    def statuses_now(self, user_ids, now) -> dict[str, str]:
+    def statuses_now(self, user_ids, now, *, lingering: bool = False) -> dict[str, str]:
         return {
-            user_id: _status(self.sockets.get(user_id, {}).values(), self.status.get(user_id), now)
+            user_id: _status(self.sockets.get(user_id, {}), self.status.get(user_id), now, lingering=lingering)
             for user_id in user_ids
         }
 
@@ -67,6 +87,7 @@ class _Redis:
         self.prefix = prefix
         self.max_connections = max_connections
         self._clients: dict = {}
+        self._scripts: dict = {}
         self._sync_client = None
 
     def _client(self):
@@ -102,21 +123,33 @@ class _Redis:
     def _key(self, user_id):
         return f"{self.prefix}:presence:{user_id}"
 
-    async def add(self, user_id, channel, expiry):
-        async with self._client().pipeline(transaction=False) as pipe:
-            pipe.hset(self._key(user_id), channel, expiry)
-            pipe.expire(self._key(user_id), SOCKET_TTL * 2)
-            await pipe.execute()
+    async def add(self, user_id, channel, expiry, now: float | None = None) -> int:
+        """Register an open socket; the user's other unexpired entries (open or lingering)."""
+        now = time.time() if now is None else now
+        client = self._client()
+        script = self._scripts.get(id(client))
+        if script is None:
+            script = self._scripts[id(client)] = client.register_script(_ADD_SCRIPT)
+        return int(await script(keys=[self._key(user_id)], args=[channel, expiry, now, SOCKET_TTL * 2]))
 
     async def remove(self, user_id, channel):
         await self._client().hdel(self._key(user_id), channel)
 
-    async def live(self, user_id, now) -> int:
+    async def linger(self, user_id, channel, until):
+        async with self._client().pipeline(transaction=True) as pipe:
+            pipe.hdel(self._key(user_id), channel)
+            pipe.hset(self._key(user_id), LINGER + channel, until)
+            pipe.expire(self._key(user_id), max(SOCKET_TTL * 2, int(until - time.time()) + SOCKET_TTL))
+            await pipe.execute()
+
+    async def live(self, user_id, now, *, lingering: bool = False, besides: str | None = None) -> int:
         sockets = await self._client().hgetall(self._key(user_id))
         stale = [c for c, expiry in sockets.items() if float(expiry) <= now]
         if stale:
             await self._client().hdel(self._key(user_id), *stale)
-        return len(sockets) - len(stale)
+            for channel in stale:
+                del sockets[channel]
+        return _count({c.decode(): e for c, e in sockets.items()}, lingering=lingering, besides=besides)
 
     async def refresh(self, entries, expiry):
         async with self._client().pipeline(transaction=False) as pipe:
@@ -132,7 +165,7 @@ class _Redis:
         value = await self._client().get(f"{self.prefix}:presence_status:{user_id}")
         return value.decode() if value else "online"
 
-    def statuses_now(self, user_ids, now) -> dict[str, str]:
+    def statuses_now(self, user_ids, now, *, lingering: bool = False) -> dict[str, str]:
         """Blocking, for request threads: every user in one pipelined round trip."""
         if self._sync_client is None:
             import redis
@@ -140,17 +173,45 @@ class _Redis:
             self._sync_client = redis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
         pipe = self._sync_client.pipeline(transaction=False)
         for user_id in user_ids:
-            pipe.hvals(self._key(user_id))
+            pipe.hgetall(self._key(user_id))
             pipe.get(f"{self.prefix}:presence_status:{user_id}")
         replies = pipe.execute()
         return {
-            user_id: _status(expiries, status.decode() if status else None, now)
-            for user_id, expiries, status in zip(user_ids, replies[::2], replies[1::2], strict=True)
+            user_id: _status({c.decode(): e for c, e in sockets.items()}, status.decode() if status else None, now,
+                             lingering=lingering)
+            for user_id, sockets, status in zip(user_ids, replies[::2], replies[1::2], strict=True)
         }
 
 
-def _status(expiries, status, now) -> str:
-    if not any(float(expiry) > now for expiry in expiries):
+LINGER = "~"  # the mark of a closed socket's entry in its grace period
+
+# Add a socket and count the user's other unexpired entries (open or lingering)
+# as one step: of two sockets opening at once after an absence, exactly one
+# finds nobody there and announces the user online.
+_ADD_SCRIPT = """
+local others = 0
+local entries = redis.call('HGETALL', KEYS[1])
+for i = 1, #entries, 2 do
+  if entries[i] ~= ARGV[1] and tonumber(entries[i + 1]) > tonumber(ARGV[3]) then others = others + 1 end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return others
+"""
+
+
+def _count(sockets: dict, *, lingering: bool, besides: str | None = None) -> int:
+    """Unexpired entries (already filtered): open sockets, and with ``lingering``
+    closed ones in their grace period too; not counting ``besides``."""
+    return sum(
+        1 for channel in sockets
+        if channel != besides and (lingering or not channel.startswith(LINGER))
+    )
+
+
+def _status(sockets: dict, status, now, *, lingering: bool = False) -> str:
+    alive = {channel: expiry for channel, expiry in sockets.items() if float(expiry) > now}
+    if not _count(alive, lingering=lingering):
         return "offline"
     return status or "online"
 
@@ -199,12 +260,14 @@ def _ensure_refresher():
         _refresher[loop] = loop.create_task(_refresh_forever())
 
 
-async def socket_opened(consumer) -> int:
-    """Register a socket; returns how many live sockets the user now has."""
+async def socket_opened(consumer) -> bool:
+    """Register a socket; True when it brings the user online (nobody saw them
+    present a moment ago: no other socket, open or lingering)."""
     _ensure_refresher()
-    await backend().add(consumer.user_id, consumer.channel_name, time.time() + SOCKET_TTL)
+    now = time.time()
+    others = await backend().add(consumer.user_id, consumer.channel_name, now + SOCKET_TTL, now)
     _connected.add(consumer)
-    return await backend().live(consumer.user_id, time.time())
+    return others == 0
 
 
 def socket_closing(consumer) -> None:
@@ -217,13 +280,43 @@ def socket_closing(consumer) -> None:
 
 
 async def socket_closed(consumer) -> int:
-    """Unregister a socket; returns how many live sockets the user still has."""
+    """Unregister a socket (it lingers for the grace period); returns how many
+    open sockets the user still has."""
     _connected.discard(consumer)
+    grace = settings.CHAT_PRESENCE_GRACE_SECONDS
     try:
-        await backend().remove(consumer.user_id, consumer.channel_name)
+        if grace > 0:
+            await backend().linger(consumer.user_id, consumer.channel_name, time.time() + grace)
+        else:
+            await backend().remove(consumer.user_id, consumer.channel_name)
     finally:
         forget_closing(consumer)
     return await backend().live(consumer.user_id, time.time())
+
+
+def when_gone(user_id, announce) -> None:
+    """The user's last open socket here has closed: once the grace period is
+    over, ``announce("offline")`` unless they are present again by then (on any
+    process). Announced offline while a socket was opening elsewhere, they are
+    announced online again right after, so the last word is the right one."""
+    user_id = str(user_id)
+
+    async def check():
+        try:
+            if await backend().live(user_id, time.time(), lingering=True):
+                return
+            await announce("offline")
+            if await backend().live(user_id, time.time(), lingering=True):
+                await announce("online")
+        except Exception:  # noqa: BLE001 - presence notices are best-effort
+            logger.info("offline notice for %s skipped", user_id, exc_info=True)
+
+    grace = settings.CHAT_PRESENCE_GRACE_SECONDS
+    if grace <= 0:
+        asyncio.ensure_future(check())
+        return
+    # A little past the grace: the lingering entry has expired by then.
+    asyncio.get_running_loop().call_later(grace + 0.05, lambda: asyncio.ensure_future(check()))
 
 
 def forget_closing(consumer) -> None:
@@ -248,12 +341,12 @@ async def set_status(user_id, status: str) -> None:
 
 
 async def statuses(user_ids) -> dict[str, str]:
-    """{user_id: "online" | "away" | "offline"}."""
+    """{user_id: "online" | "away" | "offline"}, as shown (lingering sockets count)."""
     result = {}
     now = time.time()
     for user_id in user_ids:
         user_id = str(user_id)
-        if await backend().live(user_id, now):
+        if await backend().live(user_id, now, lingering=True):
             result[user_id] = await backend().get_status(user_id)
         else:
             result[user_id] = "offline"
@@ -283,7 +376,7 @@ def statuses_blocking(user_ids) -> dict[str, str]:
     from redis.exceptions import RedisError
 
     try:
-        return backend().statuses_now([str(user_id) for user_id in user_ids], time.time())
+        return backend().statuses_now([str(user_id) for user_id in user_ids], time.time(), lingering=True)
     except RedisError as exc:
         logger.warning("presence lookup failed: %s", exc)
         metrics.redis_error("presence")

@@ -187,6 +187,10 @@ REDIS_URL = env_str("REDIS_URL")
 # run either pool dry.
 CHAT_LAYER_MAX_CONNECTIONS = env_int("CHAT_LAYER_MAX_CONNECTIONS", 1000)
 CHAT_PRESENCE_MAX_CONNECTIONS = CHAT_LAYER_MAX_CONNECTIONS
+# Seconds a closed socket still counts as present (chat/presence.py): someone
+# back within it (a reload, a network change, a server restart) never went
+# offline, and nobody is told they did. 0: offline at once.
+CHAT_PRESENCE_GRACE_SECONDS = env_int("CHAT_PRESENCE_GRACE_SECONDS", 10)
 CHAT_LAYER_PREFIX = env_str("CHAT_LAYER_PREFIX", "chatsite")
 # How long a process holds a room event that arrived past a gap, waiting for the
 # missing ones (chat/realtime/layer.py); 0 turns the wait off.

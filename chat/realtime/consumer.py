@@ -103,7 +103,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await asyncio.gather(*(broadcast.join(self, wire.room_group(r)) for r in room_ids))
         rooms = await self._room_attention(room_ids)
         seqs = {room["id"]: room["seq"] for room in rooms}
-        first_socket = await presence.socket_opened(self) == 1
+        first_socket = await presence.socket_opened(self)  # not present a moment ago (chat/presence.py)
         self.registered = True
         metrics.websocket_opened()
         self.send_frame(
@@ -164,7 +164,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 self._typing_broadcast(room_id, False, thread)
             remaining = await presence.socket_closed(self)
             if remaining == 0:
-                await self._announce_presence("offline")
+                # "offline" once the grace period is over, unless they are back by then.
+                presence.when_gone(self.user_id, functools.partial(self._announce_presence, rooms=self.delivery.rooms))
             await broadcast.leave(self, wire.user_group(self.user_id))
             await asyncio.gather(
                 *(broadcast.leave(self, wire.room_group(r)) for r in self.delivery.rooms), return_exceptions=True
@@ -338,10 +339,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._announce_presence(status)
         return {"status": status}
 
-    async def _announce_presence(self, status):
+    async def _announce_presence(self, status, *, rooms=None):
         frame = {"type": wire.PRESENCE, "user": user_payload(self.user), "status": status}
         await asyncio.gather(
-            *(broadcast.ephemeral_async(self, r, frame) for r in self.delivery.rooms)
+            *(broadcast.ephemeral_async(self, r, frame) for r in (self.delivery.rooms if rooms is None else rooms))
         )
 
     async def on_ping(self, frame):

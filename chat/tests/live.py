@@ -204,6 +204,8 @@ def server_env(*, database: str, redis: str, tmp: Path, **extra: str) -> dict:
             "DJANGO_STATIC_ROOT": str(tmp / "static"),
             "PYTHONUNBUFFERED": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
+            # "offline" a second after the last socket closes, not ten (chat/presence.py).
+            "CHAT_PRESENCE_GRACE_SECONDS": "1",
         }
     )
     env.update(extra)

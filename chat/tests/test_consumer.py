@@ -177,7 +177,7 @@ async def test_edit_delete_and_reactions_over_the_socket(alice, bob):
     await ws_b.disconnect()
 
 
-async def test_read_typing_presence_and_ping(alice, bob):
+async def test_read_typing_presence_and_ping(alice, bob, settings):
     room = await room_with(alice, bob)
     await sync_to_async(send)(room, alice, "read me")
     ws_b, _ = await connect(bob)
@@ -202,9 +202,39 @@ async def test_read_typing_presence_and_ping(alice, bob):
     await ws_a.send_json_to({"type": "ping", "ref": "x"})
     assert (await frames_until(ws_a, lambda f: f["type"] == "pong"))[-1] == {"type": "pong", "ref": "x"}
 
+    settings.CHAT_PRESENCE_GRACE_SECONDS = 0.3
     await ws_a.disconnect()
     offline = (await frames_until(ws_b, lambda f: f["type"] == "presence" and f["status"] == "offline"))[-1]
     assert offline["user"]["id"] == str(alice.pk)
+    await ws_b.disconnect()
+
+
+async def test_someone_back_within_the_grace_period_never_went_offline(alice, bob, settings):
+    """A reload, a network change, a server restart: the members of their rooms
+    see neither "offline" nor "online", and the shown status stays online."""
+    from chat import presence
+
+    settings.CHAT_PRESENCE_GRACE_SECONDS = 2
+    await room_with(alice, bob)
+    ws_b, _ = await connect(bob)
+    ws_a, _ = await connect(alice)
+    await frames_until(ws_b, lambda f: f["type"] == "presence" and f["user"]["id"] == str(alice.pk))
+
+    await ws_a.disconnect()
+    assert await presence.statuses([alice.pk]) == {str(alice.pk): "online"}  # lingering: still shown
+    assert await presence.live_sockets(alice.pk) == 0  # but no longer counted against the cap
+    assert presence.online_blocking([alice.pk]) == set()  # nor for @here and notifications
+    ws_a, _ = await connect(alice)  # back within the grace
+    assert await ws_b.receive_nothing(timeout=1.0)  # no offline, and no online either
+
+    await ws_a.disconnect()  # and now away for good
+    offline = (await frames_until(ws_b, lambda f: f["type"] == "presence", timeout=5))[-1]
+    assert (offline["status"], offline["user"]["id"]) == ("offline", str(alice.pk))
+    assert await presence.statuses([alice.pk]) == {str(alice.pk): "offline"}
+    ws_a, _ = await connect(alice)  # after an offline: announced online again
+    online = (await frames_until(ws_b, lambda f: f["type"] == "presence"))[-1]
+    assert (online["status"], online["user"]["id"]) == ("online", str(alice.pk))
+    await ws_a.disconnect()
     await ws_b.disconnect()
 
 
@@ -324,7 +354,13 @@ async def test_a_socket_being_closed_no_longer_counts_against_the_cap(alice, set
         await cleanup_may_go.wait()
         return await real_remove(self, user_id, channel)
 
+    async def slow_linger(self, user_id, channel, until):
+        await cleanup_may_go.wait()
+        return await real_linger(self, user_id, channel, until)
+
+    real_linger = backend.linger
     monkeypatch.setattr(backend, "remove", slow_remove)
+    monkeypatch.setattr(backend, "linger", slow_linger)
     await first.send_input({"type": "websocket.disconnect", "code": 1006})  # a reset: the cleanup is queued
     await asyncio.sleep(0.2)
     assert await presence.backend().live(str(alice.pk), time.time()) == 2  # still in the shared set

@@ -3,6 +3,7 @@ balancer restart) are all cleaned up, whatever the size of the pool."""
 
 import asyncio
 import logging
+import time
 import uuid
 
 import pytest
@@ -36,7 +37,8 @@ def test_hundreds_of_sockets_closing_at_once_are_all_cleaned_up(small_pool, capl
 
     async def burst():
         opened = await asyncio.gather(*(presence.socket_opened(s) for s in sockets))
-        assert max(opened) == len(sockets)
+        # Exactly one of them brought the user online (announces it).
+        assert opened.count(True) == 1 and await small_pool.live(user_id, 0) == len(sockets)
         closed = await asyncio.gather(*(presence.socket_closed(s) for s in sockets))
         return min(closed), await small_pool.live(user_id, 0)
 
@@ -44,3 +46,37 @@ def test_hundreds_of_sockets_closing_at_once_are_all_cleaned_up(small_pool, capl
         remaining, live = asyncio.run(burst())
     assert (remaining, live) == (0, 0)  # every socket gone: "offline" is announced, nothing counts toward the cap
     assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_a_closed_socket_lingers_for_the_status_but_not_for_the_cap(kind, settings):
+    if kind == "redis" and not settings.REDIS_URL:
+        pytest.skip("needs Redis (set REDIS_URL)")
+    if kind == "memory":
+        settings.REDIS_URL = ""
+    settings.CHAT_PRESENCE_GRACE_SECONDS = 30
+    presence.reset_backend()
+    user_id = str(uuid.uuid4())
+    first, second = Socket(user_id), Socket(user_id)
+
+    async def run():
+        assert await presence.socket_opened(first) is True  # online: announce it
+        assert await presence.socket_opened(second) is False  # already present
+        assert await presence.socket_closed(first) == 1
+        assert await presence.socket_closed(second) == 0  # no open socket left...
+        assert await presence.live_sockets(user_id) == 0  # ...none counts against the cap
+        assert await presence.statuses([user_id]) == {user_id: "online"}  # but the status shown holds
+        assert presence.statuses_blocking([user_id]) == {user_id: "online"}
+        assert presence.online_blocking([user_id]) == set()  # who is connected now: nobody
+        back = Socket(user_id)
+        assert await presence.socket_opened(back) is False  # back within the grace: nothing to announce
+        await presence.socket_closed(back)
+        # Once the grace is over the lingering entries are gone.
+        later = time.time() + 31
+        assert await presence.backend().live(user_id, later, lingering=True) == 0
+        assert presence.backend().statuses_now([user_id], later, lingering=True) == {user_id: "offline"}
+
+    try:
+        asyncio.run(run())
+    finally:
+        presence.reset_backend()
