@@ -218,6 +218,8 @@ def _status(sockets: dict, status, now, *, lingering: bool = False) -> str:
 
 _backend = None
 _connected: "weakref.WeakSet" = weakref.WeakSet()
+# user id -> the pending check whether they went offline (when_gone), one per user.
+_offline_checks: dict[str, asyncio.TimerHandle] = {}
 # user id -> channel names of this process's sockets closed but not yet removed
 # from the shared set (socket_closing, socket_closed).
 _closing: dict[str, set[str]] = {}
@@ -300,6 +302,9 @@ def when_gone(user_id, announce) -> None:
     process). Announced offline while a socket was opening elsewhere, they are
     announced online again right after, so the last word is the right one."""
     user_id = str(user_id)
+    pending = _offline_checks.pop(user_id, None)
+    if pending is not None:
+        pending.cancel()  # one check per user, counted from their latest close
 
     async def check():
         try:
@@ -308,15 +313,17 @@ def when_gone(user_id, announce) -> None:
             await announce("offline")
             if await backend().live(user_id, time.time(), lingering=True):
                 await announce("online")
-        except Exception:  # noqa: BLE001 - presence notices are best-effort
-            logger.info("offline notice for %s skipped", user_id, exc_info=True)
+        except Exception as error:  # noqa: BLE001 - presence notices are best-effort
+            logger.info("offline notice for %s skipped: %s", user_id, type(error).__name__)
+        finally:
+            if _offline_checks.get(user_id) is handle:
+                del _offline_checks[user_id]
 
     grace = settings.CHAT_PRESENCE_GRACE_SECONDS
-    if grace <= 0:
-        asyncio.ensure_future(check())
-        return
-    # A little past the grace: the lingering entry has expired by then.
-    asyncio.get_running_loop().call_later(grace + 0.05, lambda: asyncio.ensure_future(check()))
+    # A little past the grace: the lingering entries have expired by then.
+    handle = _offline_checks[user_id] = asyncio.get_running_loop().call_later(
+        grace + 0.05 if grace > 0 else 0.0, lambda: asyncio.ensure_future(check())
+    )
 
 
 def forget_closing(consumer) -> None:

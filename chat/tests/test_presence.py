@@ -80,3 +80,29 @@ def test_a_closed_socket_lingers_for_the_status_but_not_for_the_cap(kind, settin
         asyncio.run(run())
     finally:
         presence.reset_backend()
+
+
+def test_sockets_of_one_user_closing_at_once_make_one_offline_check(settings):
+    settings.REDIS_URL = ""
+    settings.CHAT_PRESENCE_GRACE_SECONDS = 0
+    presence.reset_backend()
+    user_id = str(uuid.uuid4())
+    announced = []
+
+    async def announce(status):
+        announced.append(status)
+
+    async def run():
+        sockets = [Socket(user_id) for _ in range(5)]
+        for socket in sockets:
+            await presence.socket_opened(socket)
+        for socket in sockets:
+            await presence.socket_closed(socket)
+            presence.when_gone(user_id, announce)
+        await asyncio.sleep(0.1)
+        assert announced == ["offline"] and user_id not in presence._offline_checks
+
+    try:
+        asyncio.run(run())
+    finally:
+        presence.reset_backend()
