@@ -33,6 +33,9 @@ GROWTH = 1.5
 MARK = "bench:"  # content prefix: bench:<step>:<send time ns>
 
 
+PRESENCE_GRACE_SECONDS = 10  # chatsite's CHAT_PRESENCE_GRACE_SECONDS (bench/run.py leaves the default)
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return 0.0
@@ -259,7 +262,15 @@ class Bench:
             if after_steps is not None:
                 after_steps()
             await asyncio.gather(*(c.close() for room in clients for c in room), return_exceptions=True)
+            await self.settle()
         return {"steps": results, "held": held}
+
+    async def settle(self) -> None:
+        """After chatsite's sockets close, wait out the presence grace period
+        (chat/presence.py): each person's "offline" is decided then, and those
+        checks belong to the part that closed them, not to the next one's first step."""
+        if self.protocol == "chatsite":
+            await asyncio.sleep(PRESENCE_GRACE_SECONDS + 2)
 
     async def _drive(self, room_clients: list[Client], step: Step, seconds: float):
         """Send ``step.rate`` messages a second into one room for ``seconds``, members in turn."""
@@ -297,6 +308,7 @@ class Bench:
         await asyncio.sleep(3)
         after = rss_kib(self.server_pid)
         await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+        await self.settle()
         return {
             "sockets": len(clients),
             "rss_before_kib": before,
