@@ -187,12 +187,15 @@ class Client:
 
 
 class Bench:
-    def __init__(self, *, base: str, protocol: str, data: dict, server_pid: int):
+    def __init__(self, *, base: str, protocol: str, data: dict, server_pid: int,
+                 presence_grace: float | None = PRESENCE_GRACE_SECONDS):
         self.base = base  # http://127.0.0.1:PORT
         self.protocol = protocol  # "chatsite", "bare" or "sio"
         self.data = data
         self.server_pid = server_pid
         self.steps: dict[int, Step] = {}
+        # The server's CHAT_PRESENCE_GRACE_SECONDS (None: nothing waits, for tests).
+        self.presence_grace = presence_grace
 
     async def url_for(self, member: dict, room: str) -> str:
         ws_base = self.base.replace("http://", "ws://")
@@ -269,8 +272,8 @@ class Bench:
         """After chatsite's sockets close, wait out the presence grace period
         (chat/presence.py): each person's "offline" is decided then, and those
         checks belong to the part that closed them, not to the next one's first step."""
-        if self.protocol == "chatsite":
-            await asyncio.sleep(PRESENCE_GRACE_SECONDS + 2)
+        if self.protocol == "chatsite" and self.presence_grace is not None:
+            await asyncio.sleep(self.presence_grace + 2)
 
     async def _drive(self, room_clients: list[Client], step: Step, seconds: float):
         """Send ``step.rate`` messages a second into one room for ``seconds``, members in turn."""

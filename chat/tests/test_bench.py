@@ -72,7 +72,7 @@ def test_load_tool_against_chatsite_counts_every_delivery(daphne, make_user):
         {"id": str(room.pk), "members": [{"id": str(m.user_id), "access": str(AccessToken.for_user(m.user))} for m in room.members.all()]}
         for room in rooms
     ]
-    bench = Bench(base=daphne.url, protocol="chatsite", data=None, server_pid=daphne.process.pid)
+    bench = Bench(base=daphne.url, protocol="chatsite", data=None, server_pid=daphne.process.pid, presence_grace=None)
 
     result = ramp(bench, data_rooms)
 
