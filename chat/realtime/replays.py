@@ -20,14 +20,16 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 
 KEEP_SECONDS = 2.0  # how long a finished read serves later askers
-KEEP_MAX = 512  # finished reads kept at most (the oldest go first)
+KEEP_MAX = 20_000  # the weight of the finished reads kept at most (frames: ~20 MB); the oldest go first
 
 
 class SharedReads:
-    def __init__(self, keep: float = KEEP_SECONDS, keep_max: int = KEEP_MAX):
-        self.keep, self.keep_max = keep, keep_max
+    def __init__(self, keep: float = KEEP_SECONDS, keep_max: int = KEEP_MAX,
+                 weigh: Callable[[object], int] = lambda result: 1):
+        self.keep, self.keep_max, self.weigh = keep, keep_max, weigh
         self._inflight: dict[Hashable, asyncio.Future] = {}
-        self._kept: OrderedDict[Hashable, tuple[float, object]] = OrderedDict()  # key -> (kept until, result)
+        self._kept: OrderedDict[Hashable, tuple[float, object, int]] = OrderedDict()  # key -> (until, result, weight)
+        self._weight = 0
         self.reads = 0  # reads made (the rest joined one in flight, or used a kept one)
         self.joined = 0
         self.kept_used = 0
@@ -41,7 +43,7 @@ class SharedReads:
         """
         kept = self._kept.get(key)
         if kept is not None:
-            until, result = kept
+            until, result, _weight = kept
             if until > time.monotonic() and (usable is None or usable(result)):
                 self.kept_used += 1
                 return result
@@ -61,10 +63,18 @@ class SharedReads:
         if task.cancelled() or task.exception() is not None or self.keep <= 0:
             return
         now = time.monotonic()
-        self._kept.pop(key, None)
-        self._kept[key] = (now + self.keep, task.result())
+        self._forget(key)
+        result = task.result()
+        weight = max(1, self.weigh(result))
+        self._kept[key] = (now + self.keep, result, weight)
+        self._weight += weight
         while self._kept:  # the oldest first: drop what expired, and past the cap
-            oldest_key, (until, _result) = next(iter(self._kept.items()))
-            if until > now and len(self._kept) <= self.keep_max:
+            oldest_key, (until, _result, _weight) = next(iter(self._kept.items()))
+            if until > now and self._weight <= self.keep_max:
                 break
-            del self._kept[oldest_key]
+            self._forget(oldest_key)
+
+    def _forget(self, key: Hashable) -> None:
+        kept = self._kept.pop(key, None)
+        if kept is not None:
+            self._weight -= kept[2]

@@ -108,12 +108,16 @@ async def test_a_finished_read_serves_later_askers_while_kept_and_usable(monkeyp
     assert reads.reads == 3 and len(made) == 3
 
 
-async def test_kept_reads_are_bounded_and_the_oldest_go_first():
-    reads = SharedReads(keep=60.0, keep_max=3)
+async def test_kept_reads_are_bounded_by_weight_and_the_oldest_go_first():
+    reads = SharedReads(keep=60.0, keep_max=10, weigh=len)
 
-    async def read():
-        return "r"
+    async def read(size):
+        return "x" * size
 
-    for key in range(5):
-        await reads.get(key, read)
-    assert list(reads._kept) == [2, 3, 4]
+    kept = []
+    for key, size in enumerate([4, 4, 4, 1, 30]):
+        await reads.get(key, lambda size=size: read(size))
+        kept.append(list(reads._kept))
+    # The third read goes past 10: the first is dropped; one heavier than the cap is not kept at all.
+    assert kept == [[0], [0, 1], [1, 2], [1, 2, 3], []]
+    assert reads._weight == 0
