@@ -129,7 +129,7 @@ def active_user(user_id, session_id: str | None = None) -> User | None:
     that session of theirs lasts (one query)."""
     try:
         users = User.objects.filter(pk=uuid.UUID(str(user_id)), is_active=True)
-        if session_id:
+        if session_id is not None:
             alive = UserSession.objects.filter(pk=uuid.UUID(str(session_id)), user_id=OuterRef("pk"))
             users = users.filter(Exists(alive))
     except ValueError:

@@ -21,6 +21,7 @@ is never read here.
 import asyncio
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
 from django.conf import settings
@@ -31,13 +32,16 @@ from rest_framework_simplejwt.settings import api_settings
 
 from chatsite import csp
 from chatsite.core import metrics, ratelimit, request_log
-from chatsite.core.db_threads import executor
 from chatsite.core.logs import request_id_var
 
 from . import sessions, tickets
 from .tokens import SessionJWTAuthentication
 
 logger = logging.getLogger(__name__)
+
+# Threads of their own, not the sockets' metered pool: a crowd asking for tickets
+# waits here without making the process refuse everyone's messages as overloaded.
+_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ws-ticket")
 
 PATH = "/api/auth/ws-ticket/"
 # What Django's stack adds to this view's answer (SecurityMiddleware, the
@@ -62,13 +66,15 @@ def _route() -> tuple[str, str]:
 
 
 def _bearer(scope) -> bytes | None:
-    for name, value in scope.get("headers") or ():
-        if name == b"authorization":
-            kind, _, token = value.partition(b" ")
-            if kind.lower() == b"bearer" and token.strip():
-                return token.strip()
-            return None
-    return None
+    """The token of the one ``Authorization`` header, in simplejwt's own terms
+    (its header types, exactly); anything else is the REST view's to answer."""
+    found = [value for name, value in scope.get("headers") or () if name == b"authorization"]
+    if len(found) != 1:
+        return None
+    kind, _, token = found[0].partition(b" ")
+    if kind.decode("latin-1") not in api_settings.AUTH_HEADER_TYPES or not token or b" " in token:
+        return None
+    return token
 
 
 def _header(scope, wanted: bytes) -> bytes | None:
@@ -94,9 +100,9 @@ def _secure(scope) -> bool:
     proxy = settings.SECURE_PROXY_SSL_HEADER
     if proxy:
         name, wanted = proxy
-        header = name.removeprefix("HTTP_").lower().replace("_", "-").encode()
-        value = (_header(scope, header) or b"").decode("latin-1")
-        return value.split(",")[0].strip() == wanted
+        header = _header(scope, name.removeprefix("HTTP_").lower().replace("_", "-").encode())
+        if header is not None:
+            return header.decode("latin-1").split(",")[0].strip() == wanted
     return scope.get("scheme") == "https"
 
 
@@ -158,9 +164,9 @@ class TicketEndpoint:
         except Exception as error:  # noqa: BLE001 - a bad token: Django's view words the 401
             logger.debug("ticket: handing a request to Django (%s)", type(error).__name__)
             return await self.app(scope, receive, send)
-        session_id = str(session_id) if session_id else None
+        session_id = None if session_id is None else str(session_id)  # "" is a session id, and no session
         try:
-            ticket = await asyncio.get_running_loop().run_in_executor(executor, _issue, user_id, session_id)
+            ticket = await asyncio.get_running_loop().run_in_executor(_executor, _issue, user_id, session_id)
         except Exception:  # noqa: BLE001 - the database or the cache away: Django answers as always
             logger.debug("ticket: handing a request to Django", exc_info=True)
             ticket = None

@@ -12,6 +12,12 @@ from chatsite.core.cache import shared_cache
 
 TTL_SECONDS = 30
 _PREFIX = "wsticket:"
+_TAKE_SCRIPT = """
+local value = redis.call('GET', KEYS[1])
+if value then redis.call('DEL', KEYS[1]) end
+return value
+"""
+_scripts = {}
 
 
 def issue(user, *, session_id: str | None = None) -> str:
@@ -35,8 +41,12 @@ def redeem(ticket: str) -> tuple[str, str | None] | None:
     key = _PREFIX + ticket
     cache = shared_cache()  # not the per-context one: the socket's context outlives the handshake
     if isinstance(cache, RedisCache):
-        # GETDEL: read and remove in one round trip; of two racing consumers, one gets it.
-        raw = cache.client.get_client(write=True).getdel(cache.make_key(key))
+        # Read and remove in one step (a script: GETDEL needs Redis 6.2); of two racing consumers, one gets it.
+        client = cache.client.get_client(write=True)
+        script = _scripts.get(id(client))
+        if script is None:
+            script = _scripts[id(client)] = client.register_script(_TAKE_SCRIPT)
+        raw = script(keys=[cache.make_key(key)], client=client)
         value = None if raw is None else cache.client.decode(raw)
     else:
         value = cache.get(key)

@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
-from bench.load import GROWTH, Bench  # noqa: E402
+from bench.load import GROWTH, PRESENCE_GRACE_SECONDS, Bench  # noqa: E402
 
 PARTS = ("chatsite", "history", "storm", "bare", "sio")
 SERVERS = ("daphne", "uvicorn")
@@ -175,7 +175,9 @@ def bare_rooms(workload: str) -> list[dict]:
 
 
 async def measure(server: Server, protocol: str, data: dict | None, args) -> dict:
-    bench = Bench(base=server.base, protocol=protocol, data=data, server_pid=server.pid)
+    # The presence grace the server runs with (--server-env may change it): Bench waits it out.
+    grace = dict(item.split("=", 1) for item in args.server_env).get("CHAT_PRESENCE_GRACE_SECONDS", PRESENCE_GRACE_SECONDS)
+    bench = Bench(base=server.base, protocol=protocol, data=data, server_pid=server.pid, presence_grace=float(grace))
     result = {"workloads": {}}
     # Memory first, on the fresh process: after the ramps, freed memory that the
     # allocator keeps would hide what new sockets cost.

@@ -66,7 +66,9 @@ class _Memory:
 
     async def refresh(self, entries, expiry):
         for user_id, channel in entries:
-            self.sockets.setdefault(user_id, {})[channel] = expiry
+            sockets = self.sockets.setdefault(user_id, {})
+            if LINGER + channel not in sockets:
+                sockets[channel] = expiry
 
     async def set_status(self, user_id, status):
         self.status[user_id] = status
@@ -88,6 +90,7 @@ class _Redis:
         self.max_connections = max_connections
         self._clients: dict = {}
         self._scripts: dict = {}
+        self._refresh_scripts: dict = {}
         self._sync_client = None
 
     def _client(self):
@@ -152,10 +155,16 @@ class _Redis:
         return _count({c.decode(): e for c, e in sockets.items()}, lingering=lingering, besides=besides)
 
     async def refresh(self, entries, expiry):
-        async with self._client().pipeline(transaction=False) as pipe:
-            for user_id, channel in entries:
-                pipe.hset(self._key(user_id), channel, expiry)
-                pipe.expire(self._key(user_id), SOCKET_TTL * 2)
+        client = self._client()
+        script = self._refresh_scripts.get(id(client))
+        if script is None:
+            script = self._refresh_scripts[id(client)] = client.register_script(_REFRESH_SCRIPT)
+        channels: dict[str, list[str]] = {}
+        for user_id, channel in entries:
+            channels.setdefault(user_id, []).append(channel)
+        async with client.pipeline(transaction=False) as pipe:
+            for user_id, names in channels.items():
+                await script(keys=[self._key(user_id)], args=[expiry, SOCKET_TTL * 2, *names], client=pipe)
             await pipe.execute()
 
     async def set_status(self, user_id, status):
@@ -188,6 +197,17 @@ LINGER = "~"  # the mark of a closed socket's entry in its grace period
 # Add a socket and count the user's other unexpired entries (open or lingering)
 # as one step: of two sockets opening at once after an absence, exactly one
 # finds nobody there and announces the user online.
+# Refresh open sockets' entries (and put back those a Redis restart lost), but
+# never one that has closed since the refresher looked: its lingering entry
+# stays the only one, or "offline" would never be announced.
+_REFRESH_SCRIPT = """
+for i = 3, #ARGV do
+  if redis.call('HEXISTS', KEYS[1], '~' .. ARGV[i]) == 0 then redis.call('HSET', KEYS[1], ARGV[i], ARGV[1]) end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 0
+"""
+
 _ADD_SCRIPT = """
 local others = 0
 local entries = redis.call('HGETALL', KEYS[1])

@@ -133,3 +133,35 @@ async def test_past_the_rate_the_rest_view_refuses_and_logs_it(alice, settings):
     assert header_map(answers[2])[b"retry-after"]
     row = await RateLimitLog.objects.aget(event_type="ws.connect")
     assert row.user_id == alice.pk
+
+
+async def test_what_the_rest_view_would_refuse_is_left_to_it(alice, settings):
+    """A lowercase scheme, a host not served, plain HTTP where HTTPS is required:
+    the REST view answers, as it always did."""
+    tokens = await login("alice")
+    spy = Spy()
+    app = TicketEndpoint(spy)
+
+    lowercase = await HttpCommunicator(
+        app, "POST", PATH, headers=[(b"host", b"127.0.0.1"), (b"authorization", f"bearer {tokens['access']}".encode())]
+    ).get_response(timeout=10)
+    foreign = await post(app, tokens["access"], host=b"evil.example")
+    settings.SECURE_SSL_REDIRECT = True
+    plain = await post(app, tokens["access"])
+
+    assert spy.paths == [PATH, PATH, PATH]  # all three went to Django
+    assert (lowercase["status"], foreign["status"]) == (401, 400)
+    # (Django's SecurityMiddleware read SECURE_SSL_REDIRECT when the application was built.)
+    assert plain["status"] in (201, 301)
+
+
+async def test_a_token_with_an_empty_session_gets_no_ticket(alice):
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    token = await sync_to_async(AccessToken.for_user)(alice)
+    token[sessions.SID_CLAIM] = ""
+    spy = Spy()
+
+    response = await post(TicketEndpoint(spy), str(token))
+
+    assert spy.paths == [PATH] and response["status"] == 401

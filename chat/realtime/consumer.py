@@ -47,7 +47,7 @@ SHEDDABLE = frozenset({"message.send", "message.edit", "message.delete", "reacti
 
 # A room's log read once per room and starting seq for every socket of this
 # process that needs it at the same moment (gap fills, a reconnecting crowd's sync).
-_shared_reads = SharedReads(weigh=lambda log: len(log.frames) if log is not None else 1)
+_shared_reads = SharedReads(weigh=lambda log: sum(len(text) for _seq, text in log.frames) if log is not None else 1)
 
 
 @database_sync_to_async

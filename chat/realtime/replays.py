@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 
 KEEP_SECONDS = 2.0  # how long a finished read serves later askers
-KEEP_MAX = 20_000  # the weight of the finished reads kept at most (frames: ~20 MB); the oldest go first
+KEEP_MAX = 16 * 2**20  # the weight of the finished reads kept at most (the consumer weighs bytes); the oldest go first
 
 
 class SharedReads:
@@ -41,10 +41,12 @@ class SharedReads:
         The read runs as a task of its own: a socket that is cancelled while it
         waits (its client left) never cancels the read the others wait for.
         """
+        now = time.monotonic()
+        self._expire(now)
         kept = self._kept.get(key)
         if kept is not None:
             until, result, _weight = kept
-            if until > time.monotonic() and (usable is None or usable(result)):
+            if until > now and (usable is None or usable(result)):
                 self.kept_used += 1
                 return result
         task = self._inflight.get(key)
@@ -68,7 +70,11 @@ class SharedReads:
         weight = max(1, self.weigh(result))
         self._kept[key] = (now + self.keep, result, weight)
         self._weight += weight
-        while self._kept:  # the oldest first: drop what expired, and past the cap
+        self._expire(now)
+
+    def _expire(self, now: float) -> None:
+        """The oldest first: drop what has expired, and what is past the cap."""
+        while self._kept:
             oldest_key, (until, _result, _weight) = next(iter(self._kept.items()))
             if until > now and self._weight <= self.keep_max:
                 break

@@ -11,14 +11,21 @@ Anything else is refused before the socket is accepted (HTTP 403).
 
 from urllib.parse import parse_qs, urlsplit
 
+import logging
+
 from channels.auth import AuthMiddlewareStack
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
+from django.db import DatabaseError
 from django.http.request import validate_host
+from django_redis.exceptions import ConnectionInterrupted
+from redis.exceptions import RedisError
 
 from accounts import sessions, tickets
 from chatsite.core import metrics, request_log
 from chatsite.core.db_threads import database_sync_to_async
+
+logger = logging.getLogger(__name__)
 
 
 def origin_allowed(origin: str) -> bool:
@@ -67,7 +74,14 @@ class ChatAuthMiddleware:
             return await _deny("origin", scope, receive, send)
         query = parse_qs(scope.get("query_string", b"").decode("latin1"))
         if "ticket" in query:
-            user, session_id = await _ticket_user(query["ticket"][0])
+            try:
+                user, session_id = await _ticket_user(query["ticket"][0])
+            except (RedisError, ConnectionInterrupted, DatabaseError):
+                # The ticket cannot be checked now (Redis or PostgreSQL away): refused,
+                # as a client retries with its backoff, never an error page.
+                logger.warning("ticket not checked: the cache or the database is unreachable")
+                metrics.handshake("ticket_invalid")
+                return await _deny("unavailable", scope, receive, send)
             if user is None:
                 metrics.handshake("ticket_invalid")
                 return await _deny("ticket", scope, receive, send)

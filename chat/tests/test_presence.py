@@ -68,8 +68,13 @@ def test_a_closed_socket_lingers_for_the_status_but_not_for_the_cap(kind, settin
         assert await presence.statuses([user_id]) == {user_id: "online"}  # but the status shown holds
         assert presence.statuses_blocking([user_id]) == {user_id: "online"}
         assert presence.online_blocking([user_id]) == set()  # who is connected now: nobody
+        # The refresher, which looked before the close, does not bring a closed socket back.
+        await presence.backend().refresh([(user_id, first.channel_name)], time.time() + 60)
+        assert await presence.live_sockets(user_id) == 0
         back = Socket(user_id)
         assert await presence.socket_opened(back) is False  # back within the grace: nothing to announce
+        await presence.backend().refresh([(user_id, back.channel_name)], time.time() + 60)
+        assert await presence.live_sockets(user_id) == 1  # an open one is refreshed
         await presence.socket_closed(back)
         # Once the grace is over the lingering entries are gone.
         later = time.time() + 31

@@ -1,8 +1,8 @@
 """The database threads of the asynchronous side.
 
 Database work of sockets (the handshake's ticket check, a socket's commands
-and reads) and of the WebSocket ticket endpoint (accounts/ticket_asgi.py) runs
-on one bounded pool of threads per process, in parallel. Channels' default (``thread_sensitive``) runs all of a process's database calls
+and reads) runs on one bounded pool of threads per process, in parallel.
+Channels' default (``thread_sensitive``) runs all of a process's database calls
 one after another on one thread: a queue under load, and under a reconnect
 storm every handshake's ticket check waits behind every other. One socket's
 frames still run one at a time: the consumer awaits each before the next. The

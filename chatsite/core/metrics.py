@@ -39,7 +39,7 @@ if MULTIPROCESS_DIR:
 HANDSHAKE_REASONS = (
     "accepted",
     "origin_forbidden",  # an Origin this site does not serve
-    "ticket_invalid",  # an unknown, used or expired ?ticket=
+    "ticket_invalid",  # an unknown, used or expired ?ticket=, its session ended, or not checkable now
     "no_credentials",  # neither a ticket nor an Origin with a session cookie
     "unauthenticated",  # a session without a signed-in, active user
     "too_many_sockets",  # CHAT_MAX_SOCKETS_PER_USER reached (closed with 4429)
