@@ -357,8 +357,9 @@ WHITENOISE_USE_FINDERS = DEBUG
 
 # --- Security ----------------------------------------------------------------
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
-# A load balancer probes these over plain HTTP (health_middleware answers them first anyway).
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# A load balancer probes these over plain HTTP (health_middleware answers them first
+# anyway), and Prometheus scrapes each process on its own port, over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_TLS_PROXY") else None
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
@@ -366,8 +367,6 @@ SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
-# Prometheus scrapes each process on its own port, over plain HTTP.
-SECURE_REDIRECT_EXEMPT = [r"^metrics$"]
 X_FRAME_OPTIONS = "DENY"
 
 # --- Chat limits and rules ---------------------------------------------------
