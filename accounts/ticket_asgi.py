@@ -8,8 +8,8 @@ each, thousands of threads, and a queue for the database connections that ends
 in 503s and retries (docs/performance.md, "The reconnect storm").
 
 This ASGI wrapper answers the common case itself: a valid access token
-(checked by the same simplejwt class as the REST API), one query on the pool
-of database threads (the user is active and the token's session not ended),
+(checked by the same simplejwt class as the REST API), one query on two
+threads of its own (the user is active and the token's session not ended),
 the same rate limit, and the ticket written to the shared cache. The answer,
 its log line, its metrics and its ``X-Request-ID`` are those of the REST view.
 Anything else (no bearer token, a bad or expired one, an ended session, a
