@@ -133,7 +133,7 @@ class _Redis:
         script = self._scripts.get(id(client))
         if script is None:
             script = self._scripts[id(client)] = client.register_script(_ADD_SCRIPT)
-        return int(await script(keys=[self._key(user_id)], args=[channel, expiry, now, SOCKET_TTL * 2]))
+        return int(await script(keys=[self._key(user_id)], args=[channel, expiry, now, _key_ttl()]))
 
     async def remove(self, user_id, channel):
         await self._client().hdel(self._key(user_id), channel)
@@ -142,7 +142,7 @@ class _Redis:
         async with self._client().pipeline(transaction=True) as pipe:
             pipe.hdel(self._key(user_id), channel)
             pipe.hset(self._key(user_id), LINGER + channel, until)
-            pipe.expire(self._key(user_id), max(SOCKET_TTL * 2, int(until - time.time()) + SOCKET_TTL))
+            pipe.expire(self._key(user_id), _key_ttl())
             await pipe.execute()
 
     async def live(self, user_id, now, *, lingering: bool = False, besides: str | None = None) -> int:
@@ -164,7 +164,7 @@ class _Redis:
             channels.setdefault(user_id, []).append(channel)
         async with client.pipeline(transaction=False) as pipe:
             for user_id, names in channels.items():
-                await script(keys=[self._key(user_id)], args=[expiry, SOCKET_TTL * 2, *names], client=pipe)
+                await script(keys=[self._key(user_id)], args=[expiry, _key_ttl(), *names], client=pipe)
             await pipe.execute()
 
     async def set_status(self, user_id, status):
@@ -194,9 +194,12 @@ class _Redis:
 
 LINGER = "~"  # the mark of a closed socket's entry in its grace period
 
-# Add a socket and count the user's other unexpired entries (open or lingering)
-# as one step: of two sockets opening at once after an absence, exactly one
-# finds nobody there and announces the user online.
+
+def _key_ttl() -> int:
+    """Seconds a user's presence hash outlives its last write: longer than a
+    socket's refresh period and than the grace a closed socket lingers."""
+    return int(max(SOCKET_TTL * 2, settings.CHAT_PRESENCE_GRACE_SECONDS + SOCKET_TTL))
+
 # Refresh open sockets' entries (and put back those a Redis restart lost), but
 # never one that has closed since the refresher looked: its lingering entry
 # stays the only one, or "offline" would never be announced.
@@ -208,6 +211,9 @@ redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 0
 """
 
+# Add a socket and count the user's other unexpired entries (open or lingering)
+# as one step: of two sockets opening at once after an absence, exactly one
+# finds nobody there and announces the user online.
 _ADD_SCRIPT = """
 local others = 0
 local entries = redis.call('HGETALL', KEYS[1])
