@@ -8,7 +8,7 @@ import secrets
 
 from django_redis.cache import RedisCache
 
-from chatsite.core.cache import shared_cache
+from chatsite.core.cache import redis_script, shared_cache
 
 TTL_SECONDS = 30
 _PREFIX = "wsticket:"
@@ -17,7 +17,6 @@ local value = redis.call('GET', KEYS[1])
 if value then redis.call('DEL', KEYS[1]) end
 return value
 """
-_scripts = {}
 
 
 def issue(user, *, session_id: str | None = None) -> str:
@@ -42,10 +41,7 @@ def redeem(ticket: str) -> tuple[str, str | None] | None:
     cache = shared_cache()  # not the per-context one: the socket's context outlives the handshake
     if isinstance(cache, RedisCache):
         # Read and remove in one step (a script: GETDEL needs Redis 6.2); of two racing consumers, one gets it.
-        client = cache.client.get_client(write=True)
-        script = _scripts.get(id(client))
-        if script is None:
-            script = _scripts[id(client)] = client.register_script(_TAKE_SCRIPT)
+        script, client = redis_script(cache, _TAKE_SCRIPT)
         raw = script(keys=[cache.make_key(key)], client=client)
         value = None if raw is None else cache.client.decode(raw)
     else:

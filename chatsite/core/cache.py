@@ -17,6 +17,7 @@ from django.dispatch import receiver
 
 _lock = threading.Lock()
 _shared: dict[str, object] = {}
+_scripts: dict[tuple[int, str], object] = {}
 
 
 def shared_cache(alias: str = "default"):
@@ -34,3 +35,15 @@ def shared_cache(alias: str = "default"):
 def _forget(*, setting, **_kwargs):
     if setting == "CACHES":
         _shared.clear()
+
+
+def redis_script(cache, source: str):
+    """``(script, client)``: the Lua ``source`` registered once on the Redis
+    client ``cache`` (a django-redis cache) writes with; call it as
+    ``script(keys=…, args=…, client=client)`` (one round trip, by its SHA)."""
+    client = cache.client.get_client(write=True)
+    key = (id(client), source)
+    script = _scripts.get(key)
+    if script is None:
+        script = _scripts[key] = client.register_script(source)
+    return script, client

@@ -28,7 +28,7 @@ from redis.exceptions import RedisError
 from chatsite.core import metrics
 from chatsite.core.exceptions import RateLimited
 
-from .cache import shared_cache
+from .cache import redis_script, shared_cache
 from .models import RateLimitLog
 
 logger = logging.getLogger(__name__)
@@ -109,7 +109,6 @@ local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return count
 """
-_scripts = {}
 
 
 def _count(group: str, who: str, rate: str) -> dict | None:
@@ -122,10 +121,7 @@ def _count(group: str, who: str, rate: str) -> dict | None:
     limit, period = _split_rate(rate)
     window = _get_window(who, period)
     key = cache.make_key(_make_cache_key(group, window, rate, who, None))
-    client = cache.client.get_client(write=True)
-    script = _scripts.get(id(client))
-    if script is None:
-        script = _scripts[id(client)] = client.register_script(_COUNT_SCRIPT)
+    script, client = redis_script(cache, _COUNT_SCRIPT)
     count = script(keys=[key], args=[period + EXPIRATION_FUDGE], client=client)
     return {"count": count, "limit": limit, "should_limit": count > limit, "time_left": window - int(time.time())}
 
