@@ -229,6 +229,8 @@ async def test_the_worker_is_a_warning_never_a_503(settings):
     assert "warnings" not in body
 
 
+# A writer thread beside the test's reads: SQLite locks the table; PostgreSQL does not.
+@pytest.mark.postgres
 def test_the_heartbeat_thread_beats_until_stopped(settings):
     import threading
 
